@@ -1,0 +1,1 @@
+//! `imap-proto`: work in progress; see docs/architecture.md.

@@ -1,0 +1,1 @@
+//! `mail-net`: work in progress; see docs/architecture.md.

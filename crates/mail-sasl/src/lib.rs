@@ -1,0 +1,1 @@
+//! `mail-sasl`: work in progress; see docs/architecture.md.

@@ -1,0 +1,1 @@
+//! `mailstore-core`: work in progress; see docs/architecture.md.

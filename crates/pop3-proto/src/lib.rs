@@ -1,0 +1,1 @@
+//! `pop3-proto`: work in progress; see docs/architecture.md.

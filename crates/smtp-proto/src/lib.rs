@@ -1,0 +1,1 @@
+//! `smtp-proto`: work in progress; see docs/architecture.md.

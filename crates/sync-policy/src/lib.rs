@@ -1,0 +1,1 @@
+//! `sync-policy`: work in progress; see docs/architecture.md.

@@ -1,0 +1,2 @@
+//! mail-server: work in progress.
+fn main() {}

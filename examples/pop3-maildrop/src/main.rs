@@ -1,0 +1,2 @@
+//! pop3-maildrop: work in progress.
+fn main() {}
