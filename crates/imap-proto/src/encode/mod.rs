@@ -1,0 +1,1 @@
+//! encode (work in progress).

@@ -1,0 +1,1 @@
+//! tokio (work in progress).
