@@ -503,17 +503,13 @@ async fn handshake(
     let Some(acceptor) = acceptor else {
         return Some((stream, None));
     };
-    match tokio::time::timeout(timeout, stream.upgrade_server(acceptor)).await {
-        Ok(Ok(stream)) => {
+    match stream.upgrade_server_timeout(acceptor, timeout).await {
+        Ok(stream) => {
             let info = stream.tls_info();
             Some((stream, info))
         }
-        Ok(Err(e)) => {
-            tracing::info!(%peer, "TLS handshake failed: {e}");
-            None
-        }
-        Err(_) => {
-            tracing::info!(%peer, "TLS handshake timed out after {}s", timeout.as_secs());
+        Err(e) => {
+            tracing::info!(%peer, "implicit TLS: {e}");
             None
         }
     }

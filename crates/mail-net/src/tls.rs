@@ -381,6 +381,8 @@ fn write_atomically(path: &Path, contents: &[u8], private: bool) -> Result<(), E
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
+    // A stale temporary file would keep its old permissions: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -119,11 +119,14 @@ async fn tls_connect(
     connector: &TlsConnector,
     name: &str,
 ) -> MaybeTls<TcpStream> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    MaybeTls::Plain(tcp)
-        .upgrade_client(connector, tls::server_name(name).unwrap())
-        .await
-        .unwrap()
+    mail_net::connect_tls(
+        addr,
+        connector,
+        tls::server_name(name).unwrap(),
+        TEST_TIMEOUT,
+    )
+    .await
+    .unwrap()
 }
 
 async fn expect_eof<S: AsyncRead + Unpin>(s: &mut S) {
@@ -531,6 +534,34 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10) as s:
         }
         run.shutdown.trigger();
         run.task.await.unwrap().unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn client_handshake_timeout_against_a_silent_server() {
+    timeout(TEST_TIMEOUT, async {
+        // a listener that accepts at the OS level but never speaks TLS
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // the accepted socket stays open inside the finished task's output until `hold` drops
+        let hold = tokio::spawn(async move { listener.accept().await.unwrap() });
+        let cert = DevCertificate::generate(&[]).unwrap();
+        let connector = TlsConnector::from(cert.client_config().unwrap());
+        let plain = mail_net::connect(addr, TEST_TIMEOUT).await.unwrap();
+        assert!(!plain.is_tls());
+        let err = plain
+            .upgrade_client_timeout(
+                &connector,
+                tls::server_name("localhost").unwrap(),
+                Duration::from_millis(100),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(err.to_string().contains("TLS handshake timed out"), "{err}");
+        drop(hold);
     })
     .await
     .unwrap();
