@@ -21,7 +21,8 @@ use tokio::time::{Instant, Sleep};
 pub struct NetConfig {
     /// A connection that moves no byte for this long is closed. Default: 30 minutes (the
     /// IMAP autologout minimum of RFC 9051 section 5.4; POP3 and SMTP machines enforce their
-    /// shorter protocol timers themselves).
+    /// shorter protocol timers themselves). The accept loop does not apply it by itself:
+    /// adapters wrap their stream in [`IdleTimeout`] (re-wrapping after a STARTTLS upgrade).
     pub idle_timeout: Duration,
     /// The TLS handshake (implicit TLS or STARTTLS) must complete within this. Default:
     /// 30 seconds.
