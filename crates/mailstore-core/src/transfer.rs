@@ -1,0 +1,1 @@
+//! Maildir and mbox export/import.
