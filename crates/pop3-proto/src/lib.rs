@@ -51,6 +51,8 @@ pub mod encode;
 mod error;
 pub mod parse;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod types;
 
 pub use error::Error;
