@@ -27,7 +27,7 @@
 //! }
 //! assert_eq!(
 //!     &conn.take_output().unwrap()[..],
-//!     b"+OK send PASS\r\n+OK maildrop locked and ready, 1 messages (120 octets)\r\n"
+//!     b"+OK send PASS\r\n+OK maildrop locked and ready, 1 message (120 octets)\r\n"
 //! );
 //!
 //! // STAT and UIDL come from the maildrop listing; RETR asks for the body in chunks.

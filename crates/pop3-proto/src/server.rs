@@ -526,7 +526,7 @@ impl Connection {
                 return self.bad_command(Response::err("invalid base64 in initial response"));
             }
             Err(Error::Syntax { reason, .. }) => {
-                let text = format!("syntax error: expected {reason}");
+                let text = format!("syntax error: {reason}");
                 return self.bad_command(Response::err(text));
             }
             Err(_) => return self.bad_command(Response::err("syntax error")),
@@ -657,7 +657,8 @@ impl Connection {
             None => {
                 let (n, _) = self.live();
                 self.send(&Response::err(format!(
-                    "no such message, only {n} messages in maildrop"
+                    "no such message, only {} in maildrop",
+                    messages(n)
                 )));
                 None
             }
@@ -672,7 +673,7 @@ impl Connection {
             }
             Command::List(None) => {
                 let (n, s) = self.live();
-                self.send(&Response::ok(format!("{n} messages ({s} octets)")));
+                self.send(&Response::ok(format!("{} ({s} octets)", messages(n))));
                 for (i, (m, d)) in self.maildrop.iter().zip(&self.deleted).enumerate() {
                     if !d {
                         let l = ScanListing {
@@ -742,7 +743,8 @@ impl Connection {
                 self.deleted.iter_mut().for_each(|d| *d = false);
                 let (n, s) = self.live();
                 self.send(&Response::ok(format!(
-                    "maildrop has {n} messages ({s} octets)"
+                    "maildrop has {} ({s} octets)",
+                    messages(n)
                 )));
             }
             Command::Quit => {
@@ -818,7 +820,8 @@ impl Connection {
         self.waiting = Waiting::Command;
         let (n, s) = self.live();
         self.send(&Response::ok(format!(
-            "maildrop locked and ready, {n} messages ({s} octets)"
+            "maildrop locked and ready, {} ({s} octets)",
+            messages(n)
         )));
     }
 
@@ -861,7 +864,7 @@ impl Connection {
                 let text = if n == 0 {
                     "POP3 server signing off (maildrop empty)".to_string()
                 } else {
-                    format!("POP3 server signing off ({n} messages left)")
+                    format!("POP3 server signing off ({} left)", messages(n))
                 };
                 self.send(&Response::ok(text));
                 self.close();
@@ -1040,6 +1043,15 @@ impl Connection {
     /// True once the session is over; write the remaining output, then close the socket.
     pub fn is_closed(&self) -> bool {
         self.state == State::Closed
+    }
+}
+
+/// `1 message`, `2 messages`.
+fn messages(n: usize) -> String {
+    if n == 1 {
+        "1 message".into()
+    } else {
+        format!("{n} messages")
     }
 }
 

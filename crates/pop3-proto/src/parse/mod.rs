@@ -75,7 +75,7 @@ fn parse_num(line: &[u8], p: &[u8]) -> Result<u32, Error> {
         Ok((_, n)) => Ok(n),
         Err(_) => Err(Error::Syntax {
             position: (p.as_ptr() as usize).saturating_sub(line.as_ptr() as usize),
-            reason: "a message number (digits, at most 4294967295)",
+            reason: "expected a message number (digits, at most 4294967295)",
         }),
     }
 }
@@ -129,7 +129,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
     }
     let args = match params(rest) {
         Ok((_, a)) => a,
-        Err(_) => return Err(syntax(line, rest, "arguments")),
+        Err(_) => return Err(syntax(line, rest, "expected arguments separated by spaces")),
     };
     let arg_pos = |a: &[u8]| -> &[u8] {
         // the remainder starting at argument `a`, for error positions
@@ -146,14 +146,22 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
         match args.as_slice() {
             [] => Ok(c(None)),
             [n] => Ok(c(Some(parse_num(line, n)?))),
-            [_, x, ..] => Err(syntax(line, arg_pos(x), "at most one message number")),
+            [_, x, ..] => Err(syntax(
+                line,
+                arg_pos(x),
+                "expected at most one message number",
+            )),
         }
     };
     let one_num = |c: fn(u32) -> Command| -> Result<Command, Error> {
         match args.as_slice() {
             [n] => Ok(c(parse_num(line, n)?)),
-            [] => Err(syntax(line, rest, "a message number")),
-            [_, x, ..] => Err(syntax(line, arg_pos(x), "exactly one message number")),
+            [] => Err(syntax(line, rest, "expected a message number")),
+            [_, x, ..] => Err(syntax(
+                line,
+                arg_pos(x),
+                "expected exactly one message number",
+            )),
         }
     };
     match k {
@@ -176,11 +184,11 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
                     Err(syntax(
                         line,
                         arg_pos(digest),
-                        "an MD5 digest of 32 hex digits",
+                        "expected an MD5 digest of 32 hex digits",
                     ))
                 }
             }
-            _ => Err(syntax(line, rest, "APOP name digest")),
+            _ => Err(syntax(line, rest, "expected APOP name digest")),
         },
         b"AUTH" => match args.as_slice() {
             [] => Ok(Command::AuthList),
@@ -190,7 +198,11 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
                         .iter()
                         .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
                 if !ok {
-                    return Err(syntax(line, arg_pos(mech), "a SASL mechanism name"));
+                    return Err(syntax(
+                        line,
+                        arg_pos(mech),
+                        "expected a SASL mechanism name",
+                    ));
                 }
                 let initial_response = match ir.first() {
                     None => None,
@@ -209,7 +221,11 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
                     initial_response,
                 })
             }
-            _ => Err(syntax(line, rest, "AUTH mechanism [initial-response]")),
+            _ => Err(syntax(
+                line,
+                rest,
+                "expected AUTH mechanism [initial-response]",
+            )),
         },
         b"STAT" => none(Command::Stat),
         b"NOOP" => none(Command::Noop),
@@ -226,7 +242,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
                 msg: parse_num(line, m)?,
                 lines: parse_num(line, n)?,
             }),
-            _ => Err(syntax(line, rest, "TOP msg n")),
+            _ => Err(syntax(line, rest, "expected TOP msg n")),
         },
         _ => Err(Error::UnknownCommand),
     }
@@ -264,13 +280,13 @@ pub fn response(line: &[u8]) -> Result<Response, Error> {
     } else {
         return Err(Error::Syntax {
             position: 0,
-            reason: "+OK or -ERR",
+            reason: "expected +OK or -ERR",
         });
     };
     let text = match rest.split_first() {
         None => &b""[..],
         Some((b' ', t)) => t,
-        Some(_) => return Err(syntax(line, rest, "a space after the status")),
+        Some(_) => return Err(syntax(line, rest, "expected a space after the status")),
     };
     if let Ok((after, code)) = resp_code(text) {
         let after = after.strip_prefix(b" ").unwrap_or(after);
@@ -310,7 +326,7 @@ pub fn scan_listing(line: &[u8]) -> Result<ScanListing, Error> {
         }
         _ => Err(Error::Syntax {
             position: 0,
-            reason: "msg size",
+            reason: "expected msg size",
         }),
     }
 }
@@ -325,7 +341,7 @@ pub fn uid_listing(line: &[u8]) -> Result<UidListing, Error> {
         }),
         _ => Err(Error::Syntax {
             position: 0,
-            reason: "msg unique-id",
+            reason: "expected msg unique-id",
         }),
     }
 }
@@ -337,7 +353,7 @@ pub fn stat(text: &[u8]) -> Result<(u32, u64), Error> {
         Ok((rest, v)) if rest.is_empty() || rest.first() == Some(&b' ') => Ok(v),
         _ => Err(Error::Syntax {
             position: 0,
-            reason: "count size",
+            reason: "expected count size",
         }),
     }
 }
@@ -360,11 +376,15 @@ pub fn capability(line: &[u8]) -> Result<Capability, Error> {
     let Ok((rest, tag)) = r else {
         return Err(Error::Syntax {
             position: 0,
-            reason: "a capability tag",
+            reason: "expected a capability tag",
         });
     };
     if !(rest.is_empty() || rest.first() == Some(&b' ')) {
-        return Err(syntax(line, rest, "a space after the capability tag"));
+        return Err(syntax(
+            line,
+            rest,
+            "expected a space after the capability tag",
+        ));
     }
     let tag = tag.to_ascii_uppercase();
     if tag == b"IMPLEMENTATION" {
@@ -373,7 +393,7 @@ pub fn capability(line: &[u8]) -> Result<Capability, Error> {
     }
     let params = match params(rest) {
         Ok((_, p)) => p,
-        Err(_) => return Err(syntax(line, rest, "capability parameters")),
+        Err(_) => return Err(syntax(line, rest, "expected capability parameters")),
     };
     let per_user = |p: Option<&&[u8]>| p.map(|u| u.eq_ignore_ascii_case(b"USER"));
     let cap = match (tag.as_slice(), params.as_slice()) {
