@@ -27,7 +27,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { line_length: 64 * 1024 }
+        Self {
+            line_length: 64 * 1024,
+        }
     }
 }
 
@@ -81,7 +83,11 @@ pub enum Event {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
     Greeting,
-    Command { kw: &'static str, multi: bool, sasl: bool },
+    Command {
+        kw: &'static str,
+        multi: bool,
+        sasl: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,11 +137,17 @@ impl Connection {
             return Err(Error::Closed);
         }
         if self.tls_wait {
-            return Err(Error::State("TLS handshake pending; call tls_established first"));
+            return Err(Error::State(
+                "TLS handshake pending; call tls_established first",
+            ));
         }
         encode::command(cmd, &mut self.output);
         let sasl = matches!(cmd, Command::Auth { .. });
-        self.expect.push_back(Expect::Command { kw: cmd.keyword(), multi: cmd.is_multi_line(), sasl });
+        self.expect.push_back(Expect::Command {
+            kw: cmd.keyword(),
+            multi: cmd.is_multi_line(),
+            sasl,
+        });
         Ok(())
     }
 
@@ -236,7 +248,10 @@ impl Connection {
                 self.scanned = self.input.len();
                 let limit = self.config.limits.line_length;
                 if self.input.len() > limit {
-                    Err(Error::LineTooLong { length: self.input.len(), limit })
+                    Err(Error::LineTooLong {
+                        length: self.input.len(),
+                        limit,
+                    })
                 } else {
                     Ok(None)
                 }
@@ -251,7 +266,11 @@ impl Connection {
                 self.events.push_back(Event::End);
                 return;
             }
-            let l = if line.first() == Some(&b'.') { line.slice(1..) } else { line.clone() };
+            let l = if line.first() == Some(&b'.') {
+                line.slice(1..)
+            } else {
+                line.clone()
+            };
             let ev = match kind {
                 Multi::List => parse::scan_listing(&l).map(Event::Listing),
                 Multi::Uidl => parse::uid_listing(&l).map(Event::UniqueId),
@@ -274,7 +293,10 @@ impl Connection {
                 if response.status == Status::Err {
                     self.closed = true;
                 }
-                self.events.push_back(Event::Greeting { response, timestamp });
+                self.events.push_back(Event::Greeting {
+                    response,
+                    timestamp,
+                });
             }
             (Expect::Command { sasl: true, .. }, Ok(ServerLine::Challenge(c))) => {
                 self.events.push_back(Event::Challenge(c));
@@ -300,7 +322,10 @@ impl Connection {
                 if kw == "QUIT" {
                     self.closed = true;
                 }
-                self.events.push_back(Event::Response { command: kw, response });
+                self.events.push_back(Event::Response {
+                    command: kw,
+                    response,
+                });
             }
             (_, _) => self.events.push_back(Event::Malformed(line)),
         }

@@ -17,7 +17,7 @@ pub enum Error {
     Syntax {
         /// Octet offset in the line.
         position: usize,
-        /// What was expected.
+        /// What is wrong, as a phrase ("expected a message number").
         reason: &'static str,
     },
     /// A SASL response or challenge is not valid base64 (RFC 4648 section 4, strict).

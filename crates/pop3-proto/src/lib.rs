@@ -27,7 +27,7 @@
 //! }
 //! assert_eq!(
 //!     &conn.take_output().unwrap()[..],
-//!     b"+OK send PASS\r\n+OK maildrop locked and ready, 1 messages (120 octets)\r\n"
+//!     b"+OK send PASS\r\n+OK maildrop locked and ready, 1 message (120 octets)\r\n"
 //! );
 //!
 //! // STAT and UIDL come from the maildrop listing; RETR asks for the body in chunks.
@@ -51,6 +51,8 @@ pub mod encode;
 mod error;
 pub mod parse;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod types;
 
 pub use error::Error;

@@ -366,7 +366,8 @@ impl Connection {
                 None => return,
                 Some(nl) => {
                     self.discarding = false;
-                    self.input.put_slice(input.get(nl + 1..).unwrap_or_default());
+                    self.input
+                        .put_slice(input.get(nl + 1..).unwrap_or_default());
                     self.scanned = 0;
                     self.line_too_long();
                     return;
@@ -498,10 +499,16 @@ impl Connection {
             caps.push(Capability::Stls);
         }
         if let Some(seconds) = self.config.login_delay {
-            caps.push(Capability::LoginDelay { seconds, per_user: false });
+            caps.push(Capability::LoginDelay {
+                seconds,
+                per_user: false,
+            });
         }
         if let Some(policy) = self.config.expire {
-            caps.push(Capability::Expire { policy, per_user: false });
+            caps.push(Capability::Expire {
+                policy,
+                per_user: false,
+            });
         }
         if let Some(i) = &self.config.implementation {
             caps.push(Capability::Implementation(i.clone()));
@@ -512,12 +519,14 @@ impl Connection {
     fn command_line(&mut self, line: &[u8]) {
         let cmd = match parse::command(line) {
             Ok(c) => c,
-            Err(Error::UnknownCommand) => return self.bad_command(Response::err("unknown command")),
+            Err(Error::UnknownCommand) => {
+                return self.bad_command(Response::err("unknown command"));
+            }
             Err(Error::Base64 { .. }) => {
                 return self.bad_command(Response::err("invalid base64 in initial response"));
             }
             Err(Error::Syntax { reason, .. }) => {
-                let text = format!("syntax error: expected {reason}");
+                let text = format!("syntax error: {reason}");
                 return self.bad_command(Response::err(text));
             }
             Err(_) => return self.bad_command(Response::err("syntax error")),
@@ -543,7 +552,10 @@ impl Connection {
 
     fn authorization(&mut self, cmd: Command) {
         let needs_tls = |c: &Command| {
-            matches!(c, Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. })
+            matches!(
+                c,
+                Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. }
+            )
         };
         if needs_tls(&cmd) && !self.auth_allowed() {
             self.user = None;
@@ -585,12 +597,19 @@ impl Connection {
                     Some(ts) => {
                         let timestamp = ts.clone();
                         self.waiting = Waiting::Login;
-                        self.events.push_back(Event::Apop { user: name, digest, timestamp });
+                        self.events.push_back(Event::Apop {
+                            user: name,
+                            digest,
+                            timestamp,
+                        });
                     }
                     None => self.bad_command(Response::err("APOP not available")),
                 }
             }
-            Command::Auth { mechanism, initial_response } => {
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => {
                 self.user = None;
                 let known = self
                     .config
@@ -601,7 +620,10 @@ impl Connection {
                     return self.send(&Response::err("unsupported SASL mechanism"));
                 }
                 self.waiting = Waiting::Sasl;
-                self.events.push_back(Event::AuthStart { mechanism, initial_response });
+                self.events.push_back(Event::AuthStart {
+                    mechanism,
+                    initial_response,
+                });
             }
             Command::AuthList => {
                 self.send(&Response::ok("SASL mechanisms follow"));
@@ -635,7 +657,8 @@ impl Connection {
             None => {
                 let (n, _) = self.live();
                 self.send(&Response::err(format!(
-                    "no such message, only {n} messages in maildrop"
+                    "no such message, only {} in maildrop",
+                    messages(n)
                 )));
                 None
             }
@@ -650,10 +673,13 @@ impl Connection {
             }
             Command::List(None) => {
                 let (n, s) = self.live();
-                self.send(&Response::ok(format!("{n} messages ({s} octets)")));
+                self.send(&Response::ok(format!("{} ({s} octets)", messages(n))));
                 for (i, (m, d)) in self.maildrop.iter().zip(&self.deleted).enumerate() {
                     if !d {
-                        let l = ScanListing { msg: msg_number(i), size: m.size };
+                        let l = ScanListing {
+                            msg: msg_number(i),
+                            size: m.size,
+                        };
                         encode::scan_listing(&l, &mut self.output);
                     }
                 }
@@ -669,7 +695,10 @@ impl Connection {
                 self.send(&Response::ok("unique-id listing follows"));
                 for (i, (m, d)) in self.maildrop.iter().zip(&self.deleted).enumerate() {
                     if !d {
-                        let l = UidListing { msg: msg_number(i), uid: m.uid.clone() };
+                        let l = UidListing {
+                            msg: msg_number(i),
+                            uid: m.uid.clone(),
+                        };
                         encode::uid_listing(&l, &mut self.output);
                     }
                 }
@@ -713,7 +742,10 @@ impl Connection {
             Command::Rset => {
                 self.deleted.iter_mut().for_each(|d| *d = false);
                 let (n, s) = self.live();
-                self.send(&Response::ok(format!("maildrop has {n} messages ({s} octets)")));
+                self.send(&Response::ok(format!(
+                    "maildrop has {} ({s} octets)",
+                    messages(n)
+                )));
             }
             Command::Quit => {
                 self.state = State::Update;
@@ -770,7 +802,11 @@ impl Connection {
             self.logged_in(maildrop);
         } else {
             self.waiting = Waiting::Command;
-            let text = if line == b"*" { "authentication cancelled" } else { "expected an empty response" };
+            let text = if line == b"*" {
+                "authentication cancelled"
+            } else {
+                "expected an empty response"
+            };
             self.send(&Response::err(text));
         }
     }
@@ -783,7 +819,10 @@ impl Connection {
         self.state = State::Transaction;
         self.waiting = Waiting::Command;
         let (n, s) = self.live();
-        self.send(&Response::ok(format!("maildrop locked and ready, {n} messages ({s} octets)")));
+        self.send(&Response::ok(format!(
+            "maildrop locked and ready, {} ({s} octets)",
+            messages(n)
+        )));
     }
 
     /// The answer to the current event. A reply that does not fit the event is answered
@@ -813,7 +852,11 @@ impl Connection {
                     self.close();
                 } else {
                     self.waiting = Waiting::Command;
-                    self.send(&Response { status: crate::types::Status::Err, code, text });
+                    self.send(&Response {
+                        status: crate::types::Status::Err,
+                        code,
+                        text,
+                    });
                 }
             }
             (Waiting::Commit, Reply::Committed) => {
@@ -821,21 +864,26 @@ impl Connection {
                 let text = if n == 0 {
                     "POP3 server signing off (maildrop empty)".to_string()
                 } else {
-                    format!("POP3 server signing off ({n} messages left)")
+                    format!("POP3 server signing off ({} left)", messages(n))
                 };
                 self.send(&Response::ok(text));
                 self.close();
             }
             (Waiting::Commit, Reply::Error { code, text }) => {
-                self.send(&Response { status: crate::types::Status::Err, code, text });
+                self.send(&Response {
+                    status: crate::types::Status::Err,
+                    code,
+                    text,
+                });
                 self.close();
             }
             (w, _) => {
                 let text = "internal server error (unexpected reply)";
                 match w {
-                    Waiting::Login | Waiting::Sasl => {
-                        self.auth_failed(Some(ResponseCode::SysTemp), Bytes::from_static(text.as_bytes()))
-                    }
+                    Waiting::Login | Waiting::Sasl => self.auth_failed(
+                        Some(ResponseCode::SysTemp),
+                        Bytes::from_static(text.as_bytes()),
+                    ),
                     Waiting::Body | Waiting::Commit => {
                         let started = self.body.as_ref().is_some_and(|b| b.started);
                         if !started {
@@ -853,7 +901,14 @@ impl Connection {
         self.auth_failures += 1;
         let close = self.auth_failures >= self.config.limits.auth_failures;
         let mut line = BytesMut::new();
-        encode::response(&Response { status: crate::types::Status::Err, code, text }, &mut line);
+        encode::response(
+            &Response {
+                status: crate::types::Status::Err,
+                code,
+                text,
+            },
+            &mut line,
+        );
         if close {
             encode::response(
                 &Response::err("too many authentication failures, closing connection"),
@@ -895,7 +950,8 @@ impl Connection {
             None => chunk.len(),
             Some(_) => top_cut(body, chunk),
         };
-        body.stuffer.push(chunk.get(..take).unwrap_or(chunk), &mut self.output);
+        body.stuffer
+            .push(chunk.get(..take).unwrap_or(chunk), &mut self.output);
     }
 
     /// False once the current `TOP` has all the lines it needs (or no body is expected):
@@ -959,7 +1015,10 @@ impl Connection {
             }
             return;
         }
-        let idle = matches!(self.waiting, Waiting::Command | Waiting::SaslLine | Waiting::SaslFinalLine);
+        let idle = matches!(
+            self.waiting,
+            Waiting::Command | Waiting::SaslLine | Waiting::SaslFinalLine
+        );
         if idle && self.state != State::Closed && now >= self.idle_deadline {
             // RFC 1939 section 3: autologout does not enter UPDATE.
             self.send(&Response::err("autologout; idle for too long"));
@@ -974,7 +1033,9 @@ impl Connection {
         }
         match self.waiting {
             Waiting::Delay(d) => Some(d),
-            Waiting::Command | Waiting::SaslLine | Waiting::SaslFinalLine => Some(self.idle_deadline),
+            Waiting::Command | Waiting::SaslLine | Waiting::SaslFinalLine => {
+                Some(self.idle_deadline)
+            }
             _ => None,
         }
     }
@@ -985,12 +1046,27 @@ impl Connection {
     }
 }
 
+/// `1 message`, `2 messages`.
+fn messages(n: usize) -> String {
+    if n == 1 {
+        "1 message".into()
+    } else {
+        format!("{n} messages")
+    }
+}
+
 fn msg_number(i: usize) -> u32 {
     u32::try_from(i + 1).unwrap_or(u32::MAX)
 }
 
 fn put_text(out: &mut BytesMut, t: &[u8]) {
-    out.extend(t.iter().map(|&b| if b == b'\r' || b == b'\n' || b == 0 { b' ' } else { b }));
+    out.extend(t.iter().map(|&b| {
+        if b == b'\r' || b == b'\n' || b == 0 {
+            b' '
+        } else {
+            b
+        }
+    }));
 }
 
 /// How much of `chunk` a `TOP` still wants; advances the cut state.
@@ -1013,10 +1089,18 @@ fn top_cut(body: &mut BodyState, chunk: &[u8]) -> usize {
         body.top = match body.top {
             Some(TopCut::Header) if !nonempty => {
                 let n = body.top_lines;
-                if n == 0 { Some(TopCut::Done) } else { Some(TopCut::Body(n)) }
+                if n == 0 {
+                    Some(TopCut::Done)
+                } else {
+                    Some(TopCut::Body(n))
+                }
             }
             Some(TopCut::Body(n)) => {
-                if n <= 1 { Some(TopCut::Done) } else { Some(TopCut::Body(n - 1)) }
+                if n <= 1 {
+                    Some(TopCut::Done)
+                } else {
+                    Some(TopCut::Body(n - 1))
+                }
             }
             other => other,
         };

@@ -11,7 +11,13 @@ use crate::types::{Capability, Command, Expire, Response, ScanListing, Status, U
 
 fn put_text(out: &mut BytesMut, text: &[u8]) {
     if text.iter().any(|&b| b == b'\r' || b == b'\n' || b == 0) {
-        out.extend(text.iter().map(|&b| if b == b'\r' || b == b'\n' || b == 0 { b' ' } else { b }));
+        out.extend(text.iter().map(|&b| {
+            if b == b'\r' || b == b'\n' || b == 0 {
+                b' '
+            } else {
+                b
+            }
+        }));
     } else {
         out.put_slice(text);
     }
@@ -42,7 +48,11 @@ fn put_base64(out: &mut BytesMut, data: &[u8], equals_for_empty: bool) {
         }
         return;
     }
-    out.put_slice(base64::engine::general_purpose::STANDARD.encode(data).as_bytes());
+    out.put_slice(
+        base64::engine::general_purpose::STANDARD
+            .encode(data)
+            .as_bytes(),
+    );
 }
 
 /// Writes a command line.
@@ -63,7 +73,10 @@ pub fn command(cmd: &Command, out: &mut BytesMut) {
             out.put_u8(b' ');
             put_text(out, digest);
         }
-        Command::Auth { mechanism, initial_response } => {
+        Command::Auth {
+            mechanism,
+            initial_response,
+        } => {
             out.put_u8(b' ');
             put_text(out, mechanism);
             if let Some(ir) = initial_response {
@@ -228,7 +241,10 @@ impl Default for Stuffer {
 impl Stuffer {
     /// A stuffer positioned at the start of the body.
     pub fn new() -> Self {
-        Self { at_line_start: true, after_cr: false }
+        Self {
+            at_line_start: true,
+            after_cr: false,
+        }
     }
 
     /// Appends the stuffed form of `chunk` to `out`.
@@ -299,7 +315,11 @@ impl Default for Unstuffer {
 impl Unstuffer {
     /// An un-stuffer positioned at the start of the body.
     pub fn new() -> Self {
-        Self { at_line_start: true, pending: 0, done: false }
+        Self {
+            at_line_start: true,
+            pending: 0,
+            done: false,
+        }
     }
 
     /// True once the terminator has been seen.

@@ -15,12 +15,15 @@ use nom::{
 
 use crate::Error;
 use crate::types::{
-    Capability, Command, Expire, Response, ResponseCode, ScanListing, Secret, ServerLine, secret, Status,
-    UidListing,
+    Capability, Command, Expire, Response, ResponseCode, ScanListing, Secret, ServerLine, Status,
+    UidListing, secret,
 };
 
 fn syntax(line: &[u8], rest: &[u8], reason: &'static str) -> Error {
-    Error::Syntax { position: line.len().saturating_sub(rest.len()), reason }
+    Error::Syntax {
+        position: line.len().saturating_sub(rest.len()),
+        reason,
+    }
 }
 
 fn is_ctl(b: u8) -> bool {
@@ -30,14 +33,18 @@ fn is_ctl(b: u8) -> bool {
 fn number(i: &[u8]) -> IResult<&[u8], u32> {
     map_res(digit1, |d: &[u8]| {
         // digit1 guarantees ASCII digits.
-        std::str::from_utf8(d).map_err(|_| ()).and_then(|s| s.parse::<u32>().map_err(|_| ()))
+        std::str::from_utf8(d)
+            .map_err(|_| ())
+            .and_then(|s| s.parse::<u32>().map_err(|_| ()))
     })
     .parse(i)
 }
 
 fn number64(i: &[u8]) -> IResult<&[u8], u64> {
     map_res(digit1, |d: &[u8]| {
-        std::str::from_utf8(d).map_err(|_| ()).and_then(|s| s.parse::<u64>().map_err(|_| ()))
+        std::str::from_utf8(d)
+            .map_err(|_| ())
+            .and_then(|s| s.parse::<u64>().map_err(|_| ()))
     })
     .parse(i)
 }
@@ -66,7 +73,10 @@ fn params(i: &[u8]) -> IResult<&[u8], Vec<&[u8]>> {
 fn parse_num(line: &[u8], p: &[u8]) -> Result<u32, Error> {
     match all_consuming(number).parse(p) {
         Ok((_, n)) => Ok(n),
-        Err(_) => Err(syntax(line, p, "a message number (digits, at most 4294967295)")),
+        Err(_) => Err(Error::Syntax {
+            position: (p.as_ptr() as usize).saturating_sub(line.as_ptr() as usize),
+            reason: "expected a message number (digits, at most 4294967295)",
+        }),
     }
 }
 
@@ -94,7 +104,10 @@ pub fn sasl_response(line: &[u8]) -> Result<Option<Secret>, Error> {
 /// after the first space (RFC 1939 allows spaces in passwords).
 pub fn command(line: &[u8]) -> Result<Command, Error> {
     if let Some(pos) = line.iter().position(|&b| is_ctl(b)) {
-        return Err(Error::Syntax { position: pos, reason: "control characters are not allowed" });
+        return Err(Error::Syntax {
+            position: pos,
+            reason: "control characters are not allowed",
+        });
     }
     let kw: IResult<&[u8], &[u8]> = take_while1(|b: u8| b.is_ascii_alphabetic()).parse(line);
     let Ok((rest, kw)) = kw else {
@@ -116,7 +129,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
     }
     let args = match params(rest) {
         Ok((_, a)) => a,
-        Err(_) => return Err(syntax(line, rest, "arguments")),
+        Err(_) => return Err(syntax(line, rest, "expected arguments separated by spaces")),
     };
     let arg_pos = |a: &[u8]| -> &[u8] {
         // the remainder starting at argument `a`, for error positions
@@ -132,15 +145,23 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
     let opt_num = |c: fn(Option<u32>) -> Command| -> Result<Command, Error> {
         match args.as_slice() {
             [] => Ok(c(None)),
-            [n] => Ok(c(Some(parse_num(line, arg_pos(n))?))),
-            [_, x, ..] => Err(syntax(line, arg_pos(x), "at most one message number")),
+            [n] => Ok(c(Some(parse_num(line, n)?))),
+            [_, x, ..] => Err(syntax(
+                line,
+                arg_pos(x),
+                "expected at most one message number",
+            )),
         }
     };
     let one_num = |c: fn(u32) -> Command| -> Result<Command, Error> {
         match args.as_slice() {
-            [n] => Ok(c(parse_num(line, arg_pos(n))?)),
-            [] => Err(syntax(line, rest, "a message number")),
-            [_, x, ..] => Err(syntax(line, arg_pos(x), "exactly one message number")),
+            [n] => Ok(c(parse_num(line, n)?)),
+            [] => Err(syntax(line, rest, "expected a message number")),
+            [_, x, ..] => Err(syntax(
+                line,
+                arg_pos(x),
+                "expected exactly one message number",
+            )),
         }
     };
     match k {
@@ -160,18 +181,28 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
                         digest: Bytes::from(digest.to_ascii_lowercase()),
                     })
                 } else {
-                    Err(syntax(line, arg_pos(digest), "an MD5 digest of 32 hex digits"))
+                    Err(syntax(
+                        line,
+                        arg_pos(digest),
+                        "expected an MD5 digest of 32 hex digits",
+                    ))
                 }
             }
-            _ => Err(syntax(line, rest, "APOP name digest")),
+            _ => Err(syntax(line, rest, "expected APOP name digest")),
         },
         b"AUTH" => match args.as_slice() {
             [] => Ok(Command::AuthList),
             [mech, ir @ ..] if ir.len() <= 1 => {
                 let ok = mech.len() <= 20
-                    && mech.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
+                    && mech
+                        .iter()
+                        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
                 if !ok {
-                    return Err(syntax(line, arg_pos(mech), "a SASL mechanism name"));
+                    return Err(syntax(
+                        line,
+                        arg_pos(mech),
+                        "expected a SASL mechanism name",
+                    ));
                 }
                 let initial_response = match ir.first() {
                     None => None,
@@ -190,7 +221,11 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
                     initial_response,
                 })
             }
-            _ => Err(syntax(line, rest, "AUTH mechanism [initial-response]")),
+            _ => Err(syntax(
+                line,
+                rest,
+                "expected AUTH mechanism [initial-response]",
+            )),
         },
         b"STAT" => none(Command::Stat),
         b"NOOP" => none(Command::Noop),
@@ -204,10 +239,10 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
         b"DELE" => one_num(Command::Dele),
         b"TOP" => match args.as_slice() {
             [m, n] => Ok(Command::Top {
-                msg: parse_num(line, arg_pos(m))?,
-                lines: parse_num(line, arg_pos(n))?,
+                msg: parse_num(line, m)?,
+                lines: parse_num(line, n)?,
             }),
-            _ => Err(syntax(line, rest, "TOP msg n")),
+            _ => Err(syntax(line, rest, "expected TOP msg n")),
         },
         _ => Err(Error::UnknownCommand),
     }
@@ -243,12 +278,15 @@ pub fn response(line: &[u8]) -> Result<Response, Error> {
     } else if let Some(r) = line.strip_prefix(b"-ERR") {
         (r, Status::Err)
     } else {
-        return Err(Error::Syntax { position: 0, reason: "+OK or -ERR" });
+        return Err(Error::Syntax {
+            position: 0,
+            reason: "expected +OK or -ERR",
+        });
     };
     let text = match rest.split_first() {
         None => &b""[..],
         Some((b' ', t)) => t,
-        Some(_) => return Err(syntax(line, rest, "a space after the status")),
+        Some(_) => return Err(syntax(line, rest, "expected a space after the status")),
     };
     if let Ok((after, code)) = resp_code(text) {
         let after = after.strip_prefix(b" ").unwrap_or(after);
@@ -258,7 +296,11 @@ pub fn response(line: &[u8]) -> Result<Response, Error> {
             text: Bytes::copy_from_slice(after),
         });
     }
-    Ok(Response { status, code: None, text: Bytes::copy_from_slice(text) })
+    Ok(Response {
+        status,
+        code: None,
+        text: Bytes::copy_from_slice(text),
+    })
 }
 
 /// Parses any line a server sends outside a body: a status line or a SASL challenge.
@@ -277,13 +319,15 @@ pub fn server_line(line: &[u8]) -> Result<ServerLine, Error> {
 
 /// Parses a `LIST` line `msg size` (extra text after the size is ignored, RFC 1939).
 pub fn scan_listing(line: &[u8]) -> Result<ScanListing, Error> {
-    let r: IResult<&[u8], (u32, u64)> =
-        (number, preceded(spaces, number64)).parse(line);
+    let r: IResult<&[u8], (u32, u64)> = (number, preceded(spaces, number64)).parse(line);
     match r {
         Ok((rest, (msg, size))) if rest.is_empty() || rest.first() == Some(&b' ') => {
             Ok(ScanListing { msg, size })
         }
-        _ => Err(Error::Syntax { position: 0, reason: "msg size" }),
+        _ => Err(Error::Syntax {
+            position: 0,
+            reason: "expected msg size",
+        }),
     }
 }
 
@@ -291,10 +335,14 @@ pub fn scan_listing(line: &[u8]) -> Result<ScanListing, Error> {
 pub fn uid_listing(line: &[u8]) -> Result<UidListing, Error> {
     let r: IResult<&[u8], (u32, &[u8])> = (number, preceded(spaces, param)).parse(line);
     match r {
-        Ok((rest, (msg, uid))) if trim(rest).is_empty() => {
-            Ok(UidListing { msg, uid: Bytes::copy_from_slice(uid) })
-        }
-        _ => Err(Error::Syntax { position: 0, reason: "msg unique-id" }),
+        Ok((rest, (msg, uid))) if trim(rest).is_empty() => Ok(UidListing {
+            msg,
+            uid: Bytes::copy_from_slice(uid),
+        }),
+        _ => Err(Error::Syntax {
+            position: 0,
+            reason: "expected msg unique-id",
+        }),
     }
 }
 
@@ -303,7 +351,10 @@ pub fn stat(text: &[u8]) -> Result<(u32, u64), Error> {
     let r: IResult<&[u8], (u32, u64)> = (number, preceded(spaces, number64)).parse(text);
     match r {
         Ok((rest, v)) if rest.is_empty() || rest.first() == Some(&b' ') => Ok(v),
-        _ => Err(Error::Syntax { position: 0, reason: "count size" }),
+        _ => Err(Error::Syntax {
+            position: 0,
+            reason: "expected count size",
+        }),
     }
 }
 
@@ -313,7 +364,9 @@ pub fn greeting_timestamp(text: &[u8]) -> Option<Bytes> {
     let start = memchr::memchr(b'<', text)?;
     let len = memchr::memchr(b'>', text.get(start..)?)?;
     let ts = text.get(start..=start + len)?;
-    ts.iter().all(|b| (0x21..=0x7e).contains(b)).then(|| Bytes::copy_from_slice(ts))
+    ts.iter()
+        .all(|b| (0x21..=0x7e).contains(b))
+        .then(|| Bytes::copy_from_slice(ts))
 }
 
 /// Parses one line of the `CAPA` answer.
@@ -321,10 +374,17 @@ pub fn capability(line: &[u8]) -> Result<Capability, Error> {
     let cchar = |b: u8| (0x21..=0x7f).contains(&b) && b != b'.';
     let r: IResult<&[u8], &[u8]> = take_while1(cchar).parse(line);
     let Ok((rest, tag)) = r else {
-        return Err(Error::Syntax { position: 0, reason: "a capability tag" });
+        return Err(Error::Syntax {
+            position: 0,
+            reason: "expected a capability tag",
+        });
     };
     if !(rest.is_empty() || rest.first() == Some(&b' ')) {
-        return Err(syntax(line, rest, "a space after the capability tag"));
+        return Err(syntax(
+            line,
+            rest,
+            "expected a space after the capability tag",
+        ));
     }
     let tag = tag.to_ascii_uppercase();
     if tag == b"IMPLEMENTATION" {
@@ -333,7 +393,7 @@ pub fn capability(line: &[u8]) -> Result<Capability, Error> {
     }
     let params = match params(rest) {
         Ok((_, p)) => p,
-        Err(_) => return Err(syntax(line, rest, "capability parameters")),
+        Err(_) => return Err(syntax(line, rest, "expected capability parameters")),
     };
     let per_user = |p: Option<&&[u8]>| p.map(|u| u.eq_ignore_ascii_case(b"USER"));
     let cap = match (tag.as_slice(), params.as_slice()) {
@@ -349,9 +409,10 @@ pub fn capability(line: &[u8]) -> Result<Capability, Error> {
         (b"AUTH-RESP-CODE", []) => Capability::AuthRespCode,
         (b"LOGIN-DELAY", [n, rest @ ..]) if rest.len() <= 1 => {
             match (all_consuming(number).parse(n), per_user(rest.first())) {
-                (Ok((_, seconds)), None | Some(true)) => {
-                    Capability::LoginDelay { seconds, per_user: !rest.is_empty() }
-                }
+                (Ok((_, seconds)), None | Some(true)) => Capability::LoginDelay {
+                    seconds,
+                    per_user: !rest.is_empty(),
+                },
                 _ => other(&tag, &params),
             }
         }
@@ -359,12 +420,16 @@ pub fn capability(line: &[u8]) -> Result<Capability, Error> {
             let policy = if p.eq_ignore_ascii_case(b"NEVER") {
                 Some(Expire::Never)
             } else {
-                all_consuming(number).parse(p).ok().map(|(_, d)| Expire::Days(d))
+                all_consuming(number)
+                    .parse(p)
+                    .ok()
+                    .map(|(_, d)| Expire::Days(d))
             };
             match (policy, per_user(rest.first())) {
-                (Some(policy), None | Some(true)) => {
-                    Capability::Expire { policy, per_user: !rest.is_empty() }
-                }
+                (Some(policy), None | Some(true)) => Capability::Expire {
+                    policy,
+                    per_user: !rest.is_empty(),
+                },
                 _ => other(&tag, &params),
             }
         }

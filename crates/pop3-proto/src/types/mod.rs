@@ -176,17 +176,29 @@ pub struct Response {
 impl Response {
     /// `+OK text`.
     pub fn ok(text: impl Into<Bytes>) -> Self {
-        Self { status: Status::Ok, code: None, text: text.into() }
+        Self {
+            status: Status::Ok,
+            code: None,
+            text: text.into(),
+        }
     }
 
     /// `-ERR text`.
     pub fn err(text: impl Into<Bytes>) -> Self {
-        Self { status: Status::Err, code: None, text: text.into() }
+        Self {
+            status: Status::Err,
+            code: None,
+            text: text.into(),
+        }
     }
 
     /// `-ERR [code] text`.
     pub fn err_code(code: ResponseCode, text: impl Into<Bytes>) -> Self {
-        Self { status: Status::Err, code: Some(code), text: text.into() }
+        Self {
+            status: Status::Err,
+            code: Some(code),
+            text: text.into(),
+        }
     }
 
     /// True for `+OK`.
@@ -289,7 +301,10 @@ pub struct MessageInfo {
 impl MessageInfo {
     /// A message of `size` octets with unique id `uid`.
     pub fn new(size: u64, uid: impl Into<Bytes>) -> Self {
-        Self { size, uid: uid.into() }
+        Self {
+            size,
+            uid: uid.into(),
+        }
     }
 }
 
