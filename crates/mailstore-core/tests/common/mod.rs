@@ -1,5 +1,11 @@
 //! Shared test helpers.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use bytes::Bytes;
 use mailstore_core::*;
@@ -49,4 +55,103 @@ pub fn require_program(name: &str) -> bool {
         println!("skipping: {name} is not installed");
     }
     found
+}
+
+/// Everything a client can observe about a store, with the time-derived values
+/// (UIDVALIDITY, received times, default UIDLs) normalised so two backends compare equal.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub accounts: Vec<(AccountInfo, Vec<String>)>,
+    pub mailboxes: Vec<ObservedMailbox>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ObservedMailbox {
+    pub account: String,
+    pub name: String,
+    pub counters: (u32, u64, u32, u32, u64, Option<SpecialUse>, bool),
+    pub messages: Vec<MessageFlags>,
+    pub meta: Vec<(
+        u32,
+        u64,
+        Timestamp,
+        Origin,
+        String,
+        Option<String>,
+        Option<[u8; 32]>,
+    )>,
+    pub bodies: Vec<Vec<u8>>,
+    pub vanished: Vec<u32>,
+}
+
+pub async fn observe<S: MailStore>(s: &S) -> Observed {
+    let mut accounts = Vec::new();
+    let mut mailboxes = Vec::new();
+    for a in s.list_accounts().await.unwrap() {
+        let apps = s
+            .list_app_passwords(a.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        for m in s.list_mailboxes(a.id).await.unwrap() {
+            let snap = s.snapshot(m.mailbox).await.unwrap();
+            let uv = format!("{:08x}", m.uidvalidity);
+            let meta = s
+                .message_meta(m.mailbox, &UidSet::all())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|x| {
+                    let uidl = match x.uidl.strip_prefix(&uv) {
+                        Some(rest) if rest == format!("{:08x}", x.uid) => "<default>".to_string(),
+                        _ => x.uidl.clone(),
+                    };
+                    (
+                        x.uid,
+                        x.size,
+                        x.internal_date,
+                        x.origin,
+                        uidl,
+                        x.message_id,
+                        x.digest,
+                    )
+                })
+                .collect();
+            let mut bodies = Vec::new();
+            for msg in &snap.messages {
+                bodies.push(
+                    s.open_body(m.mailbox, msg.uid)
+                        .await
+                        .unwrap()
+                        .read_all()
+                        .await
+                        .unwrap(),
+                );
+            }
+            mailboxes.push(ObservedMailbox {
+                account: a.address.clone(),
+                name: m.name.clone(),
+                counters: (
+                    m.uidnext,
+                    m.highest_modseq,
+                    m.messages,
+                    m.unseen,
+                    m.size,
+                    m.special_use,
+                    m.subscribed,
+                ),
+                messages: snap.messages,
+                meta,
+                bodies,
+                vanished: s.changes_since(m.mailbox, 0).await.unwrap().vanished,
+            });
+        }
+        accounts.push((a, apps));
+    }
+    Observed {
+        accounts,
+        mailboxes,
+    }
 }
