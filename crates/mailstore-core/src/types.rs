@@ -612,11 +612,58 @@ impl AppendOptions {
             ..Default::default()
         }
     }
+    /// Sets the flags.
+    pub fn flags(mut self, flags: Flags) -> Self {
+        self.flags = flags;
+        self
+    }
+    /// Sets INTERNALDATE.
+    pub fn internal_date(mut self, t: Timestamp) -> Self {
+        self.internal_date = Some(t);
+        self
+    }
+    /// Sets the received time.
+    pub fn received(mut self, t: Timestamp) -> Self {
+        self.received = Some(t);
+        self
+    }
+    /// Sets the origin.
+    pub fn origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+    /// Keeps this POP3 UIDL.
+    pub fn uidl(mut self, uidl: impl Into<String>) -> Self {
+        self.uidl = Some(uidl.into());
+        self
+    }
+    /// Forces this UID.
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+}
+
+impl CreateMailbox {
+    /// Sets the special use.
+    pub fn special_use(mut self, su: SpecialUse) -> Self {
+        self.special_use = Some(su);
+        self
+    }
+    /// Forces the UIDVALIDITY.
+    pub fn uidvalidity(mut self, v: u32) -> Self {
+        self.uidvalidity = Some(v);
+        self
+    }
+    /// Subscribes the new mailbox.
+    pub fn subscribed(mut self) -> Self {
+        self.subscribe = true;
+        self
+    }
 }
 
 /// Result of a committed append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[must_use]
 pub struct AppendOutcome {
     /// UIDVALIDITY of the mailbox (for APPENDUID).
     pub uidvalidity: u32,
@@ -678,7 +725,6 @@ pub struct MailboxSnapshot {
 
 /// Result of [`crate::MailStore::store_flags`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-#[must_use]
 #[non_exhaustive]
 pub struct StoreFlagsOutcome {
     /// Messages whose flags are now as requested (changed or not), with their MODSEQ.
@@ -698,7 +744,6 @@ pub struct UidMapping {
 
 /// Result of a copy or move.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
 #[non_exhaustive]
 pub struct CopyOutcome {
     /// UIDVALIDITY of the destination.
