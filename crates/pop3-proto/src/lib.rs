@@ -49,6 +49,8 @@
 pub mod client;
 pub mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod parse;
 pub mod server;
 #[cfg(feature = "tokio")]
