@@ -85,7 +85,8 @@ async fn fill<S: MailStore>(s: &S) -> AccountInfo {
     a
 }
 
-type Seen = Vec<(String, u32, Vec<(u32, Vec<String>, i64, String, Vec<u8>)>)>;
+type Msg = (u32, Vec<String>, i64, String, Vec<u8>);
+type Seen = Vec<(String, u32, Vec<Msg>)>;
 
 async fn view<S: MailStore>(s: &S, a: AccountId, with_uids: bool) -> Seen {
     let mut out = Vec::new();
@@ -195,7 +196,7 @@ fn mbox_round_trip_is_lossless() {
         assert_eq!(st2.messages, 5, "{:?}", st2.skipped);
         let want = view(&src, a.id, true).await.into_iter().find(|m| m.0 == "INBOX").unwrap().2;
         let got = view(&dst, b.id, true).await.into_iter().find(|m| m.0 == "Restored").unwrap().2;
-        let strip = |v: Vec<(u32, Vec<String>, i64, String, Vec<u8>)>| v.into_iter().map(|x| (x.0, x.1, x.2, x.4)).collect::<Vec<_>>();
+        let strip = |v: Vec<Msg>| v.into_iter().map(|x| (x.0, x.1, x.2, x.4)).collect::<Vec<_>>();
         assert_eq!(strip(want), strip(got));
     });
 }
