@@ -1,6 +1,7 @@
 //! Shared test helpers.
 #![allow(
     dead_code,
+    clippy::type_complexity,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
