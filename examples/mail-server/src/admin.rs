@@ -155,6 +155,8 @@ pub enum Request {
         format: MailFormat,
         /// Source path.
         path: PathBuf,
+        /// Target folder for a single mbox file (INBOX when absent).
+        folder: Option<String>,
     },
 }
 
@@ -195,9 +197,10 @@ impl fmt::Debug for Request {
                 address,
                 format,
                 path,
+                folder,
             } => write!(
                 f,
-                "Import({address}, {}, {})",
+                "Import({address}, {}, {}, {folder:?})",
                 format.as_str(),
                 path.display()
             ),
@@ -323,8 +326,15 @@ impl Request {
                 address,
                 format,
                 path,
+                folder,
             } => (
-                format!("IMPORT {} {} {}", e(address), format.as_str(), p(path)),
+                format!(
+                    "IMPORT {} {} {} {}",
+                    e(address),
+                    format.as_str(),
+                    p(path),
+                    opt(folder.as_deref())
+                ),
                 None,
             ),
         }
@@ -475,11 +485,12 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
             }
         }
         "IMPORT" => {
-            want(3)?;
+            want(4)?;
             Request::Import {
                 address: field(0)?,
                 format: format(1)?,
                 path: PathBuf::from(field(2)?),
+                folder: optional(3)?,
             }
         }
         other => return Err(format!("unknown admin request {other:?}")),
@@ -772,9 +783,10 @@ pub async fn execute<S: MailStore>(
             address,
             format,
             path,
+            folder,
         } => {
             let a = account(store, &address).await?;
-            crate::transfer::import(store, &a, format, &path).await
+            crate::transfer::import(store, &a, format, &path, folder.as_deref()).await
         }
     }
 }
@@ -859,6 +871,13 @@ mod tests {
             address: "a@x.test".into(),
             format: MailFormat::Maildir,
             path: "/tmp/in".into(),
+            folder: None,
+        });
+        round_trip(Request::Import {
+            address: "a@x.test".into(),
+            format: MailFormat::Mbox,
+            path: "/tmp/in.mbox".into(),
+            folder: Some("Old mail".into()),
         });
     }
 

@@ -95,6 +95,9 @@ enum Command {
         /// `maildir` or `mbox`.
         #[arg(long, default_value = "maildir")]
         format: String,
+        /// The folder a single mbox file goes into (default INBOX).
+        #[arg(long)]
+        folder: Option<String>,
     },
 }
 
@@ -281,10 +284,12 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             address,
             path,
             format,
+            folder,
         } => Request::Import {
             address,
             format: format_arg(&format)?,
             path: absolute(&path)?,
+            folder,
         },
         Command::Serve | Command::CheckConfig => {
             return Err(ServerError::Usage("not an admin command".into()));

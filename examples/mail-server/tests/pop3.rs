@@ -548,3 +548,120 @@ fn check_config_prints_the_effective_config_and_names_unknown_keys() {
     assert!(text.contains("pop3s = \"127.0.0.1:2995\""), "{text}");
     assert!(text.contains("demo_account = true"), "{text}");
 }
+
+#[test]
+fn export_and_import_maildir_and_mbox_through_both_paths() {
+    let env = Env::new("");
+    add_alice(&env);
+    env.admin_ok(&["user", "add", "bob@example.test"], b"bob-pw\n");
+    env.admin_ok(&["user", "add", "carol@example.org"], b"carol-pw\n");
+    for s in ["one", "two"] {
+        deliver(&env, "alice@example.test", &message(s));
+    }
+    deliver(&env, "alice@example.test", &message("sent"));
+    env.admin_ok(
+        &["deliver", "alice@example.test", "--folder", "Sent"],
+        &message("out"),
+    );
+    let maildir = env.dir.path().join("export-maildir");
+    let mboxdir = env.dir.path().join("export-mbox");
+    let server = env.start();
+    // While serving: through the socket.
+    let out = env.admin_ok(
+        &["export", "alice@example.test", maildir.to_str().unwrap()],
+        b"",
+    );
+    assert!(out.starts_with("exported 4 messages ("), "{out}");
+    let out = env.admin_ok(
+        &[
+            "export",
+            "alice@example.test",
+            mboxdir.to_str().unwrap(),
+            "--format",
+            "mbox",
+        ],
+        b"",
+    );
+    assert!(out.starts_with("exported 4 messages ("), "{out}");
+    let inbox_mbox = std::fs::read_to_string(mboxdir.join("INBOX.mbox")).unwrap();
+    assert_eq!(
+        inbox_mbox
+            .lines()
+            .filter(|l| l.starts_with("From "))
+            .count(),
+        3
+    );
+    assert!(mboxdir.join("Sent.mbox").exists());
+    let out = env.admin_ok(
+        &[
+            "import",
+            "bob@example.test",
+            mboxdir.join("INBOX.mbox").to_str().unwrap(),
+            "--format",
+            "mbox",
+        ],
+        b"",
+    );
+    assert!(out.starts_with("imported 3 messages ("), "{out}");
+    let out = env.admin(
+        &[
+            "import",
+            "bob@example.test",
+            "/nonexistent/dir",
+            "--format",
+            "mbox",
+        ],
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/dir"),
+        "{out:?}"
+    );
+    rt().block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            let mut c = Client::connect(server.pop3()).await.unwrap();
+            c.login("bob@example.test", "bob-pw").await.unwrap();
+            assert_eq!(c.stat().await.unwrap(), (3, 378));
+            assert_eq!(c.retr(1).await.unwrap(), message("one"));
+            c.quit().await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    // Stopped: the CLI opens the store directly.
+    let out = env.admin_ok(
+        &["import", "carol@example.org", maildir.to_str().unwrap()],
+        b"",
+    );
+    assert!(out.starts_with("imported 4 messages ("), "{out}");
+    let server = env.start();
+    rt().block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            let mut c = Client::connect(server.pop3()).await.unwrap();
+            c.login("carol@example.org", "carol-pw").await.unwrap();
+            // POP3 sees INBOX only; Sent came along but is not in the maildrop.
+            assert_eq!(c.stat().await.unwrap(), (3, 378));
+            c.quit().await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    // The export is plain Maildir: Python's mailbox module reads it.
+    if common::have("python3", PY_WHY) {
+        let out = python(&format!(
+            "import mailbox\nm = mailbox.Maildir({:?}, create=False)\nprint(sorted(x['Subject'] for x in m))\nprint(sorted(m.list_folders()))\nprint(len(m.get_folder('Sent')))\n",
+            maildir.to_str().unwrap()
+        ));
+        assert_eq!(
+            out,
+            "['one', 'sent', 'two']\n['Archive', 'Drafts', 'Junk', 'Sent', 'Trash']\n1\n"
+        );
+    }
+}
