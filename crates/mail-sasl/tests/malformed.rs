@@ -75,6 +75,7 @@ fn xoauth2_malformed() {
         b"user=a\x01auth=Bearer \x01\x01",    // empty token
         b"user=a\x01\x01",                    // no auth
         b"user=\xff\x01auth=Bearer t\x01\x01",
+        b"user=a\x01auth=Bearer t\tk\x01\x01", // control character in the token
     ] {
         assert_malformed(start(Mechanism::XOAuth2, bad), &format!("{bad:?}"));
     }
