@@ -43,6 +43,8 @@ fn scram_secret_matches_doveadm_pw() {
             server,
             "ServerKey for {password}"
         );
+        assert_eq!(ScramSecret::from_dovecot(&out).unwrap(), ours);
+        assert_eq!(ours.to_dovecot(), out.trim());
     }
 }
 
