@@ -56,12 +56,11 @@ pub mod client;
 pub mod encode;
 mod error;
 pub mod parse;
-mod secret;
 pub mod server;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 pub mod types;
 
 pub use error::Error;
-pub use secret::Secret;
+pub use mail_sasl::Secret;
 pub use types::*;

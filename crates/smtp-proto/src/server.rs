@@ -707,12 +707,12 @@ impl Connection {
                     return Some(Event::StartTls);
                 }
                 State::Data { .. } => return self.data_event(),
-                State::Bdat { .. } => {
+                State::Bdat { remaining, .. } => {
+                    if *remaining > 0 && self.input.is_empty() {
+                        return None;
+                    }
                     if let Some(ev) = self.bdat_event() {
                         return Some(ev);
-                    }
-                    if matches!(self.state, State::Bdat { .. }) {
-                        return None;
                     }
                 }
                 State::Command | State::Sasl => {
@@ -1220,14 +1220,13 @@ impl Connection {
             (Pending::Auth, Answer::Auth(a)) => {
                 let reply = match a {
                     AuthAnswer::Challenge(data) => {
-                        let text = if data.is_empty() {
-                            String::new()
-                        } else {
-                            encode::sasl_response(&data)
-                        };
-                        let mut reply = r(334, None, "");
-                        reply.lines = vec![text];
-                        encode::reply(&reply, false, &mut self.out);
+                        // continue-req = "334" SP [base64] CRLF (RFC 4954 section 4)
+                        self.out.extend_from_slice(b"334 ");
+                        if !data.is_empty() {
+                            self.out
+                                .extend_from_slice(encode::sasl_response(&data).as_bytes());
+                        }
+                        self.out.extend_from_slice(b"\r\n");
                         self.seal();
                         self.state = State::Sasl;
                         return Ok(());
@@ -1311,6 +1310,10 @@ impl Connection {
                     if b == b'\r' {
                         scan = Scan::DotCr;
                         i += 1;
+                    } else if b == b'\n' {
+                        // "." then a bare LF: not an end marker and not stuffing; keep it.
+                        chunk.extend_from_slice(b".");
+                        scan = Scan::Middle;
                     } else {
                         // A stuffed dot: drop it (RFC 5321 section 4.5.2).
                         scan = Scan::Middle;
@@ -1322,11 +1325,9 @@ impl Connection {
                         end = true;
                         break;
                     }
-                    // ".\r" then something else: a bare CR after a stuffed dot.
+                    // ".\r" then something else: a lone dot ended by a bare CR.
                     bare = true;
-                    if normalize {
-                        chunk.extend_from_slice(b"\r\n");
-                    }
+                    chunk.extend_from_slice(if normalize { b".\r\n" } else { b".\r" });
                     scan = Scan::Middle;
                 }
                 Scan::Middle => {
