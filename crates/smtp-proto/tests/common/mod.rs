@@ -1,5 +1,11 @@
 //! Shared test helpers: a sans-IO driver with a scripted policy, and the interop skip rule.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Instant;
 
