@@ -282,6 +282,11 @@ impl Connection {
         }
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The capabilities from the last `EHLO`/`LHLO` reply (cleared by STARTTLS).
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.caps.as_ref()
