@@ -55,6 +55,8 @@
 pub mod client;
 pub mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod parse;
 pub mod server;
 #[cfg(feature = "tokio")]
