@@ -2,6 +2,9 @@
 //! (`tests/fuzz_corpus.rs`) so both run exactly the same code. Each function panics only
 //! when an invariant breaks.
 
+// Panicking on a broken invariant is the point of a fuzz target.
+#![allow(clippy::panic)]
+
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;

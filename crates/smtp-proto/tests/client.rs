@@ -354,7 +354,7 @@ fn client_and_server_machines_talk() {
     let mut cli = Connection::new(Config::new("cli.test"), Instant::now());
     let mut body = Vec::new();
     let mut log = Vec::new();
-    let mut step = |srv: &mut server::Connection,
+    let step = |srv: &mut server::Connection,
                     cli: &mut Connection,
                     body: &mut Vec<u8>,
                     log: &mut Vec<(Sent, u16)>| {

@@ -23,9 +23,12 @@ use smtp_proto::server::{Config, MailDecision, MessageDecision, RcptDecision};
 use smtp_proto::tokio::{Backend, Client, Envelope, ServeConfig, serve};
 use smtp_proto::{ForwardPath, MailParams, Mailbox, RcptParams, ReversePath, client};
 
+/// (sender, recipients, body) of each accepted message.
+type Messages = Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>;
+
 #[derive(Clone, Debug, Default)]
 struct Store {
-    messages: Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>,
+    messages: Messages,
     auth: Arc<Mutex<Vec<String>>>,
 }
 
