@@ -440,10 +440,7 @@ enum State {
     Command,
     Sasl,
     Data {
-        /// The data so far ends with CRLF (or nothing was received yet).
-        line_start: bool,
-        /// The last octet handed out (for bare LF detection across reads).
-        prev: u8,
+        decoder: DotDecoder,
         ended: bool,
         abort: Option<AbortReason>,
     },
@@ -982,8 +979,7 @@ impl Connection {
                     None => {
                         self.send(&r(354, None, "End data with <CR><LF>.<CR><LF>"));
                         self.state = State::Data {
-                            line_start: true,
-                            prev: b'\n',
+                            decoder: DotDecoder::new(self.config.bare_lf),
                             ended: false,
                             abort: None,
                         };
@@ -1271,14 +1267,10 @@ impl Connection {
         })
     }
 
-    /// DATA mode: dot-unstuffing and end detection over whatever input is buffered.
-    ///
-    /// Runs between stuffed dots are handed out as zero-copy slices of the input buffer.
-    /// Only `CRLF . CRLF` ends the message; a `.` after a bare LF or a bare CR is content.
+    /// DATA mode: hands the [`DotDecoder`]'s chunks out, enforcing the message policies.
     fn data_event(&mut self) -> Option<Event> {
         let State::Data {
-            mut line_start,
-            mut prev,
+            mut decoder,
             ended,
             mut abort,
         } = self.state
@@ -1291,94 +1283,48 @@ impl Connection {
         let normalize = self.config.bare_lf == BareLf::Normalize;
         let check_8bit = !self.eight_bit_allowed();
         loop {
-            if line_start {
-                match self.input.as_ref() {
-                    [] | [b'.'] | [b'.', b'\r'] => break,
-                    [b'.', b'\r', b'\n', ..] => {
-                        self.input.advance(3);
+            match decoder.decode(&mut self.input) {
+                Decoded::NeedMore => break,
+                Decoded::End => {
+                    self.state = State::Data {
+                        decoder,
+                        ended: true,
+                        abort,
+                    };
+                    return Some(self.finish_message(abort));
+                }
+                Decoded::Chunk {
+                    data,
+                    bare_lf,
+                    bare_cr,
+                } => {
+                    if abort.is_none() {
+                        if (bare_lf || bare_cr) && !normalize {
+                            abort = Some(AbortReason::BareLineEnding);
+                        } else if check_8bit && data.iter().any(|&b| b >= 0x80) {
+                            abort = Some(AbortReason::EightBit);
+                        }
+                    }
+                    if let Some(tx) = &mut self.tx {
+                        tx.received = tx.received.saturating_add(data.len() as u64);
+                        if tx.received > self.config.limits.message_size && abort.is_none() {
+                            abort = Some(AbortReason::TooBig);
+                        }
+                    }
+                    if abort.is_none() {
                         self.state = State::Data {
-                            line_start,
-                            prev,
-                            ended: true,
+                            decoder,
+                            ended: false,
                             abort,
                         };
-                        return Some(self.finish_message(abort));
+                        return Some(Event::DataChunk(data));
                     }
-                    [b'.', ..] => {
-                        // A stuffed dot (RFC 5321 section 4.5.2): drop it.
-                        self.input.advance(1);
-                        prev = b'.';
-                    }
-                    _ => {}
                 }
-                line_start = false;
-            }
-            let buf: &[u8] = self.input.as_ref();
-            let end = match memchr::memmem::find(buf, b"\n.") {
-                Some(q) => q + 1,
-                None if buf.last() == Some(&b'\r') => buf.len() - 1,
-                None => buf.len(),
-            };
-            let Some(region) = buf.get(..end).filter(|r| !r.is_empty()) else {
-                break;
-            };
-            // Bare LF: an LF not preceded by CR. Bare CR: a CR not followed by LF.
-            let before = |i: usize| {
-                if i == 0 {
-                    prev
-                } else {
-                    region.get(i - 1).copied().unwrap_or(0)
-                }
-            };
-            let bare_lf = memchr::memchr_iter(b'\n', region).any(|i| before(i) != b'\r');
-            let bare_cr = !normalize
-                && memchr::memchr_iter(b'\r', region).any(|i| region.get(i + 1) != Some(&b'\n'));
-            let eight_bit = check_8bit && region.iter().any(|&b| b >= 0x80);
-            let last = region.last().copied().unwrap_or(prev);
-            line_start = last == b'\n' && before(region.len() - 1) == b'\r';
-            prev = last;
-            let chunk = if bare_lf && normalize {
-                let mut out = BytesMut::with_capacity(region.len() + 16);
-                let mut p = 0u8;
-                for &b in region {
-                    if b == b'\n' && p != b'\r' {
-                        out.extend_from_slice(b"\r");
-                    }
-                    out.extend_from_slice(&[b]);
-                    p = b;
-                }
-                self.input.advance(end);
-                out.freeze()
-            } else {
-                self.input.split_to(end).freeze()
-            };
-            if abort.is_none() {
-                if (bare_lf || bare_cr) && !normalize {
-                    abort = Some(AbortReason::BareLineEnding);
-                } else if eight_bit {
-                    abort = Some(AbortReason::EightBit);
-                }
-            }
-            if let Some(tx) = &mut self.tx {
-                tx.received = tx.received.saturating_add(chunk.len() as u64);
-                if tx.received > self.config.limits.message_size && abort.is_none() {
-                    abort = Some(AbortReason::TooBig);
-                }
-            }
-            if abort.is_none() {
-                self.state = State::Data {
-                    line_start,
-                    prev,
-                    ended: false,
-                    abort,
-                };
-                return Some(Event::DataChunk(chunk));
             }
         }
         self.scanned = 0;
         self.state = State::Data {
-            line_start,
-            prev,
+            decoder,
             ended: false,
             abort,
         };
@@ -1483,4 +1429,163 @@ impl Connection {
         self.send(&r(250, e(2, 0, 0), &format!("{size} octets received")));
         None
     }
+}
+
+/// What [`DotDecoder::decode`] found.
+#[must_use]
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decoded {
+    /// Message octets, dot-unstuffed (and with bare LFs turned into CRLF when normalising).
+    Chunk {
+        /// The octets: a zero-copy slice of the input unless a bare LF was normalised.
+        data: Bytes,
+        /// The chunk had an LF not preceded by CR.
+        bare_lf: bool,
+        /// The chunk had a CR not followed by LF (only reported with [`BareLf::Reject`]).
+        bare_cr: bool,
+    },
+    /// `CRLF . CRLF`: the message is complete; the input continues after it.
+    End,
+    /// Every complete octet was handed out; feed more.
+    NeedMore,
+}
+
+/// The streaming DATA decoder of RFC 5321 section 4.5.2: removes the stuffed dot from lines
+/// that start with one and finds the end marker, correct whatever way the input is split.
+///
+/// Only `CRLF . CRLF` ends the message: `LF . LF`, `CR . LF`, `LF . CRLF` and `CRLF . LF`
+/// are message content (the SMTP smuggling class of bugs, CVE-2023-51764). It searches
+/// `LF .` with `memchr::memmem` and hands out the runs between as slices of the input
+/// buffer, so a message without stuffed dots is never copied.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use smtp_proto::server::{BareLf, Decoded, DotDecoder};
+///
+/// let mut d = DotDecoder::new(BareLf::Reject);
+/// let mut input = BytesMut::from(&b"a\r\n..b\r\n.\r\nQUIT\r\n"[..]);
+/// let mut body = Vec::new();
+/// loop {
+///     match d.decode(&mut input) {
+///         Decoded::Chunk { data, .. } => body.extend_from_slice(&data),
+///         Decoded::End => break,
+///         _ => unreachable!(),
+///     }
+/// }
+/// assert_eq!(body, b"a\r\n.b\r\n");
+/// assert_eq!(&input[..], b"QUIT\r\n");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DotDecoder {
+    /// The data so far ends with CRLF (or nothing was decoded yet).
+    line_start: bool,
+    /// The last octet handed out (for bare LF detection across reads).
+    prev: u8,
+    normalize: bool,
+}
+
+impl DotDecoder {
+    /// A decoder at the start of a message.
+    pub fn new(bare_lf: BareLf) -> Self {
+        DotDecoder {
+            line_start: true,
+            prev: b'\n',
+            normalize: bare_lf == BareLf::Normalize,
+        }
+    }
+
+    /// Decodes from the front of `input`, consuming what it hands out. Call until it returns
+    /// [`Decoded::NeedMore`] or [`Decoded::End`]. Up to three octets that may start the end
+    /// marker stay in `input` until the next call.
+    pub fn decode(&mut self, input: &mut BytesMut) -> Decoded {
+        if self.line_start {
+            match input.as_ref() {
+                [] | [b'.'] | [b'.', b'\r'] => return Decoded::NeedMore,
+                [b'.', b'\r', b'\n', ..] => {
+                    input.advance(3);
+                    self.line_start = true;
+                    self.prev = b'\n';
+                    return Decoded::End;
+                }
+                [b'.', ..] => {
+                    input.advance(1);
+                    self.prev = b'.';
+                }
+                _ => {}
+            }
+            self.line_start = false;
+        }
+        let buf: &[u8] = input.as_ref();
+        let end = match memchr::memmem::find(buf, b"\n.") {
+            Some(q) => q + 1,
+            None if buf.last() == Some(&b'\r') => buf.len() - 1,
+            None => buf.len(),
+        };
+        let Some(region) = buf.get(..end).filter(|r| !r.is_empty()) else {
+            return Decoded::NeedMore;
+        };
+        let bare_lf = has_bare_lf(self.prev, region);
+        let bare_cr = !self.normalize && has_bare_cr(region);
+        let before_last = match region.len() {
+            1 => self.prev,
+            n => region.get(n - 2).copied().unwrap_or(0),
+        };
+        let last = region.last().copied().unwrap_or(self.prev);
+        self.line_start = last == b'\n' && before_last == b'\r';
+        let prev = self.prev;
+        self.prev = last;
+        let data = if bare_lf && self.normalize {
+            let mut out = BytesMut::with_capacity(region.len() + 16);
+            let mut p = prev;
+            for &b in region {
+                if b == b'\n' && p != b'\r' {
+                    out.extend_from_slice(b"\r");
+                }
+                out.extend_from_slice(&[b]);
+                p = b;
+            }
+            input.advance(end);
+            out.freeze()
+        } else {
+            input.split_to(end).freeze()
+        };
+        Decoded::Chunk {
+            data,
+            bare_lf,
+            bare_cr,
+        }
+    }
+}
+
+/// True if an LF in `region` is not preceded by CR (`prev` is the octet before `region`).
+/// Branch-free over blocks so that the compiler vectorises it.
+fn has_bare_lf(prev: u8, region: &[u8]) -> bool {
+    if region.first() == Some(&b'\n') && prev != b'\r' {
+        return true;
+    }
+    let mut rest = region;
+    while rest.len() > 1 {
+        let n = rest.len().min(4096);
+        let block = rest.get(..n).unwrap_or_default();
+        let next = rest.get(1..n).unwrap_or_default();
+        let bad = block
+            .iter()
+            .zip(next)
+            .fold(false, |acc, (&a, &b)| acc | ((b == b'\n') & (a != b'\r')));
+        if bad {
+            return true;
+        }
+        // Overlap by one so that a pair across the block border is checked.
+        rest = rest.get(n - 1..).unwrap_or_default();
+        if n < 4096 {
+            break;
+        }
+    }
+    false
+}
+
+/// True if a CR in `region` is not followed by LF (a CR at the very end is not judged).
+fn has_bare_cr(region: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', region).any(|i| matches!(region.get(i + 1), Some(&b) if b != b'\n'))
 }
