@@ -1,0 +1,504 @@
+//! The tokio adapter against real peers: swaks, Python's smtplib, curl, Postfix's smtp-sink
+//! and a real Postfix smtpd; and our own Client against our own server.
+#![cfg(feature = "tokio")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mail_net::{DevCertificate, TlsAcceptor, TlsConnector};
+use mail_sasl::server::{Identity, Verification};
+use mail_sasl::{AuthFailure, Mechanism, Secret};
+use smtp_proto::server::{Config, MailDecision, MessageDecision, RcptDecision};
+use smtp_proto::tokio::{Backend, Client, Envelope, ServeConfig, serve};
+use smtp_proto::{ForwardPath, MailParams, Mailbox, RcptParams, ReversePath, client};
+
+/// (sender, recipients, body) of each accepted message.
+type Messages = Arc<Mutex<Vec<(String, Vec<String>, Vec<u8>)>>>;
+
+#[derive(Clone, Debug, Default)]
+struct Store {
+    messages: Messages,
+    auth: Arc<Mutex<Vec<String>>>,
+}
+
+struct TestBackend {
+    store: Store,
+    from: String,
+    to: Vec<String>,
+    body: Vec<u8>,
+}
+
+impl Backend for TestBackend {
+    async fn mail_from(&mut self, from: &ReversePath, _: &MailParams) -> MailDecision {
+        self.from = from.to_string();
+        self.to.clear();
+        self.body.clear();
+        MailDecision::Accept
+    }
+    async fn rcpt_to(&mut self, to: &ForwardPath, _: &RcptParams) -> RcptDecision {
+        match to.mailbox() {
+            Some(m) if m.local_part == "nobody" => RcptDecision::UnknownUser,
+            _ => {
+                self.to.push(to.to_string());
+                RcptDecision::Accept
+            }
+        }
+    }
+    async fn data_chunk(&mut self, chunk: Bytes) {
+        self.body.extend_from_slice(&chunk);
+    }
+    async fn message(&mut self, recipients: usize) -> Vec<MessageDecision> {
+        self.store.messages.lock().unwrap().push((
+            self.from.clone(),
+            self.to.clone(),
+            std::mem::take(&mut self.body),
+        ));
+        vec![MessageDecision::Queued("TEST1".into()); recipients]
+    }
+    async fn reset(&mut self) {
+        self.body.clear();
+    }
+    async fn verify(&mut self, v: Verification) -> Result<Identity, AuthFailure> {
+        match v {
+            Verification::Password {
+                username, password, ..
+            } if username == "user" && password.expose() == "pass" => {
+                self.store.auth.lock().unwrap().push(username.clone());
+                Ok(Identity::new(username))
+            }
+            _ => Err(AuthFailure::InvalidCredentials),
+        }
+    }
+}
+
+struct TestServer {
+    addr: SocketAddr,
+    store: Store,
+    cert: Arc<DevCertificate>,
+}
+
+async fn start(config: Config, starttls: bool) -> TestServer {
+    let cert = Arc::new(DevCertificate::generate(&["localhost"]).unwrap());
+    let acceptor = TlsAcceptor::from(cert.server_config().unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = Store::default();
+    let s2 = store.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let mut sc = ServeConfig::new(config.clone());
+            if starttls {
+                sc = sc.with_starttls(acceptor.clone());
+            }
+            let backend = TestBackend {
+                store: s2.clone(),
+                from: String::new(),
+                to: vec![],
+                body: vec![],
+            };
+            tokio::spawn(serve(tcp, sc, backend));
+        }
+    });
+    TestServer { addr, store, cert }
+}
+
+/// Runs a program with a 60 s guard, off the runtime's worker threads.
+async fn run(program: &str, args: Vec<String>) -> Output {
+    let program = program.to_string();
+    let fut = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .unwrap()
+    });
+    tokio::time::timeout(Duration::from_secs(60), fut)
+        .await
+        .expect("peer hung")
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn swaks_args(addr: SocketAddr, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "--server",
+        "127.0.0.1",
+        "--port",
+        &addr.port().to_string(),
+        "--from",
+        "alice@example.test",
+        "--to",
+        "bob@example.test",
+        "--helo",
+        "client.test",
+        "--timeout",
+        "20",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn submission() -> Config {
+    Config::submission("mx.test")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaks_plain_and_pipelined() {
+    if !common::require("swaks", "SMTP interop") {
+        return;
+    }
+    let srv = start(Config::mx("mx.test"), false).await;
+    let o = run(
+        "swaks",
+        swaks_args(srv.addr, &["--body", "hello\n.dot line\n"]),
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("250 2.0.0 Ok: queued as TEST1"),
+        "{}",
+        text(&o)
+    );
+    let o = run(
+        "swaks",
+        swaks_args(srv.addr, &["--pipeline", "--body", "piped"]),
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let msgs = srv.store.messages.lock().unwrap().clone();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0].0, "<alice@example.test>");
+    assert_eq!(msgs[0].1, ["<bob@example.test>"]);
+    let body = String::from_utf8_lossy(&msgs[0].2).into_owned();
+    assert!(body.contains("\r\n\r\nhello\r\n.dot line\r\n"), "{body:?}");
+    assert!(String::from_utf8_lossy(&msgs[1].2).contains("\r\n\r\npiped\r\n"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaks_starttls_and_auth() {
+    if !common::require("swaks", "SMTP interop") {
+        return;
+    }
+    let srv = start(submission(), true).await;
+    for mech in ["PLAIN", "LOGIN"] {
+        let o = run(
+            "swaks",
+            swaks_args(
+                srv.addr,
+                &[
+                    "--tls",
+                    "--auth",
+                    mech,
+                    "--auth-user",
+                    "user",
+                    "--auth-password",
+                    "pass",
+                ],
+            ),
+        )
+        .await;
+        assert!(o.status.success(), "{mech}: {}", text(&o));
+        assert!(
+            text(&o).contains("235 2.7.0 Authentication successful"),
+            "{}",
+            text(&o)
+        );
+    }
+    // AUTH is not offered before STARTTLS; without TLS swaks cannot authenticate.
+    let o = run(
+        "swaks",
+        swaks_args(
+            srv.addr,
+            &[
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "user",
+                "--auth-password",
+                "pass",
+            ],
+        ),
+    )
+    .await;
+    assert!(!o.status.success(), "{}", text(&o));
+    // Wrong password.
+    let o = run(
+        "swaks",
+        swaks_args(
+            srv.addr,
+            &[
+                "--tls",
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "user",
+                "--auth-password",
+                "nope",
+            ],
+        ),
+    )
+    .await;
+    assert!(text(&o).contains("535 5.7.8"), "{}", text(&o));
+    assert_eq!(srv.store.messages.lock().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swaks_size_over_limit_is_refused() {
+    if !common::require("swaks", "SMTP interop") {
+        return;
+    }
+    let mut c = Config::mx("mx.test");
+    c.limits.message_size = 1000;
+    let srv = start(c, false).await;
+    let big = "x".repeat(2000);
+    let o = run("swaks", swaks_args(srv.addr, &["--body", &big])).await;
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("552 5.3.4"), "{}", text(&o));
+    assert!(srv.store.messages.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_smtplib() {
+    if !common::require("python3", "SMTP interop") {
+        return;
+    }
+    let srv = start(submission(), true).await;
+    let script = format!(
+        r#"
+import smtplib, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP("127.0.0.1", {port}, local_hostname="py.test", timeout=20)
+s.ehlo(); s.starttls(context=ctx); s.ehlo()
+s.login("user", "pass")
+r = s.sendmail("alice@example.test", ["bob@example.test", "nobody@example.test"], "Subject: py\r\n\r\nline\r\n.dot\r\n")
+print("refused", r)
+s.quit()
+"#,
+        port = srv.addr.port()
+    );
+    let o = run("python3", vec!["-c".into(), script]).await;
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("refused {'nobody@example.test': (550, b'5.1.1 Mailbox unavailable')}"),
+        "{}",
+        text(&o)
+    );
+    let msgs = srv.store.messages.lock().unwrap().clone();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].2, b"Subject: py\r\n\r\nline\r\n.dot\r\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_upload() {
+    if !common::require("curl", "SMTP interop") {
+        return;
+    }
+    let srv = start(Config::mx("mx.test"), false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("msg.eml");
+    std::fs::write(&file, "Subject: curl\r\n\r\nhello\r\n.\r\nafter dot\r\n").unwrap();
+    let o = run(
+        "curl",
+        vec![
+            "-sS".into(),
+            "--max-time".into(),
+            "20".into(),
+            format!("smtp://127.0.0.1:{}/client.test", srv.addr.port()),
+            "--mail-from".into(),
+            "alice@example.test".into(),
+            "--mail-rcpt".into(),
+            "bob@example.test".into(),
+            "-T".into(),
+            file.display().to_string(),
+        ],
+    )
+    .await;
+    assert!(o.status.success(), "{}", text(&o));
+    let msgs = srv.store.messages.lock().unwrap().clone();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        msgs[0].2,
+        b"Subject: curl\r\n\r\nhello\r\n.\r\nafter dot\r\n"
+    );
+}
+
+fn mbox(s: &str) -> Mailbox {
+    let (l, d) = s.split_once('@').unwrap();
+    Mailbox::new(l, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_against_our_server() {
+    let srv = start(submission(), true).await;
+    let timeout = Duration::from_secs(20);
+    tokio::time::timeout(timeout, async {
+        let mut c = Client::connect(srv.addr, client::Config::new("client.test"))
+            .await
+            .unwrap();
+        assert!(c.capabilities().unwrap().starttls);
+        assert!(c.capabilities().unwrap().auth.is_empty());
+        let connector = TlsConnector::from(srv.cert.client_config().unwrap());
+        c.starttls(&connector, "localhost").await.unwrap();
+        assert!(c.is_tls());
+        assert_eq!(c.capabilities().unwrap().auth, ["PLAIN", "LOGIN"]);
+        let creds =
+            mail_sasl::client::ClientCredentials::new("user", Secret::new("pass".to_string()));
+        c.auth(Mechanism::Login, creds).await.unwrap();
+        let env = Envelope::new(
+            ReversePath::Mailbox(mbox("alice@example.test")),
+            vec![
+                ForwardPath::Mailbox(mbox("bob@example.test")),
+                ForwardPath::Mailbox(mbox("nobody@example.test")),
+            ],
+        );
+        // BDAT (CHUNKING is offered).
+        let d = c.send(&env, b"Subject: 1\r\n\r\n.x\r\n").await.unwrap();
+        assert_eq!(d.recipients[1].1.code, 550);
+        assert_eq!(d.message[0].code, 250);
+        // DATA.
+        c.prefer_bdat = false;
+        let body = "Subject: 2\r\n\r\n.y\r\nb\u{fc}\r\n";
+        c.send(&env, body.as_bytes()).await.unwrap();
+        c.quit().await.unwrap();
+    })
+    .await
+    .unwrap();
+    let msgs = srv.store.messages.lock().unwrap().clone();
+    assert_eq!(msgs[0].2, b"Subject: 1\r\n\r\n.x\r\n");
+    assert_eq!(msgs[1].2, "Subject: 2\r\n\r\n.y\r\nb\u{fc}\r\n".as_bytes());
+    assert_eq!(srv.store.auth.lock().unwrap().as_slice(), ["user"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_against_our_lmtp_server() {
+    let srv = start(Config::lmtp("lmtp.test"), false).await;
+    let mut cfg = client::Config::new("client.test");
+    cfg.lmtp = true;
+    let mut c = Client::connect(srv.addr, cfg).await.unwrap();
+    c.prefer_bdat = false;
+    let env = Envelope::new(
+        ReversePath::Null,
+        vec![
+            ForwardPath::Mailbox(mbox("a@x.test")),
+            ForwardPath::Mailbox(mbox("nobody@x.test")),
+            ForwardPath::Mailbox(mbox("b@x.test")),
+        ],
+    );
+    let d = tokio::time::timeout(Duration::from_secs(20), c.send(&env, b"hi\r\n"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.message.len(), 2);
+    assert!(d.message.iter().all(|r| r.code == 250));
+    c.quit().await.unwrap();
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+/// A free port on 127.0.0.1 for a peer that binds it itself.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("peer never listened on {port}");
+}
+
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_against_smtp_sink() {
+    if !common::require("smtp-sink", "Postfix's smtp-sink (package postfix)") {
+        return;
+    }
+    let port = free_port();
+    let mut args = vec![
+        "-c".to_string(),
+        format!("127.0.0.1:{port}"),
+        "100".to_string(),
+    ];
+    if is_root() {
+        args.splice(0..0, ["-u".to_string(), "postfix".to_string()]);
+    }
+    let _sink = Child(
+        std::process::Command::new("smtp-sink")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(port).await;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        let mut c = Client::connect(("127.0.0.1", port), client::Config::new("client.test"))
+            .await
+            .unwrap();
+        assert!(c.capabilities().unwrap().pipelining);
+        let env = Envelope::new(
+            ReversePath::Mailbox(mbox("a@example.test")),
+            vec![
+                ForwardPath::Mailbox(mbox("b@example.test")),
+                ForwardPath::Mailbox(mbox("c@example.test")),
+            ],
+        );
+        for bdat in [false, true] {
+            c.prefer_bdat = bdat;
+            let d = c
+                .send(&env, b"Subject: sink\r\n\r\n.leading\r\n")
+                .await
+                .unwrap();
+            assert!(d.recipients.iter().all(|(_, r)| r.code == 250), "{d:?}");
+            assert_eq!(d.message.len(), 1);
+            assert!(d.message[0].is_positive(), "{d:?}");
+        }
+        c.quit().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
