@@ -70,31 +70,24 @@ pub struct Listeners {
     pub imap: Option<SocketAddr>,
     /// IMAP over implicit TLS (993). Reserved: not served by this build yet.
     pub imaps: Option<SocketAddr>,
-    /// SMTP relay/MX (25). Reserved: not served by this build yet.
+    /// Inbound SMTP for the local domains, STARTTLS offered (25).
     pub smtp: Option<SocketAddr>,
-    /// SMTP submission with STARTTLS (587). Reserved: not served by this build yet.
+    /// SMTP submission with STARTTLS and AUTH (587).
     pub submission: Option<SocketAddr>,
-    /// SMTP submission over implicit TLS (465). Reserved: not served by this build yet.
+    /// SMTP submission over implicit TLS with AUTH (465).
     pub submissions: Option<SocketAddr>,
-    /// LMTP (local delivery). Reserved: not served by this build yet.
+    /// LMTP for local delivery from another MTA (plaintext; bind it to loopback).
     pub lmtp: Option<SocketAddr>,
 }
 
 impl Listeners {
     /// The listeners this build does not serve yet, by key, when configured.
     pub fn reserved_in_use(&self) -> Vec<&'static str> {
-        [
-            ("imap", self.imap),
-            ("imaps", self.imaps),
-            ("smtp", self.smtp),
-            ("submission", self.submission),
-            ("submissions", self.submissions),
-            ("lmtp", self.lmtp),
-        ]
-        .into_iter()
-        .filter(|(_, a)| a.is_some())
-        .map(|(k, _)| k)
-        .collect()
+        [("imap", self.imap), ("imaps", self.imaps)]
+            .into_iter()
+            .filter(|(_, a)| a.is_some())
+            .map(|(k, _)| k)
+            .collect()
     }
 }
 
@@ -197,8 +190,8 @@ mod humantime_serde_lite {
 
 impl Config {
     /// The configuration used when `serve` runs without `--config`: data in
-    /// `./mail-data`, the development certificate, POP3 on 127.0.0.1:2110 and POP3S on
-    /// 127.0.0.1:2995, and a demo account.
+    /// `./mail-data`, the development certificate, POP3 on 127.0.0.1:2110, POP3S on
+    /// 127.0.0.1:2995, SMTP on 2525, submission on 2587 and 2465, and a demo account.
     pub fn embedded_default() -> Self {
         let mut c = Self::from_toml_str(EMBEDDED_DEFAULT, Path::new("<embedded>"))
             .unwrap_or_else(|_| unreachable_config());
@@ -401,6 +394,9 @@ fn unreachable_config() -> Config {
         listeners: Listeners {
             pop3: Some(SocketAddr::from(([127, 0, 0, 1], 2110))),
             pop3s: Some(SocketAddr::from(([127, 0, 0, 1], 2995))),
+            smtp: Some(SocketAddr::from(([127, 0, 0, 1], 2525))),
+            submission: Some(SocketAddr::from(([127, 0, 0, 1], 2587))),
+            submissions: Some(SocketAddr::from(([127, 0, 0, 1], 2465))),
             ..Listeners::default()
         },
         tls: None,
@@ -433,8 +429,10 @@ domains = ["example.test"]
 [listeners]
 pop3 = "127.0.0.1:2110"
 pop3s = "127.0.0.1:2995"
-# reserved for later: imap = "127.0.0.1:2143", imaps = "127.0.0.1:2993",
-# smtp = "127.0.0.1:2525", submission = "127.0.0.1:2587", submissions = "127.0.0.1:2465"
+smtp = "127.0.0.1:2525"
+submission = "127.0.0.1:2587"
+submissions = "127.0.0.1:2465"
+# reserved for later: imap = "127.0.0.1:2143", imaps = "127.0.0.1:2993"
 "#;
 
 #[cfg(test)]
@@ -446,6 +444,11 @@ mod tests {
         let c = Config::from_toml_str(EMBEDDED_DEFAULT, Path::new("x")).unwrap();
         assert_eq!(c.listeners.pop3, Some("127.0.0.1:2110".parse().unwrap()));
         assert_eq!(c.listeners.pop3s, Some("127.0.0.1:2995".parse().unwrap()));
+        assert_eq!(
+            c.listeners.submission,
+            Some("127.0.0.1:2587".parse().unwrap())
+        );
+        assert_eq!(unreachable_config().listeners, c.listeners);
         assert_eq!(c.data_dir, PathBuf::from("./mail-data"));
         assert!(Config::embedded_default().demo_account);
         assert_eq!(c.limits.idle_timeout, Duration::from_secs(600));

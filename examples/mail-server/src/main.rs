@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod pop3;
 mod serve;
+mod smtp;
 mod socket;
 mod store;
 mod transfer;

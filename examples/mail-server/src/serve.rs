@@ -13,6 +13,7 @@ use pop3_proto::tokio::ServeConfig;
 use crate::config::Config;
 use crate::error::ServerError;
 use crate::pop3::StoreBackend;
+use crate::smtp;
 use crate::store::{self, Store};
 
 /// The demo account's password (printed at start).
@@ -97,6 +98,41 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), ServerError> {
     Ok(())
 }
 
+fn pop3_config(config: &Config, implicit: bool, acceptor: &TlsAcceptor) -> ServeConfig {
+    let mut sc = ServeConfig::default();
+    sc.hostname.clone_from(&config.hostname);
+    sc.apop = config.pop3.apop;
+    sc.protocol.limits.idle_timeout = config.limits.idle_timeout;
+    sc.protocol.require_tls_for_auth = config.pop3.require_tls;
+    sc.protocol.implementation = Some(Bytes::from_static(b"mail-server"));
+    sc.protocol.sasl_mechanisms = vec![Bytes::from_static(b"PLAIN"), Bytes::from_static(b"LOGIN")];
+    if !implicit {
+        sc.tls = Some(acceptor.clone());
+    }
+    sc
+}
+
+fn smtp_config(
+    config: &Config,
+    kind: smtp::Kind,
+    implicit: bool,
+    acceptor: &TlsAcceptor,
+) -> smtp_proto::tokio::ServeConfig {
+    let mut c = match kind {
+        smtp::Kind::Mx => smtp_proto::server::Config::mx(config.hostname.clone()),
+        smtp::Kind::Submission => smtp_proto::server::Config::submission(config.hostname.clone()),
+        smtp::Kind::Lmtp => smtp_proto::server::Config::lmtp(config.hostname.clone()),
+    };
+    c.limits.message_size = config.max_message_size;
+    c.implicit_tls = implicit;
+    let sc = smtp_proto::tokio::ServeConfig::new(c);
+    if implicit || kind == smtp::Kind::Lmtp {
+        sc
+    } else {
+        sc.with_starttls(acceptor.clone())
+    }
+}
+
 struct Bound {
     key: &'static str,
     addr: SocketAddr,
@@ -157,13 +193,15 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     }
 
     // Bind everything first, so a busy port fails the start before anything is served.
+    let l = &config.listeners;
     let mut bound = Vec::new();
     for (key, spec) in [
-        ("pop3", config.listeners.pop3.map(ListenerSpec::plain)),
-        (
-            "pop3s",
-            config.listeners.pop3s.map(ListenerSpec::implicit_tls),
-        ),
+        ("pop3", l.pop3.map(ListenerSpec::plain)),
+        ("pop3s", l.pop3s.map(ListenerSpec::implicit_tls)),
+        ("smtp", l.smtp.map(ListenerSpec::plain)),
+        ("submission", l.submission.map(ListenerSpec::plain)),
+        ("submissions", l.submissions.map(ListenerSpec::implicit_tls)),
+        ("lmtp", l.lmtp.map(ListenerSpec::plain)),
     ] {
         let Some(spec) = spec else { continue };
         let listener = spec.bind().await?;
@@ -192,42 +230,79 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     let backend = StoreBackend::new(Arc::clone(&store));
     let mut tasks = Vec::new();
     for b in bound {
-        let mut sc = ServeConfig::default();
-        sc.hostname.clone_from(&config.hostname);
-        sc.apop = config.pop3.apop;
-        sc.protocol.limits.idle_timeout = config.limits.idle_timeout;
-        sc.protocol.require_tls_for_auth = config.pop3.require_tls;
-        sc.protocol.implementation = Some(Bytes::from_static(b"mail-server"));
-        sc.protocol.sasl_mechanisms =
-            vec![Bytes::from_static(b"PLAIN"), Bytes::from_static(b"LOGIN")];
-        let tls_mode = match b.key {
-            "pop3s" => "implicit TLS",
-            _ => {
-                sc.tls = Some(acceptor.clone());
-                "plaintext, STLS offered"
-            }
-        };
-        out(&format!("listening {} {} ({tls_mode})", b.key, b.addr));
-        tracing::info!(listener = b.key, addr = %b.addr, "listening");
         let options = mail_net::ServeOptions::new(b.spec, limiter.clone(), shutdown.clone())
             .tls(acceptor.clone())
             .handshake_timeout(std::time::Duration::from_secs(30));
-        let backend = backend.clone();
         let key = b.key;
-        tasks.push(tokio::spawn(mail_net::serve_with(
-            b.listener,
-            options,
-            move |stream, info| {
+        let (tls_mode, task) = match key {
+            "pop3" | "pop3s" => {
+                let sc = pop3_config(&config, key == "pop3s", &acceptor);
                 let backend = backend.clone();
-                let sc = sc.clone();
-                async move {
-                    tracing::debug!(peer = %info.peer, listener = key, "connection");
-                    if let Err(e) = pop3_proto::tokio::serve(stream, sc, &backend).await {
-                        tracing::debug!(peer = %info.peer, "pop3 session ended: {e}");
-                    }
-                }
-            },
-        )));
+                let task = tokio::spawn(mail_net::serve_with(
+                    b.listener,
+                    options,
+                    move |stream, info| {
+                        let backend = backend.clone();
+                        let sc = sc.clone();
+                        async move {
+                            tracing::debug!(peer = %info.peer, listener = key, "connection");
+                            if let Err(e) = pop3_proto::tokio::serve(stream, sc, &backend).await {
+                                tracing::debug!(peer = %info.peer, "pop3 session ended: {e}");
+                            }
+                        }
+                    },
+                ));
+                (
+                    if key == "pop3s" {
+                        "implicit TLS"
+                    } else {
+                        "plaintext, STLS offered"
+                    },
+                    task,
+                )
+            }
+            _ => {
+                let (kind, implicit) = match key {
+                    "smtp" => (smtp::Kind::Mx, false),
+                    "submissions" => (smtp::Kind::Submission, true),
+                    "lmtp" => (smtp::Kind::Lmtp, false),
+                    _ => (smtp::Kind::Submission, false),
+                };
+                let sc = smtp_config(&config, kind, implicit, &acceptor);
+                let store = Arc::clone(&store);
+                let cfg = Arc::clone(&config);
+                let task = tokio::spawn(mail_net::serve_with(
+                    b.listener,
+                    options,
+                    move |stream, info| {
+                        let session = smtp::Session::new(
+                            Arc::clone(&store),
+                            Arc::clone(&cfg),
+                            kind,
+                            info.peer,
+                            info.tls.is_some(),
+                        );
+                        let sc = sc.clone();
+                        async move {
+                            tracing::debug!(peer = %info.peer, listener = key, "connection");
+                            if let Err(e) = smtp_proto::tokio::serve(stream, sc, session).await {
+                                tracing::debug!(peer = %info.peer, "smtp session ended: {e}");
+                            }
+                        }
+                    },
+                ));
+                let mode = match (kind, implicit) {
+                    (smtp::Kind::Lmtp, _) => "plaintext LMTP, no TLS",
+                    (_, true) => "implicit TLS, AUTH required",
+                    (smtp::Kind::Submission, false) => "plaintext, STARTTLS offered, AUTH required",
+                    _ => "plaintext, STARTTLS offered",
+                };
+                (mode, task)
+            }
+        };
+        out(&format!("listening {key} {} ({tls_mode})", b.addr));
+        tracing::info!(listener = key, addr = %b.addr, "listening");
+        tasks.push(task);
     }
     let admin_task = tokio::spawn(crate::socket::serve(
         admin_listener,
@@ -265,6 +340,13 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                     "try: python3 -c \"import poplib,ssl; p=poplib.POP3_SSL('{}', {}, context=ssl._create_unverified_context()); p.user('{address}'); p.pass_('{DEMO_PASSWORD}'); print(p.stat()); p.quit()\"",
                     pop3s.ip(),
                     pop3s.port()
+                ));
+            }
+            if let Some(sub) = config.listeners.submissions {
+                out(&format!(
+                    "try: curl -k --ssl-reqd --user '{address}:{DEMO_PASSWORD}' --mail-from {address} --mail-rcpt {address} --upload-file message.eml smtps://{}:{}/",
+                    sub.ip(),
+                    sub.port()
                 ));
             }
         }

@@ -60,9 +60,9 @@ pub fn python(script: &str) -> String {
 }
 
 /// A configuration for tests: temp data dir, POP3 and POP3S on port 0.
-pub fn test_config(data_dir: &Path, extra: &str) -> String {
+pub fn test_config(data_dir: &Path, extra: &str, listeners: &str) -> String {
     format!(
-        "data_dir = {:?}\ndomains = [\"example.test\", \"example.org\"]\nlog_level = \"info\"\n{extra}\n[listeners]\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n",
+        "data_dir = {:?}\ndomains = [\"example.test\", \"example.org\"]\nlog_level = \"info\"\n{extra}\n[listeners]\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n{listeners}\n",
         data_dir.to_str().unwrap()
     )
 }
@@ -76,10 +76,15 @@ pub struct Env {
 
 impl Env {
     pub fn new(extra: &str) -> Self {
+        Self::with_listeners(extra, "")
+    }
+
+    /// With more `[listeners]` keys.
+    pub fn with_listeners(extra: &str, listeners: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let config = dir.path().join("server.toml");
-        std::fs::write(&config, test_config(&data, extra)).unwrap();
+        std::fs::write(&config, test_config(&data, extra, listeners)).unwrap();
         Self { dir, config, data }
     }
 
