@@ -462,3 +462,49 @@ pub enum FetchAttr {
     /// `MODSEQ (n)` (CONDSTORE)
     ModSeq(u64),
 }
+
+/// A FETCH data item whose value is a (possibly large) literal, streamed separately from
+/// the rest of the response: see `encode::fetch_literal_head` and
+/// `parse::fetch_literal_prefix`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum FetchLiteralItem {
+    /// `BODY[section]<origin>`
+    BodySection {
+        /// The section.
+        section: Section,
+        /// Offset of a partial fetch.
+        origin: Option<u32>,
+    },
+    /// `BINARY[part]<origin>` (written as a `~{n}` literal)
+    Binary {
+        /// Part numbers.
+        part: Vec<NonZeroU32>,
+        /// Offset of a partial fetch.
+        origin: Option<u32>,
+    },
+    /// `RFC822`
+    Rfc822,
+    /// `RFC822.HEADER`
+    Rfc822Header,
+    /// `RFC822.TEXT`
+    Rfc822Text,
+}
+
+impl FetchLiteralItem {
+    /// The complete data item once the literal's bytes are known.
+    #[must_use]
+    pub fn with_data(self, data: Option<Bytes>) -> FetchAttr {
+        match self {
+            Self::BodySection { section, origin } => FetchAttr::BodySection {
+                section,
+                origin,
+                data,
+            },
+            Self::Binary { part, origin } => FetchAttr::Binary { part, origin, data },
+            Self::Rfc822 => FetchAttr::Rfc822(data),
+            Self::Rfc822Header => FetchAttr::Rfc822Header(data),
+            Self::Rfc822Text => FetchAttr::Rfc822Text(data),
+        }
+    }
+}
