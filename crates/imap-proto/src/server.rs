@@ -48,6 +48,9 @@ pub use unsolicited::Unsolicited;
 
 use lexer::{Cursor, HeadError, LiteralError};
 
+use crate::parse::{self, ParseError, ParserOptions};
+use crate::types::{Command, DateTime, Flag, Mailbox};
+
 /// RFC 7888: the largest non-synchronising literal under `LITERAL-`.
 pub const LITERAL_MINUS_MAX: u64 = 4096;
 
@@ -184,6 +187,8 @@ pub struct Request {
     pub raw: Bytes,
     /// Offset in `raw` just after the command name (where its arguments start).
     pub args_at: usize,
+    /// The command, parsed by [`crate::parse`].
+    pub command: Command,
 }
 
 impl Request {
@@ -234,12 +239,12 @@ pub enum Event {
     AppendStart {
         /// Command tag.
         tag: String,
-        /// Mailbox name as sent (modified UTF-7 or UTF-8).
-        mailbox: Bytes,
+        /// Target mailbox (decoded from modified UTF-7 unless UTF-8 was enabled).
+        mailbox: Mailbox,
         /// Flags to set, e.g. `\Seen`.
-        flags: Vec<String>,
-        /// INTERNALDATE, as sent (`date-time` without quotes).
-        date: Option<String>,
+        flags: Vec<Flag>,
+        /// INTERNALDATE to set.
+        date: Option<DateTime>,
         /// Message size in bytes.
         size: u64,
         /// `true` for a `literal8` (`~{n}`, RFC 3516).
@@ -853,8 +858,11 @@ impl Connection {
                 let start = acc.msg.len();
                 acc.msg
                     .extend_from_slice(line.get(..h.start).unwrap_or_default());
-                if let Some(ah) = lexer::append_prefix(&acc.msg) {
-                    return self.start_append(ah, &acc.msg, h);
+                if lexer::append_prefix(&acc.msg).is_some() {
+                    acc.msg
+                        .extend_from_slice(line.get(h.start..).unwrap_or_default());
+                    acc.msg.extend_from_slice(CRLF);
+                    return self.start_append(&acc.msg, h);
                 }
                 acc.msg.truncate(start);
                 self.literal_in_command(acc, &line, h)
@@ -907,7 +915,14 @@ impl Connection {
         }
     }
 
-    fn start_append(&mut self, ah: lexer::AppendHead, msg: &[u8], h: lexer::LiteralHeader) -> Step {
+    fn parser_options(&self) -> ParserOptions {
+        let mut opts = ParserOptions::default();
+        opts.utf8_mailboxes = self.enabled.utf8_accept || self.enabled.imap4rev2;
+        opts.max_line_len = self.config.limits.max_line;
+        opts
+    }
+
+    fn start_append(&mut self, msg: &[u8], h: lexer::LiteralHeader) -> Step {
         let tag = tag_of(msg).unwrap_or_else(|| "*".into());
         if !matches!(self.state, State::Authenticated | State::Selected { .. }) {
             self.write_status(&tag, &Status::bad("APPEND is not valid in this state"));
@@ -928,6 +943,16 @@ impl Connection {
             }
             return Step::Again;
         }
+        let prefix = match parse::append_prefix(msg, &self.parser_options()) {
+            Ok(p) => p,
+            Err(e) => {
+                self.bad(&tag, &parse_error_text(&e));
+                if !h.sync && !self.closed {
+                    self.mode = Mode::DiscardLiteral { remaining: h.len };
+                }
+                return Step::Again;
+            }
+        };
         self.append_tag = tag.clone();
         self.mode = Mode::Waiting(Wait::AppendDecision {
             tag: tag.clone(),
@@ -936,9 +961,9 @@ impl Connection {
         });
         Step::Event(Event::AppendStart {
             tag,
-            mailbox: ah.mailbox,
-            flags: ah.flags,
-            date: ah.date,
+            mailbox: prefix.mailbox,
+            flags: prefix.flags,
+            date: prefix.date,
             size: h.len,
             binary: h.binary,
         })
@@ -1227,6 +1252,13 @@ impl Connection {
                     self.bad(&tag, text);
                     return Step::Again;
                 }
+                let command = match parse::command_bytes(&msg, &self.parser_options()) {
+                    Ok((_, command)) => command,
+                    Err(e) => {
+                        self.bad(&tag, &parse_error_text(&e));
+                        return Step::Again;
+                    }
+                };
                 self.mode = Mode::Waiting(Wait::Command {
                     tag: tag.clone(),
                     name: n.to_string(),
@@ -1238,6 +1270,7 @@ impl Connection {
                     uid,
                     raw: msg.clone(),
                     args_at: pos,
+                    command,
                 }))
             }
         }
@@ -1604,6 +1637,14 @@ fn tag_of(msg: &[u8]) -> Option<String> {
     let t = c.tag()?;
     matches!(c.peek(), Some(b' ' | b'\r' | b'\n') | None)
         .then(|| String::from_utf8_lossy(t).into_owned())
+}
+
+/// The text of a `BAD` answering a command the parser rejected.
+fn parse_error_text(e: &ParseError) -> String {
+    match e {
+        ParseError::Failed { reason, .. } => format!("Syntax error: {reason}"),
+        _ => "Syntax error: incomplete command".to_string(),
+    }
 }
 
 /// Response text without CR/LF (which would let data inject responses).
