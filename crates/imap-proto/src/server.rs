@@ -23,7 +23,7 @@
 //!     Some(Event::Login { tag, username, password }) => {
 //!         assert_eq!(tag, "a1");
 //!         assert_eq!(&username[..], b"alice");
-//!         assert_eq!(password.expose(), b"secret");
+//!         assert_eq!(&password.expose()[..], b"secret");
 //!         conn.reply(Status::ok("Logged in")).unwrap();
 //!     }
 //!     other => panic!("unexpected {other:?}"),
@@ -54,27 +54,8 @@ use crate::types::{Command, DateTime, Flag, Mailbox};
 /// RFC 7888: the largest non-synchronising literal under `LITERAL-`.
 pub const LITERAL_MINUS_MAX: u64 = 4096;
 
-/// Bytes that must never be printed (passwords, SASL data, discarded input).
-#[derive(Clone, PartialEq, Eq, Default)]
-pub struct Secret(Bytes);
-
-impl Secret {
-    /// Wraps sensitive bytes.
-    pub fn new(bytes: impl Into<Bytes>) -> Self {
-        Self(bytes.into())
-    }
-
-    /// The sensitive bytes themselves.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Secret({} bytes)", self.0.len())
-    }
-}
+/// Sensitive bytes (passwords, SASL data): `Debug` never prints them.
+pub type Secret = mail_sasl::Secret<Bytes>;
 
 /// Errors from using the state machine out of turn (application bugs, not peer mistakes).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -692,7 +673,7 @@ impl Connection {
                         match base64::engine::general_purpose::STANDARD.decode(&line) {
                             Ok(data) => {
                                 self.mode = Mode::Waiting(Wait::Auth { tag });
-                                return Some(Event::AuthData(Secret::new(data)));
+                                return Some(Event::AuthData(Secret::new(Bytes::from(data))));
                             }
                             Err(_) => {
                                 self.mode = Mode::Command;
@@ -1074,7 +1055,7 @@ impl Connection {
                 Step::Event(Event::Login {
                     tag,
                     username: Bytes::from(user),
-                    password: Secret::new(pass),
+                    password: Secret::new(Bytes::from(pass)),
                 })
             }
             ("AUTHENTICATE", false) => {
@@ -1124,7 +1105,7 @@ impl Connection {
                     None => None,
                     Some(ir) if ir == b"=" => Some(Secret::default()),
                     Some(ir) => match base64::engine::general_purpose::STANDARD.decode(&ir) {
-                        Ok(d) => Some(Secret::new(d)),
+                        Ok(d) => Some(Secret::new(Bytes::from(d))),
                         Err(_) => {
                             self.bad(&tag, "Invalid base64 in initial response");
                             return Step::Again;
