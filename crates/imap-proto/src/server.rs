@@ -37,7 +37,6 @@ mod lexer;
 mod unsolicited;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
