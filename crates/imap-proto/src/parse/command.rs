@@ -228,7 +228,9 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
 }
 
 /// `id-params-list` = "(" *(string SP nstring) ")" / nil
-pub(crate) fn id_params(p: &mut P<'_>) -> R<Option<Vec<(Bytes, Option<Bytes>)>>> {
+pub(crate) type IdParams = Option<Vec<(Bytes, Option<Bytes>)>>;
+
+pub(crate) fn id_params(p: &mut P<'_>) -> R<IdParams> {
     if p.is_nil() {
         return Ok(None);
     }

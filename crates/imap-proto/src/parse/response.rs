@@ -107,10 +107,10 @@ fn continue_req(p: &mut P<'_>) -> R<Continue> {
     }
     if p.peek() != Some(b'[') {
         let save = p.pos;
-        if let Ok(data) = p.base64_to_eol() {
-            if p.at_crlf() {
-                return Ok(Continue::Base64(data));
-            }
+        if let Ok(data) = p.base64_to_eol()
+            && p.at_crlf()
+        {
+            return Ok(Continue::Base64(data));
         }
         p.pos = save;
     }
