@@ -31,6 +31,7 @@ use std::collections::VecDeque;
 use base64::Engine as _;
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::encode::{self, EncodeOptions, Fragment};
 use crate::parse::{self, FetchLiteralPrefix, ParseError, ParserOptions};
 use crate::server::Error;
 use crate::types::{
@@ -176,6 +177,7 @@ pub struct Connection {
     closed: bool,
     pending_rest: bool,
     skip_line: bool,
+    utf8: bool,
 }
 
 impl Connection {
@@ -198,6 +200,7 @@ impl Connection {
             closed: false,
             pending_rest: false,
             skip_line: false,
+            utf8: false,
         }
     }
 
@@ -281,25 +284,34 @@ impl Connection {
 
     /// Encodes a command into output segments.
     fn encode(&self, cmd: &Command) -> Result<VecDeque<Seg>, Error> {
-        let simple = matches!(
-            cmd.body,
-            CommandBody::Noop
-                | CommandBody::Capability
-                | CommandBody::Logout
-                | CommandBody::StartTls
-                | CommandBody::Check
-                | CommandBody::Close
-                | CommandBody::Unselect
-                | CommandBody::Expunge
-                | CommandBody::Namespace
-        );
-        if !simple {
-            return Err(Error::InvalidData(
-                "this command needs the crate encoder (pending)",
-            ));
+        let base = EncodeOptions::default().with_utf8(self.utf8);
+        let mut frags = encode::command_with(cmd, &base);
+        let literal_sizes = || {
+            frags.iter().filter_map(|f| match f {
+                Fragment::Literal { data, .. } => Some(data.len() as u64),
+                Fragment::Line(_) => None,
+            })
+        };
+        let has_literals = literal_sizes().next().is_some();
+        let plus = has_literals
+            && (self.has_capability("LITERAL+")
+                || (self.has_capability("LITERAL-") && literal_sizes().all(|n| n <= 4096)));
+        if plus {
+            frags = encode::command_with(cmd, &base.with_literal_plus(true));
         }
-        let line = format!("{} {}\r\n", cmd.tag, cmd.body.name());
-        Ok(VecDeque::from([Seg::Bytes(Bytes::from(line))]))
+        let mut segs = VecDeque::new();
+        for frag in frags {
+            match frag {
+                Fragment::Line(data) => segs.push_back(Seg::Bytes(data)),
+                Fragment::Literal { data, sync } => {
+                    if sync {
+                        segs.push_back(Seg::AwaitContinuation);
+                    }
+                    segs.push_back(Seg::Bytes(data));
+                }
+            }
+        }
+        Ok(segs)
     }
 
     fn enqueue(&mut self, o: Outgoing) {
@@ -466,7 +478,7 @@ impl Connection {
         // the empty literal's announcement with the real size.
         let mut line = BytesMut::new();
         line.extend_from_slice(format!("{tag} APPEND ").as_bytes());
-        line.extend_from_slice(&mailbox_arg(mailbox));
+        line.extend_from_slice(&mailbox_arg(mailbox, self.utf8));
         if !flags.is_empty() {
             let f: Vec<String> = flags.iter().map(ToString::to_string).collect();
             line.extend_from_slice(format!(" ({})", f.join(" ")).as_bytes());
@@ -679,8 +691,15 @@ impl Connection {
                 Some(Event::Untagged(Response::Status(s)))
             }
             Response::Data(d) => {
-                if let Data::Capability(c) = &d {
-                    self.capabilities.clone_from(c);
+                match &d {
+                    Data::Capability(c) => self.capabilities.clone_from(c),
+                    Data::Enabled(e) => {
+                        if e.iter().any(|c| c.is("UTF8=ACCEPT") || c.is("IMAP4rev2")) {
+                            self.utf8 = true;
+                            self.config.parser.utf8_mailboxes = true;
+                        }
+                    }
+                    _ => {}
                 }
                 Some(Event::Untagged(Response::Data(d)))
             }
@@ -813,8 +832,17 @@ fn protocol_error(e: &ParseError, msg: Bytes) -> Event {
 }
 
 /// A mailbox name as an `astring` (modified UTF-7, quoted when needed).
-fn mailbox_arg(mailbox: &Mailbox) -> Vec<u8> {
-    let name = crate::types::encode_mutf7(mailbox.as_str());
+fn mailbox_arg(mailbox: &Mailbox, utf8: bool) -> Vec<u8> {
+    let name = if utf8 {
+        mailbox.as_str().to_string()
+    } else {
+        crate::types::encode_mutf7(mailbox.as_str())
+    };
+    if name.bytes().any(|b| b == b'\r' || b == b'\n' || b >= 0x80) {
+        let mut out = format!("{{{}+}}\r\n", name.len()).into_bytes();
+        out.extend_from_slice(name.as_bytes());
+        return out;
+    }
     if !name.is_empty() && name.bytes().all(crate::types::is_astring_char) {
         return name.into_bytes();
     }

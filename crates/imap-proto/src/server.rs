@@ -47,8 +47,10 @@ pub use unsolicited::Unsolicited;
 
 use lexer::{Cursor, HeadError, LiteralError};
 
+use crate::encode::{self, EncodeOptions};
 use crate::parse::{self, ParseError, ParserOptions};
-use crate::types::{Command, DateTime, Flag, Mailbox};
+use crate::types::{Command, DateTime, FetchAttr, FetchLiteralItem, Flag, Mailbox, Response};
+use std::num::NonZeroU32;
 
 /// RFC 7888: the largest non-synchronising literal under `LITERAL-`.
 pub const LITERAL_MINUS_MAX: u64 = 4096;
@@ -896,10 +898,11 @@ impl Connection {
     }
 
     fn parser_options(&self) -> ParserOptions {
-        let mut opts = ParserOptions::default();
-        opts.utf8_mailboxes = self.enabled.utf8_accept || self.enabled.imap4rev2;
-        opts.max_line_len = self.config.limits.max_line;
-        opts
+        ParserOptions {
+            utf8_mailboxes: self.enabled.utf8_accept || self.enabled.imap4rev2,
+            max_line_len: self.config.limits.max_line,
+            ..ParserOptions::default()
+        }
     }
 
     fn start_append(&mut self, msg: &[u8], h: lexer::LiteralHeader) -> Step {
@@ -1486,6 +1489,45 @@ impl Connection {
             return Err(Error::InvalidData("encoded responses must end in CRLF"));
         }
         self.write(bytes);
+        Ok(())
+    }
+
+    /// Sends a typed untagged response (data or status) for the command being served,
+    /// encoded by [`crate::encode`] (UTF-8 mailbox names once the client enabled UTF-8).
+    pub fn send_response(&mut self, response: &Response) -> Result<(), Error> {
+        if let Response::Status(s) = response {
+            if s.tag.is_some() {
+                return Err(Error::InvalidData("tagged responses go through reply()"));
+            }
+        }
+        let opts =
+            EncodeOptions::default().with_utf8(self.enabled.utf8_accept || self.enabled.imap4rev2);
+        let mut buf = Vec::new();
+        encode::response_with(response, &opts, &mut buf);
+        self.send_encoded(&buf)
+    }
+
+    /// Starts a FETCH response whose last item is a literal streamed in chunks
+    /// (`* 5 FETCH (UID 9 BODY[] {len}`): follow with [`literal_chunk`](Self::literal_chunk)s
+    /// totalling `len` bytes and [`end_literal`](Self::end_literal) with suffix `)`.
+    pub fn begin_fetch_literal(
+        &mut self,
+        seq: NonZeroU32,
+        items_before: &[FetchAttr],
+        item: &FetchLiteralItem,
+        len: u64,
+    ) -> Result<(), Error> {
+        self.expect_command("begin_fetch_literal")?;
+        if self.literal_out.is_some() {
+            return Err(Error::NotExpected {
+                call: "begin_fetch_literal",
+                reason: "a literal response is still open",
+            });
+        }
+        let mut buf = Vec::new();
+        encode::fetch_literal_head(seq, items_before, item, len, &mut buf);
+        self.write(&buf);
+        self.literal_out = Some((len, len));
         Ok(())
     }
 

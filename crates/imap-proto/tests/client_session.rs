@@ -274,3 +274,24 @@ fn oversized_response_is_skipped() {
         Some(Event::Untagged(Response::Data(Data::Exists(2))))
     );
 }
+
+#[test]
+fn command_literals_wait_for_continuation_unless_literal_plus() {
+    let login = || CommandBody::Login {
+        username: "alice".into(),
+        password: "p\r\nw".into(),
+    };
+    let mut c = greeted("* OK [CAPABILITY IMAP4rev2] hi\r\n", Config::default());
+    c.send(login()).unwrap();
+    assert_eq!(out(&mut c), "A1 LOGIN alice {4}\r\n");
+    c.feed(b"+ Ready for literal data\r\n");
+    assert_eq!(c.next_event(), None);
+    assert_eq!(out(&mut c), "p\r\nw\r\n");
+
+    let mut c = greeted(
+        "* OK [CAPABILITY IMAP4rev2 LITERAL-] hi\r\n",
+        Config::default(),
+    );
+    c.send(login()).unwrap();
+    assert_eq!(out(&mut c), "A1 LOGIN alice {4+}\r\np\r\nw\r\n");
+}
