@@ -440,11 +440,11 @@ impl Connection {
     pub fn idle_done(&mut self) -> Result<(), Error> {
         match &mut self.special {
             Special::Idle {
-                done_sent: false, ..
-            } => {
-                if let Special::Idle { done_sent, .. } = &mut self.special {
-                    *done_sent = true;
-                }
+                started: true,
+                done_sent,
+                ..
+            } if !*done_sent => {
+                *done_sent = true;
                 self.out.extend_from_slice(b"DONE\r\n");
                 Ok(())
             }
@@ -693,11 +693,11 @@ impl Connection {
             Response::Data(d) => {
                 match &d {
                     Data::Capability(c) => self.capabilities.clone_from(c),
-                    Data::Enabled(e) => {
-                        if e.iter().any(|c| c.is("UTF8=ACCEPT") || c.is("IMAP4rev2")) {
-                            self.utf8 = true;
-                            self.config.parser.utf8_mailboxes = true;
-                        }
+                    Data::Enabled(e)
+                        if e.iter().any(|c| c.is("UTF8=ACCEPT") || c.is("IMAP4rev2")) =>
+                    {
+                        self.utf8 = true;
+                        self.config.parser.utf8_mailboxes = true;
                     }
                     _ => {}
                 }
@@ -708,12 +708,13 @@ impl Connection {
 
     fn on_continue(&mut self, c: Continue) -> Option<Event> {
         if let Some(blocked) = &self.blocked {
-            if let Special::Append { tag, ready, .. } = &mut self.special {
-                if tag == blocked && !*ready {
-                    *ready = true;
-                    self.blocked = None;
-                    return Some(Event::AppendReady);
-                }
+            if let Special::Append { tag, ready, .. } = &mut self.special
+                && tag == blocked
+                && !*ready
+            {
+                *ready = true;
+                self.blocked = None;
+                return Some(Event::AppendReady);
             }
             self.blocked = None;
             self.pump();

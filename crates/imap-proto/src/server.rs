@@ -617,7 +617,7 @@ impl Connection {
             match self.mode.clone() {
                 Mode::Waiting(_) => return None,
                 Mode::Command => match self.frame_command() {
-                    Step::Event(e) => return Some(e),
+                    Step::Event(e) => return Some(*e),
                     Step::NeedInput => return None,
                     Step::Again => {}
                 },
@@ -942,7 +942,7 @@ impl Connection {
             size: h.len,
             sync: h.sync,
         });
-        Step::Event(Event::AppendStart {
+        ev(Event::AppendStart {
             tag,
             mailbox: prefix.mailbox,
             flags: prefix.flags,
@@ -999,7 +999,7 @@ impl Connection {
                 self.write(b"* BYE IMAP4rev2 server terminating connection\r\n");
                 self.write_status(&tag, &Status::ok("LOGOUT completed"));
                 self.close();
-                Step::Event(Event::Logout)
+                ev(Event::Logout)
             }
             ("NOOP", false) if !selected => {
                 if !no_args(&mut c) {
@@ -1024,7 +1024,7 @@ impl Connection {
                     self.input.clear();
                     self.scan = 0;
                     self.mode = Mode::Waiting(Wait::Tls);
-                    return Step::Event(Event::StartTls);
+                    return ev(Event::StartTls);
                 }
                 Step::Again
             }
@@ -1054,7 +1054,7 @@ impl Connection {
                     return Step::Again;
                 }
                 self.mode = Mode::Waiting(Wait::Login { tag: tag.clone() });
-                Step::Event(Event::Login {
+                ev(Event::Login {
                     tag,
                     username: Bytes::from(user),
                     password: Secret::new(Bytes::from(pass)),
@@ -1115,7 +1115,7 @@ impl Connection {
                     },
                 };
                 self.mode = Mode::Waiting(Wait::Auth { tag: tag.clone() });
-                Step::Event(Event::AuthStart {
+                ev(Event::AuthStart {
                     tag,
                     mechanism,
                     initial,
@@ -1180,7 +1180,7 @@ impl Connection {
                 if newly.is_empty() {
                     Step::Again
                 } else {
-                    Step::Event(Event::Enabled(newly))
+                    ev(Event::Enabled(newly))
                 }
             }
             ("IDLE", false) => {
@@ -1195,7 +1195,7 @@ impl Connection {
                 self.write(b"+ idling\r\n");
                 self.flush_queue(true);
                 self.mode = Mode::Idle { tag: tag.clone() };
-                Step::Event(Event::Idle { tag })
+                ev(Event::Idle { tag })
             }
             ("COMPRESS", false) => {
                 let ok = c.sp().is_some()
@@ -1213,7 +1213,7 @@ impl Connection {
                 } else {
                     self.write_status(&tag, &Status::ok("DEFLATE active"));
                     self.mode = Mode::Waiting(Wait::Compress);
-                    return Step::Event(Event::StartCompression);
+                    return ev(Event::StartCompression);
                 }
                 Step::Again
             }
@@ -1247,7 +1247,7 @@ impl Connection {
                     name: n.to_string(),
                     uid,
                 });
-                Step::Event(Event::Command(Request {
+                ev(Event::Command(Request {
                     tag,
                     name: n.to_string(),
                     uid,
@@ -1495,10 +1495,10 @@ impl Connection {
     /// Sends a typed untagged response (data or status) for the command being served,
     /// encoded by [`crate::encode`] (UTF-8 mailbox names once the client enabled UTF-8).
     pub fn send_response(&mut self, response: &Response) -> Result<(), Error> {
-        if let Response::Status(s) = response {
-            if s.tag.is_some() {
-                return Err(Error::InvalidData("tagged responses go through reply()"));
-            }
+        if let Response::Status(s) = response
+            && s.tag.is_some()
+        {
+            return Err(Error::InvalidData("tagged responses go through reply()"));
         }
         let opts =
             EncodeOptions::default().with_utf8(self.enabled.utf8_accept || self.enabled.imap4rev2);
@@ -1620,7 +1620,7 @@ enum Line {
 
 #[derive(Debug)]
 enum Step {
-    Event(Event),
+    Event(Box<Event>),
     NeedInput,
     Again,
 }
@@ -1674,4 +1674,8 @@ fn clean_text(s: &str) -> String {
     s.chars()
         .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
         .collect()
+}
+
+fn ev(e: Event) -> Step {
+    Step::Event(Box::new(e))
 }

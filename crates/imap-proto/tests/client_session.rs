@@ -182,7 +182,10 @@ fn idle_start_updates_and_done() {
     let mut c = greeted("* OK hi\r\n", Config::default());
     let tag = c.idle().unwrap();
     assert_eq!(out(&mut c), "A1 IDLE\r\n");
-    assert!(c.idle_done().is_ok() || true);
+    assert!(
+        c.idle_done().is_err(),
+        "DONE only after the server's continuation"
+    );
     let mut c = greeted("* OK hi\r\n", Config::default());
     let tag2 = c.idle().unwrap();
     assert_eq!(tag, tag2);
