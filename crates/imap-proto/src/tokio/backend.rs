@@ -138,6 +138,16 @@ pub struct SearchResult {
     pub highest_modseq: Option<u64>,
 }
 
+impl SearchResult {
+    /// Matches without a MODSEQ.
+    pub fn new(numbers: Vec<u32>) -> Self {
+        Self {
+            numbers,
+            highest_modseq: None,
+        }
+    }
+}
+
 /// A message removed by EXPUNGE/MOVE: its sequence number at the time of removal and UID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Expunged {
@@ -155,6 +165,13 @@ pub struct MoveResult {
     pub copy_uid: Option<Code>,
     /// The messages removed from the selected mailbox.
     pub expunged: Vec<Expunged>,
+}
+
+impl MoveResult {
+    /// A MOVE outcome.
+    pub fn new(copy_uid: Option<Code>, expunged: Vec<Expunged>) -> Self {
+        Self { copy_uid, expunged }
+    }
 }
 
 /// Quota roots of a mailbox and their usage (RFC 9208).

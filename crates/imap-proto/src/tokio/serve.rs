@@ -142,16 +142,18 @@ where
     async fn run(&mut self) -> Result<(), Error> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            if let Some(ev) = self.conn.next_event() {
+                self.handle(ev).await?;
+                continue;
+            }
+            // Framing may have produced output without an event (BAD, continuations,
+            // machine-handled commands): write it before waiting.
             self.flush().await?;
             if self.conn.is_closed() {
                 if let Some(s) = self.stream.as_mut() {
                     let _ = s.shutdown().await;
                 }
                 return Ok(());
-            }
-            if let Some(ev) = self.conn.next_event() {
-                self.handle(ev).await?;
-                continue;
             }
             let deadline = self
                 .conn

@@ -9,6 +9,9 @@
 
 use std::time::Instant;
 
+#[cfg(feature = "tokio")]
+pub mod memory;
+
 use imap_proto::server::{Config, Connection, Event};
 
 /// Whether an external program is available. Prints "skipping: <why>" when it is not,
@@ -102,4 +105,32 @@ impl Srv {
         }
         self.out();
     }
+}
+
+/// Starts our tokio server with the in-memory backend on 127.0.0.1 port 0; the accept
+/// loop ends with the test's runtime.
+#[cfg(feature = "tokio")]
+pub async fn start_server(
+    config: imap_proto::tokio::ServeConfig,
+    backend: memory::MemBackend,
+) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (b, c) = (backend.clone(), config.clone());
+            tokio::spawn(async move {
+                let _ = imap_proto::tokio::serve(tcp, c, b).await;
+            });
+        }
+    });
+    addr
+}
+
+/// A server config that allows LOGIN without TLS (loopback tests).
+#[cfg(feature = "tokio")]
+pub fn plain_serve_config() -> imap_proto::tokio::ServeConfig {
+    let mut c = imap_proto::tokio::ServeConfig::default();
+    c.imap.login_disabled_without_tls = false;
+    c
 }
