@@ -66,9 +66,9 @@ pub struct Listeners {
     pub pop3: Option<SocketAddr>,
     /// POP3 over implicit TLS (usually port 995).
     pub pop3s: Option<SocketAddr>,
-    /// IMAP with STARTTLS (143). Reserved: not served by this build yet.
+    /// IMAP with STARTTLS (143).
     pub imap: Option<SocketAddr>,
-    /// IMAP over implicit TLS (993). Reserved: not served by this build yet.
+    /// IMAP over implicit TLS (993).
     pub imaps: Option<SocketAddr>,
     /// Inbound SMTP for the local domains, STARTTLS offered (25).
     pub smtp: Option<SocketAddr>,
@@ -78,17 +78,6 @@ pub struct Listeners {
     pub submissions: Option<SocketAddr>,
     /// LMTP for local delivery from another MTA (plaintext; bind it to loopback).
     pub lmtp: Option<SocketAddr>,
-}
-
-impl Listeners {
-    /// The listeners this build does not serve yet, by key, when configured.
-    pub fn reserved_in_use(&self) -> Vec<&'static str> {
-        [("imap", self.imap), ("imaps", self.imaps)]
-            .into_iter()
-            .filter(|(_, a)| a.is_some())
-            .map(|(k, _)| k)
-            .collect()
-    }
 }
 
 /// The `[tls]` table: PEM files of the certificate chain and its private key.
@@ -191,7 +180,8 @@ mod humantime_serde_lite {
 impl Config {
     /// The configuration used when `serve` runs without `--config`: data in
     /// `./mail-data`, the development certificate, POP3 on 127.0.0.1:2110, POP3S on
-    /// 127.0.0.1:2995, SMTP on 2525, submission on 2587 and 2465, and a demo account.
+    /// 127.0.0.1:2995, IMAP on 2143 and 2993, SMTP on 2525, submission on 2587 and 2465,
+    /// and a demo account.
     pub fn embedded_default() -> Self {
         let mut c = Self::from_toml_str(EMBEDDED_DEFAULT, Path::new("<embedded>"))
             .unwrap_or_else(|_| unreachable_config());
@@ -337,12 +327,7 @@ impl Config {
         let _ = writeln!(s, "demo_account = {}", self.demo_account);
         let _ = writeln!(s, "\n[listeners]");
         for (k, a) in self.listener_list() {
-            let note = if self.listeners.reserved_in_use().contains(&k) {
-                "   # reserved: not served by this build yet"
-            } else {
-                ""
-            };
-            let _ = writeln!(s, "{k} = {}{note}", q(&a.to_string()));
+            let _ = writeln!(s, "{k} = {}", q(&a.to_string()));
         }
         match &self.tls {
             Some(t) => {
@@ -394,6 +379,8 @@ fn unreachable_config() -> Config {
         listeners: Listeners {
             pop3: Some(SocketAddr::from(([127, 0, 0, 1], 2110))),
             pop3s: Some(SocketAddr::from(([127, 0, 0, 1], 2995))),
+            imap: Some(SocketAddr::from(([127, 0, 0, 1], 2143))),
+            imaps: Some(SocketAddr::from(([127, 0, 0, 1], 2993))),
             smtp: Some(SocketAddr::from(([127, 0, 0, 1], 2525))),
             submission: Some(SocketAddr::from(([127, 0, 0, 1], 2587))),
             submissions: Some(SocketAddr::from(([127, 0, 0, 1], 2465))),
@@ -429,10 +416,11 @@ domains = ["example.test"]
 [listeners]
 pop3 = "127.0.0.1:2110"
 pop3s = "127.0.0.1:2995"
+imap = "127.0.0.1:2143"
+imaps = "127.0.0.1:2993"
 smtp = "127.0.0.1:2525"
 submission = "127.0.0.1:2587"
 submissions = "127.0.0.1:2465"
-# reserved for later: imap = "127.0.0.1:2143", imaps = "127.0.0.1:2993"
 "#;
 
 #[cfg(test)]

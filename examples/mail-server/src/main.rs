@@ -20,6 +20,8 @@
 mod admin;
 mod config;
 mod error;
+mod imap;
+mod mime;
 mod pop3;
 mod serve;
 mod smtp;
@@ -331,9 +333,6 @@ fn run(cli: Cli) -> Result<(), ServerError> {
     match cli.command {
         Command::CheckConfig => {
             print!("{}", config.to_toml());
-            for key in config.listeners.reserved_in_use() {
-                eprintln!("note: listener {key} is not served by this build yet");
-            }
             Ok(())
         }
         Command::Serve => {

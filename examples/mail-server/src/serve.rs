@@ -185,19 +185,14 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         false
     };
 
-    for key in config.listeners.reserved_in_use() {
-        tracing::warn!("listener `{key}` is configured but not served by this build yet; ignored");
-        out(&format!(
-            "note: listener {key} is not served by this build yet (ignored)"
-        ));
-    }
-
     // Bind everything first, so a busy port fails the start before anything is served.
     let l = &config.listeners;
     let mut bound = Vec::new();
     for (key, spec) in [
         ("pop3", l.pop3.map(ListenerSpec::plain)),
         ("pop3s", l.pop3s.map(ListenerSpec::implicit_tls)),
+        ("imap", l.imap.map(ListenerSpec::plain)),
+        ("imaps", l.imaps.map(ListenerSpec::implicit_tls)),
         ("smtp", l.smtp.map(ListenerSpec::plain)),
         ("submission", l.submission.map(ListenerSpec::plain)),
         ("submissions", l.submissions.map(ListenerSpec::implicit_tls)),
@@ -228,6 +223,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         .map_err(|e| ServerError::io("installing the SIGINT/SIGTERM handlers", e))?;
 
     let backend = StoreBackend::new(Arc::clone(&store));
+    let imap_backend = Arc::new(crate::imap::StoreBackend::new(Arc::clone(&store)));
     let mut tasks = Vec::new();
     for b in bound {
         let options = mail_net::ServeOptions::new(b.spec, limiter.clone(), shutdown.clone())
@@ -257,6 +253,38 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                         "implicit TLS"
                     } else {
                         "plaintext, STLS offered"
+                    },
+                    task,
+                )
+            }
+            "imap" | "imaps" => {
+                let mut sc = imap_proto::tokio::ServeConfig::default();
+                sc.hostname.clone_from(&config.hostname);
+                sc.imap.implicit_tls = key == "imaps";
+                sc.imap.autologout = sc.imap.autologout.max(config.limits.idle_timeout);
+                if key == "imap" {
+                    sc.tls = Some(acceptor.clone());
+                }
+                let backend = Arc::clone(&imap_backend);
+                let task = tokio::spawn(mail_net::serve_with(
+                    b.listener,
+                    options,
+                    move |stream, info| {
+                        let backend = Arc::clone(&backend);
+                        let sc = sc.clone();
+                        async move {
+                            tracing::debug!(peer = %info.peer, listener = key, "connection");
+                            if let Err(e) = imap_proto::tokio::serve(stream, sc, backend).await {
+                                tracing::debug!(peer = %info.peer, "imap session ended: {e}");
+                            }
+                        }
+                    },
+                ));
+                (
+                    if key == "imaps" {
+                        "implicit TLS"
+                    } else {
+                        "plaintext, STARTTLS offered"
                     },
                     task,
                 )
@@ -375,6 +403,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     }
     let _ = std::fs::remove_file(&admin_path);
     drop(backend);
+    drop(imap_backend);
     store::close(store).await;
     out("stopped");
     Ok(())

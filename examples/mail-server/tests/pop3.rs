@@ -457,7 +457,7 @@ fn curl_lists_and_retrieves_over_pop3s() {
 fn no_config_demo_start_in_a_fresh_directory() {
     // The embedded configuration listens on fixed ports; skip when another program holds
     // them (the check binds and releases them).
-    for port in [2110u16, 2995, 2525, 2587, 2465] {
+    for port in [2110u16, 2995, 2143, 2993, 2525, 2587, 2465] {
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
             eprintln!("skipping: 127.0.0.1:{port} is in use, the no-config demo needs it");
             return;
