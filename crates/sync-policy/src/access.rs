@@ -167,7 +167,6 @@ pub enum Credential {
 }
 
 /// Facts about the account, from the store, that decide which credentials it may use.
-#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct AccountAuthFacts {
     /// Two-step verification is on: only app passwords (or OAuth2) work for mail clients.
@@ -195,7 +194,6 @@ impl AccountAuthFacts {
 }
 
 /// A login whose credentials the server has already verified.
-#[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginAttempt {
     /// Which protocol.
