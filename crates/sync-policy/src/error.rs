@@ -69,6 +69,13 @@ pub enum PolicyError {
         reason: String,
     },
 
+    /// External import settings are incomplete or invalid.
+    #[error("external account: {reason}")]
+    InvalidImport {
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+
     /// More filter rules than the limit.
     #[error("{count} filter rules given; at most {max} are allowed")]
     TooManyFilterRules {

@@ -11,7 +11,9 @@
 //! - [`pop3`]: the POP3 view of a mailbox, the QUIT plan and retention (POP-1..7);
 //! - [`imap`]: special-use folders, folder visibility, deletion mode, consumer mode
 //!   (IMAP-1, 3, 4, 6);
-//! - [`filter`]: sorting rules (FLT-1).
+//! - [`filter`]: sorting rules (FLT-1);
+//! - [`import`]: external POP3 import settings, run plans and the automatic-fetch
+//!   schedule (IMP-1..5), for the import engine.
 //!
 //! docs/requirements.md maps each behaviour ID to its code and test.
 //!
@@ -52,6 +54,7 @@ mod error;
 pub mod facts;
 pub mod filter;
 pub mod imap;
+pub mod import;
 pub mod pop3;
 pub mod settings;
 

@@ -19,6 +19,7 @@ use crate::access::{
 };
 use crate::filter::FilterSettings;
 use crate::imap::{EffectiveImap, ImapSettings, SpecialUseNames};
+use crate::import::ImportAccountSettings;
 use crate::pop3::{EffectivePop, Pop3Settings, PopDeletePolicy};
 
 /// 50 MiB: the default size limit for sending and receiving (the workspace's message
@@ -147,6 +148,8 @@ pub struct UserSettings {
     pub imap: ImapSettings,
     /// Sorting rules (FLT-1).
     pub filters: FilterSettings,
+    /// External POP3 accounts to import from (IMP-1, IMP-4). Default: none.
+    pub imports: Vec<ImportAccountSettings>,
 }
 
 impl UserSettings {
@@ -155,7 +158,8 @@ impl UserSettings {
     ///
     /// # Errors
     /// [`PolicyError::UserLimitAboveOrg`], [`PolicyError::ZeroLimit`],
-    /// [`PolicyError::PopDeleteNotAllowed`], or an error in the IMAP or filter settings.
+    /// [`PolicyError::PopDeleteNotAllowed`], or an error in the IMAP, filter or import
+    /// settings.
     pub fn validate(&self, org: &OrgSettings) -> Result<(), PolicyError> {
         let checks: [(&'static str, Option<u64>, u64); 3] = [
             (
@@ -192,7 +196,13 @@ impl UserSettings {
             });
         }
         self.imap.validate()?;
-        self.filters.validate()
+        self.filters.validate()?;
+        if !self.imports.is_empty() && !org.plan.external_import {
+            return Err(PolicyError::InvalidImport {
+                reason: "external mail import is not included in your organisation's plan".into(),
+            });
+        }
+        ImportAccountSettings::validate_all(&self.imports)
     }
 }
 
