@@ -464,7 +464,9 @@ pub fn explain_failed_login(account: &AccountAuthFacts) -> Option<Refusal> {
 
 /// Counts simultaneous IMAP connections per account (ACC-9). Pure bookkeeping: the server
 /// keeps one, behind its own lock, acquires a permit when a login succeeds and releases
-/// it when the connection closes, however it closes.
+/// it when the connection closes, however it closes. Key it by the account's canonical
+/// id (the store's, not the login name as typed), so `Alice@Example.org` and
+/// `alice@example.org` count together.
 #[derive(Debug, Clone, Default)]
 pub struct ConnectionCounter {
     counts: BTreeMap<String, u32>,

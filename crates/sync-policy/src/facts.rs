@@ -16,6 +16,25 @@ impl UnixTime {
     /// Seconds in one day, as used by every "N days after" rule in this crate.
     pub const DAY: i64 = 86_400;
 
+    /// Converts a time the caller already has (e.g. a file's mtime or an INTERNALDATE)
+    /// into whole seconds since the epoch, rounding down; reads no clock.
+    #[must_use]
+    pub fn from_system_time(t: std::time::SystemTime) -> UnixTime {
+        match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(after) => UnixTime(i64::try_from(after.as_secs()).unwrap_or(i64::MAX)),
+            Err(before) => {
+                let d = before.duration();
+                let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                // Round down: 1.5 s before the epoch is -2.
+                UnixTime(if d.subsec_nanos() > 0 {
+                    secs.saturating_add(1).saturating_neg()
+                } else {
+                    secs.saturating_neg()
+                })
+            }
+        }
+    }
+
     /// This moment plus `days` whole days, saturating instead of overflowing.
     #[must_use]
     pub fn plus_days(self, days: u32) -> UnixTime {

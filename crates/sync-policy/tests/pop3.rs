@@ -439,3 +439,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn unix_time_from_system_time_rounds_down() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let table = [
+        (UNIX_EPOCH + Duration::from_millis(1_500), 1),
+        (UNIX_EPOCH, 0),
+        (UNIX_EPOCH - Duration::from_millis(1_500), -2),
+        (UNIX_EPOCH - Duration::from_secs(3), -3),
+    ];
+    for (t, want) in table {
+        assert_eq!(UnixTime::from_system_time(t), UnixTime(want));
+    }
+    assert_eq!(UnixTime(5).plus_days(2), UnixTime(5 + 2 * DAY));
+    assert_eq!(UnixTime(i64::MAX - 1).plus_days(1), UnixTime(i64::MAX));
+}
