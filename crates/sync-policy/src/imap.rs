@@ -338,6 +338,22 @@ impl SpecialUseNames {
     }
 }
 
+impl SpecialUseNames {
+    /// The role of the folder `name`: [`FolderRole::Inbox`] for any case of `INBOX`, the
+    /// special-use role whose name it is, otherwise [`FolderRole::Other`]. With
+    /// [`special_use_attribute`] this gives the attribute a LIST response carries.
+    #[must_use]
+    pub fn role_of(&self, name: &str) -> FolderRole {
+        if is_inbox(name) {
+            return FolderRole::Inbox;
+        }
+        special_use_folders(self)
+            .into_iter()
+            .find(|f| f.name == name)
+            .map_or(FolderRole::Other, |f| f.role)
+    }
+}
+
 /// The RFC 6154 special-use attribute of a role, e.g. `\Sent`; `None` for the INBOX and
 /// user folders.
 #[must_use]

@@ -4,7 +4,8 @@
 //! Both are plain serde types that the store keeps as blobs. Every struct is
 //! `#[serde(default)]`: a missing field takes the value of the struct's `Default`, so a
 //! blob written by an older version, or an empty one, still loads with the documented
-//! defaults.
+//! defaults; unknown fields (from a newer version) are ignored.
+//!
 //! The organisation always has the last word: what it turns off, a user cannot turn on,
 //! and a user's limit can only be lower than the organisation's.
 

@@ -62,6 +62,16 @@ fn imap_special_use_folders_advertised() {
     assert_eq!(names.name_of(FolderRole::Sent), Some("Sent Items"));
     assert_eq!(names.name_of(FolderRole::Inbox), Some("INBOX"));
     assert_eq!(names.name_of(FolderRole::Other), None);
+    let roles = [
+        ("Sent Items", FolderRole::Sent),
+        ("Sent", FolderRole::Other),
+        ("inbox", FolderRole::Inbox),
+        ("Trash", FolderRole::Trash),
+        ("trash", FolderRole::Other),
+    ];
+    for (name, role) in roles {
+        assert_eq!(names.role_of(name), role, "{name}");
+    }
     assert_eq!(names.validate(), Ok(()));
     names.junk = "Sent Items".into();
     assert_eq!(
