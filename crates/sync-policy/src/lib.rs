@@ -13,7 +13,9 @@
 //!   (IMAP-1, 3, 4, 6);
 //! - [`filter`]: sorting rules (FLT-1);
 //! - [`import`]: external POP3 import settings, run plans and the automatic-fetch
-//!   schedule (IMP-1..5), for the import engine.
+//!   schedule (IMP-1..5), for the import engine;
+//! - [`migration`]: IMAP migration bookkeeping: one-shot cut-off, no duplicates on a
+//!   re-run, the job queue and notices, rollback of a failed job (MIG-2, 3, 4, 6).
 //!
 //! docs/requirements.md maps each behaviour ID to its code and test.
 //!
@@ -55,6 +57,7 @@ pub mod facts;
 pub mod filter;
 pub mod imap;
 pub mod import;
+pub mod migration;
 pub mod pop3;
 pub mod settings;
 
