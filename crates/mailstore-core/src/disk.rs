@@ -54,8 +54,9 @@ impl Drop for Disk {
 }
 
 fn remove_body(dir: &Path, id: u64) {
-    if fs::remove_file(msg_path(dir, id)).is_err() {
-        let _ = fs::remove_file(tmp_path(dir, id));
+    // msg/ first, then tmp/ (not moved yet), then msg/ again (moved in between).
+    if fs::remove_file(msg_path(dir, id)).is_err() && fs::remove_file(tmp_path(dir, id)).is_err() {
+        let _ = fs::remove_file(msg_path(dir, id));
     }
 }
 

@@ -1084,7 +1084,24 @@ impl Engine {
         let mut st = lock(&self.state);
         let a = Self::account_of(&st, account)?;
         if from == "INBOX" {
-            return Err(StoreError::NotAllowed("INBOX cannot be renamed".into()));
+            // RFC 9051 6.3.6: move every message of INBOX to a new mailbox; INBOX stays
+            // (empty) and its children are not renamed.
+            if a.mailboxes.contains_key(&to) {
+                return Err(StoreError::MailboxExists(to));
+            }
+            let inbox = a
+                .mailboxes
+                .get("INBOX")
+                .copied()
+                .ok_or_else(|| StoreError::NoSuchMailbox("INBOX".into()))?;
+            drop(st);
+            let created = self.create_mailbox(account, &to, CreateMailbox::default())?;
+            let from_ref = MailboxRef {
+                account,
+                mailbox: MailboxId(inbox),
+            };
+            self.copy(from_ref, &UidSet::all(), created.mailbox, true)?;
+            return Ok(());
         }
         if !a.mailboxes.contains_key(&from) {
             return Err(StoreError::NoSuchMailbox(from));
