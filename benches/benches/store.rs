@@ -63,6 +63,29 @@ fn durable_append(c: &mut Criterion) {
             })
         });
     }
+    // Eight deliveries at once (e.g. eight SMTP sessions).
+    let dir = tempfile::tempdir().unwrap();
+    let s = DiskStore::open(dir.path(), cfg()).unwrap();
+    let inbox = rt.block_on(account(&s));
+    let body = message(4 * 1024, 0);
+    g.throughput(Throughput::Elements(8));
+    g.bench_function("4KiB_8_concurrent", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..8)
+                    .map(|_| {
+                        let (s, body) = (s.clone(), body.clone());
+                        tokio::spawn(async move {
+                            s.append(inbox, AppendOptions::default(), body).await.unwrap()
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            })
+        })
+    });
     g.finish();
 }
 
