@@ -276,22 +276,29 @@ impl AppendSink for DiskAppend {
         let opts = self.opts.take().unwrap_or_default();
         let mailbox = self.mailbox;
         let id = self.store_id;
-        let res = tokio::task::spawn_blocking(move || {
+        // From here the blocking task owns the temporary file: it runs to completion even
+        // if this future is dropped, and removes the file itself if the commit fails.
+        self.finished = true;
+        tokio::task::spawn_blocking(move || {
             let Backend::Disk(d) = &engine.backend else {
                 return Err(StoreError::Corrupt("not a disk store".into()));
             };
-            d.sync_tmp_dir()?;
-            let out = engine.commit_append(mailbox, opts, p)?;
-            d.finish_new(std::iter::once(id));
-            Ok(out)
+            let res = d
+                .sync_tmp_dir()
+                .and_then(|_| engine.commit_append(mailbox, opts, p));
+            match res {
+                Ok(out) => {
+                    d.finish_new(std::iter::once(id));
+                    Ok(out)
+                }
+                Err(e) => {
+                    d.discard_tmp(std::iter::once(id));
+                    Err(e)
+                }
+            }
         })
         .await
-        .map_err(task_err)
-        .and_then(|r| r);
-        if res.is_ok() {
-            self.finished = true;
-        }
-        res
+        .map_err(task_err)?
     }
 
     async fn abort(self) {}

@@ -5,7 +5,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
@@ -34,7 +34,40 @@ pub(crate) const FORMAT_VERSION: u64 = 1;
 pub(crate) struct Disk {
     pub dir: PathBuf,
     db: Database,
-    pending_clear: Mutex<Vec<u64>>,
+    /// Store ids whose files are gone; their `pending_deletes` rows are removed by the
+    /// next write transaction.
+    pending_clear: Arc<Mutex<Vec<u64>>>,
+    /// Background thread that unlinks the files of expunged messages (after the expunge
+    /// is committed), so EXPUNGE does not wait for thousands of unlinks.
+    deleter: Mutex<Option<mpsc::Sender<Vec<u64>>>>,
+    deleter_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        // Finish pending unlinks before the database lock is released.
+        drop(lock(&self.deleter).take());
+        if let Some(t) = lock(&self.deleter_thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn remove_body(dir: &Path, id: u64) {
+    // msg/ first, then tmp/ (not moved yet), then msg/ again (moved in between).
+    if fs::remove_file(msg_path(dir, id)).is_err() && fs::remove_file(tmp_path(dir, id)).is_err() {
+        let _ = fs::remove_file(msg_path(dir, id));
+    }
+}
+
+fn msg_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join("msg")
+        .join(format!("{:02x}", id & 0xff))
+        .join(format!("{id:016x}"))
+}
+
+fn tmp_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join("tmp").join(format!("{id:016x}"))
 }
 
 impl std::fmt::Debug for Disk {
@@ -245,28 +278,51 @@ impl Disk {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(|e| StoreError::io(&p, e))?;
         }
+        let pending_clear = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<Vec<u64>>();
+        let thread = {
+            let dir2 = dir.to_path_buf();
+            let pending_clear = pending_clear.clone();
+            std::thread::Builder::new()
+                .name("mailstore-unlink".into())
+                .spawn(move || {
+                    for batch in rx {
+                        for id in &batch {
+                            remove_body(&dir2, *id);
+                        }
+                        lock(&pending_clear).extend(batch);
+                    }
+                })
+                .map_err(|e| StoreError::io(dir, e))?
+        };
         let disk = Disk {
             dir: dir.to_path_buf(),
             db,
-            pending_clear: Mutex::new(Vec::new()),
+            pending_clear,
+            deleter: Mutex::new(Some(tx)),
+            deleter_thread: Mutex::new(Some(thread)),
         };
-        {
-            let tx = disk.db.begin_write()?;
-            {
-                let mut meta = tx.open_table(META)?;
-                let fmt = meta.get("format")?.map(|v| v.value());
-                match fmt {
-                    None => {
-                        meta.insert("format", FORMAT_VERSION)?;
-                    }
-                    Some(FORMAT_VERSION) => {}
+        let needs_init = {
+            let tx = disk.db.begin_read()?;
+            match tx.open_table(META) {
+                Ok(meta) => match meta.get("format")?.map(|v| v.value()) {
+                    Some(FORMAT_VERSION) => false,
                     Some(v) => {
                         return Err(StoreError::Corrupt(format!(
                             "{} has format version {v}, this program understands {FORMAT_VERSION}",
                             db_path.display()
                         )));
                     }
-                }
+                    None => true,
+                },
+                Err(redb::TableError::TableDoesNotExist(_)) => true,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if needs_init {
+            let tx = disk.db.begin_write()?;
+            {
+                tx.open_table(META)?.insert("format", FORMAT_VERSION)?;
                 tx.open_table(ACCOUNTS)?;
                 tx.open_table(SECRETS)?;
                 tx.open_table(MAILBOXES)?;
@@ -411,7 +467,7 @@ impl Disk {
             v
         };
         for id in &pending {
-            self.remove_body_file(*id);
+            remove_body(&self.dir, *id);
         }
         if !pending.is_empty() {
             lock(&self.pending_clear).extend(pending);
@@ -451,14 +507,11 @@ impl Disk {
     }
 
     pub fn msg_path(&self, id: u64) -> PathBuf {
-        self.dir
-            .join("msg")
-            .join(format!("{:02x}", id & 0xff))
-            .join(format!("{id:016x}"))
+        msg_path(&self.dir, id)
     }
 
     pub fn tmp_path(&self, id: u64) -> PathBuf {
-        self.dir.join("tmp").join(format!("{id:016x}"))
+        tmp_path(&self.dir, id)
     }
 
     fn ensure_parent(&self, p: &Path) -> Result<(), StoreError> {
@@ -526,22 +579,21 @@ impl Disk {
         }
     }
 
-    fn remove_body_file(&self, id: u64) {
-        if fs::remove_file(self.msg_path(id)).is_err() {
-            let _ = fs::remove_file(self.tmp_path(id));
-        }
-    }
-
     /// Deletes bodies whose removal is committed; their pending-delete rows are cleared by
     /// the next write transaction.
     pub fn delete_bodies(&self, ids: &[u64]) {
         if ids.is_empty() {
             return;
         }
-        for id in ids {
-            self.remove_body_file(*id);
+        let sent = lock(&self.deleter)
+            .as_ref()
+            .is_some_and(|tx| tx.send(ids.to_vec()).is_ok());
+        if !sent {
+            for id in ids {
+                remove_body(&self.dir, *id);
+            }
+            lock(&self.pending_clear).extend_from_slice(ids);
         }
-        lock(&self.pending_clear).extend_from_slice(ids);
     }
 
     pub fn get_cold(&self, mbx: u64, uids: &[u32]) -> Result<Vec<Option<Cold>>, StoreError> {

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -360,6 +360,35 @@ pub(crate) struct Engine {
     pub ids: Ids,
     pub feeds: Mutex<HashMap<u64, broadcast::Sender<ChangeEvent>>>,
     pub backend: Backend,
+    group: Mutex<GroupQueue>,
+    group_cv: Condvar,
+}
+
+/// One append waiting for the group commit.
+#[derive(Debug)]
+pub(crate) struct Job {
+    r: MailboxRef,
+    opts: AppendOptions,
+    p: Prepared,
+}
+
+#[derive(Debug, Default)]
+struct GroupQueue {
+    pending: Vec<(u64, Job)>,
+    leader: bool,
+    next_ticket: u64,
+    results: HashMap<u64, Result<AppendOutcome, StoreError>>,
+}
+
+/// A copy of an error for every append of a failed group commit.
+fn duplicate_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Io { path, source } => StoreError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => StoreError::Database(other.to_string()),
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -608,6 +637,8 @@ impl Engine {
             ids,
             feeds: Mutex::new(HashMap::new()),
             backend,
+            group: Mutex::new(GroupQueue::default()),
+            group_cv: Condvar::new(),
         }
     }
 
@@ -1084,7 +1115,24 @@ impl Engine {
         let mut st = lock(&self.state);
         let a = Self::account_of(&st, account)?;
         if from == "INBOX" {
-            return Err(StoreError::NotAllowed("INBOX cannot be renamed".into()));
+            // RFC 9051 6.3.6: move every message of INBOX to a new mailbox; INBOX stays
+            // (empty) and its children are not renamed.
+            if a.mailboxes.contains_key(&to) {
+                return Err(StoreError::MailboxExists(to));
+            }
+            let inbox = a
+                .mailboxes
+                .get("INBOX")
+                .copied()
+                .ok_or_else(|| StoreError::NoSuchMailbox("INBOX".into()))?;
+            drop(st);
+            let created = self.create_mailbox(account, &to, CreateMailbox::default())?;
+            let from_ref = MailboxRef {
+                account,
+                mailbox: MailboxId(inbox),
+            };
+            self.copy(from_ref, &UidSet::all(), created.mailbox, true)?;
+            return Ok(());
         }
         if !a.mailboxes.contains_key(&from) {
             return Err(StoreError::NoSuchMailbox(from));
@@ -1222,6 +1270,10 @@ impl Engine {
         Ok(())
     }
 
+    /// Validates and commits an append. On the disk backend concurrent appends are
+    /// grouped: the first caller to find no commit in progress becomes the leader and
+    /// commits every queued append in one index transaction (one fsync for all), the others
+    /// wait for their result.
     pub fn commit_append(
         &self,
         r: MailboxRef,
@@ -1231,75 +1283,154 @@ impl Engine {
         let limit = self.cfg.limits.max_message_size.min(u64::from(u32::MAX));
         validate_message(&p.head, p.size, limit)?;
         self.check_append_target(r, &opts)?;
-        let mut st = lock(&self.state);
-        let m = mailbox(&st, r)?;
-        let a = Self::account_of(&st, r.account)?;
-        check_quota(a, p.size, 1)?;
-        let uid = match opts.uid {
-            Some(u) if u >= m.rec.uidnext => u,
-            Some(u) => {
-                return Err(StoreError::InvalidArgument(format!(
-                    "UID {u} is below UIDNEXT {}",
-                    m.rec.uidnext
-                )));
+        let job = Job { r, opts, p };
+        if let Backend::Memory(_) = &self.backend {
+            return self
+                .commit_batch(vec![job])
+                .pop()
+                .unwrap_or_else(|| Err(StoreError::Task("empty batch".into())));
+        }
+        let mut q = lock(&self.group);
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.pending.push((ticket, job));
+        loop {
+            if let Some(res) = q.results.remove(&ticket) {
+                return res;
             }
-            None => m.rec.uidnext,
-        };
-        if uid == u32::MAX {
-            return Err(StoreError::NotAllowed(
-                "the mailbox has used every UID; recreate it with a new UIDVALIDITY".into(),
-            ));
+            if !q.leader {
+                q.leader = true;
+                let batch = std::mem::take(&mut q.pending);
+                drop(q);
+                let (tickets, jobs): (Vec<u64>, Vec<Job>) = batch.into_iter().unzip();
+                let results = self.commit_batch(jobs);
+                q = lock(&self.group);
+                q.leader = false;
+                for (t, r) in tickets.into_iter().zip(results) {
+                    q.results.insert(t, r);
+                }
+                self.group_cv.notify_all();
+                continue;
+            }
+            q = self
+                .group_cv
+                .wait(q)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
-        if let Some(u) = &opts.uidl
-            && !m.uidl_free(u, uid)
-        {
-            return Err(StoreError::InvalidArgument(format!(
-                "the UIDL {u:?} is already used in this mailbox"
-            )));
-        }
-        let modseq = m.rec.highest_modseq + 1;
+    }
+
+    /// Commits a batch of appends in one transaction; one result per job, in order.
+    fn commit_batch(&self, jobs: Vec<Job>) -> Vec<Result<AppendOutcome, StoreError>> {
+        let mut st = lock(&self.state);
         let now = Timestamp::now();
-        let entry = Entry {
-            uid,
-            size: u32::try_from(p.size).unwrap_or(u32::MAX),
-            modseq,
-            store_id: p.store_id,
-            internal_date: opts.internal_date.unwrap_or(now).0,
-            flags: opts.flags.system.bits(),
-            kw: 0,
-        };
-        let cold = Cold {
-            received: opts.received.unwrap_or(now).0,
-            origin: opts.origin,
-            uidl: opts.uidl,
-            message_id: extract_message_id(&p.head),
-            digest: Some(p.digest),
-        };
-        let mut rec = m.rec.clone();
-        rec.uidnext = uid + 1;
-        rec.highest_modseq = modseq;
-        let uidvalidity = rec.uidvalidity;
-        let muts = vec![
-            Mut::PutMsgs {
-                mbx: r.mailbox.0,
-                msgs: vec![NewMsg {
+        // Per mailbox: the record as updated by this batch and the UIDLs it takes.
+        let mut touched: HashMap<u64, (MailboxRec, Vec<String>)> = HashMap::new();
+        let mut usage: HashMap<u64, (u64, u64)> = HashMap::new();
+        let mut planned: Vec<Result<(u64, NewMsg, AppendOutcome), StoreError>> = Vec::new();
+        for job in jobs {
+            let Job { r, opts, p } = job;
+            let res = (|| {
+                let m = mailbox(&st, r)?;
+                let a = Self::account_of(&st, r.account)?;
+                let (ub, uc) = usage.get(&a.rec.id).copied().unwrap_or((0, 0));
+                check_quota(a, ub + p.size, uc + 1)?;
+                let (rec, taken) = touched
+                    .entry(m.rec.id)
+                    .or_insert_with(|| (m.rec.clone(), Vec::new()));
+                let uid = match opts.uid {
+                    Some(u) if u >= rec.uidnext => u,
+                    Some(u) => {
+                        return Err(StoreError::InvalidArgument(format!(
+                            "UID {u} is below UIDNEXT {}",
+                            rec.uidnext
+                        )));
+                    }
+                    None => rec.uidnext,
+                };
+                if uid == u32::MAX {
+                    return Err(StoreError::NotAllowed(
+                        "the mailbox has used every UID; recreate it with a new UIDVALIDITY".into(),
+                    ));
+                }
+                if let Some(u) = &opts.uidl
+                    && (!m.uidl_free(u, uid) || taken.contains(u))
+                {
+                    return Err(StoreError::InvalidArgument(format!(
+                        "the UIDL {u:?} is already used in this mailbox"
+                    )));
+                }
+                // All checks passed: take the UID and MODSEQ.
+                let modseq = rec.highest_modseq + 1;
+                rec.uidnext = uid + 1;
+                rec.highest_modseq = modseq;
+                if let Some(u) = &opts.uidl {
+                    taken.push(u.clone());
+                }
+                usage.insert(a.rec.id, (ub + p.size, uc + 1));
+                let entry = Entry {
+                    uid,
+                    size: u32::try_from(p.size).unwrap_or(u32::MAX),
+                    modseq,
+                    store_id: p.store_id,
+                    internal_date: opts.internal_date.unwrap_or(now).0,
+                    flags: opts.flags.system.bits(),
+                    kw: 0,
+                };
+                let cold = Cold {
+                    received: opts.received.unwrap_or(now).0,
+                    origin: opts.origin,
+                    uidl: opts.uidl,
+                    message_id: extract_message_id(&p.head),
+                    digest: Some(p.digest),
+                };
+                let out = AppendOutcome {
+                    uidvalidity: rec.uidvalidity,
+                    uid,
+                    modseq,
+                    size: p.size,
+                };
+                let msg = NewMsg {
                     entry,
                     keywords: Arc::from(opts.flags.keywords().to_vec()),
                     cold,
                     body: p.body,
-                }],
-            },
-            Mut::PutMailbox(rec),
-        ];
-        self.commit(&mut st, muts)?;
+                };
+                Ok((m.rec.id, msg, out))
+            })();
+            planned.push(res);
+        }
+        let mut muts = Vec::new();
+        for (mbx, msg, _) in planned.iter().flatten() {
+            muts.push(Mut::PutMsgs {
+                mbx: *mbx,
+                msgs: vec![msg.clone()],
+            });
+        }
+        if muts.is_empty() {
+            return planned.into_iter().map(|r| r.map(|x| x.2)).collect();
+        }
+        for (id, (rec, _)) in touched {
+            if st.mailboxes.get(&id).is_some_and(|m| m.rec != rec) {
+                muts.push(Mut::PutMailbox(rec));
+            }
+        }
+        if let Err(e) = self.commit(&mut st, muts) {
+            return planned
+                .into_iter()
+                .map(|r| r.and_then(|_| Err(duplicate_error(&e))))
+                .collect();
+        }
         drop(st);
-        self.notify(r.mailbox.0, vec![ChangeEvent::New { uid, modseq }]);
-        Ok(AppendOutcome {
-            uidvalidity,
-            uid,
-            modseq,
-            size: p.size,
-        })
+        for (mbx, _, out) in planned.iter().flatten() {
+            self.notify(
+                *mbx,
+                vec![ChangeEvent::New {
+                    uid: out.uid,
+                    modseq: out.modseq,
+                }],
+            );
+        }
+        planned.into_iter().map(|r| r.map(|x| x.2)).collect()
     }
 
     pub fn new_store_id(&self) -> u64 {

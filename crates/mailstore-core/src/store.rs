@@ -273,7 +273,9 @@ pub trait MailStore: Send + Sync + 'static {
         opts: CreateMailbox,
     ) -> impl Future<Output = StoreResult<MailboxInfo>> + Send;
     /// Renames a mailbox and its children (`a` -> `b` also moves `a/x` to `b/x`). Keeps
-    /// UIDVALIDITY, UIDs and flags. INBOX cannot be renamed.
+    /// UIDVALIDITY, UIDs and flags. Renaming INBOX (RFC 9051 6.3.6) creates the new
+    /// mailbox, moves every INBOX message into it and leaves INBOX empty; INBOX's children
+    /// are not renamed.
     fn rename_mailbox(
         &self,
         account: AccountId,

@@ -319,9 +319,27 @@ async fn mailboxes<F: Fixture>() {
     assert_eq!(moved.uidvalidity, q1.uidvalidity);
     assert_eq!(moved.messages, 1);
     assert!(moved.subscribed);
+    // Renaming INBOX moves its messages to a new mailbox and leaves INBOX empty.
+    let inbox = s.mailbox(a.id, "INBOX").await.unwrap();
+    let _ = s
+        .append(inbox.mailbox, AppendOptions::default(), msg("in", "x"))
+        .await
+        .unwrap();
+    s.create_mailbox(a.id, "INBOX/Child", CreateMailbox::default())
+        .await
+        .unwrap();
+    s.rename_mailbox(a.id, "inbox", "Old").await.unwrap();
+    let old = s.mailbox(a.id, "Old").await.unwrap();
+    assert_eq!(old.messages, 1);
+    let inbox2 = s.mailbox(a.id, "INBOX").await.unwrap();
+    assert_eq!(
+        (inbox2.mailbox, inbox2.messages, inbox2.uidvalidity),
+        (inbox.mailbox, 0, inbox.uidvalidity)
+    );
+    assert!(s.mailbox(a.id, "INBOX/Child").await.is_ok());
     assert!(matches!(
         s.rename_mailbox(a.id, "INBOX", "Old").await,
-        Err(StoreError::NotAllowed(_))
+        Err(StoreError::MailboxExists(_))
     ));
     assert!(matches!(
         s.rename_mailbox(a.id, "Jobs", "Jobs/x").await,
@@ -348,7 +366,11 @@ async fn mailboxes<F: Fixture>() {
         s.snapshot(q1.mailbox).await,
         Err(StoreError::NoSuchMailbox(_))
     ));
-    assert_eq!(s.quota_usage(a.id).await.unwrap().messages, 0);
+    assert_eq!(
+        s.quota_usage(a.id).await.unwrap().messages,
+        1,
+        "only the message moved to Old"
+    );
     // Recreating gives a new UIDVALIDITY.
     let again = s
         .create_mailbox(a.id, "Jobs/2024/Q1", CreateMailbox::default())
