@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use mail_net::{MaybeTls, TlsAcceptor, TlsConnector};
+/// Re-exported from `mail-net`: the stream type `serve` and `Client` run on, and the TLS
+/// acceptor/connector they take.
+pub use mail_net::{MaybeTls, TlsAcceptor, TlsConnector};
 use mail_sasl::server::{Exchange, Identity, ServerContext, Step, Verification};
 use mail_sasl::{AuthFailure, Mechanism, ScramSecret};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
