@@ -2,6 +2,12 @@
 //! the server machine on a pipelined burst, and whole sessions over `tokio::io::duplex`.
 //!
 //! `cargo bench -p mail-benches --bench pop3 -- --warm-up-time 1 --measurement-time 3`
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::io::Cursor;
@@ -57,7 +63,7 @@ fn body() -> Vec<u8> {
     let mut m = Vec::with_capacity(10 << 20);
     let mut i = 0u64;
     while m.len() < 10 << 20 {
-        if i % 20 == 0 {
+        if i.is_multiple_of(20) {
             m.push(b'.');
         }
         m.extend_from_slice(

@@ -84,9 +84,11 @@ pub fn response(data: &[u8]) {
 /// always greet first.
 pub fn server(data: &[u8]) {
     let t0 = Instant::now();
-    let mut cfg = server::Config::default();
-    cfg.apop_timestamp = Some(Bytes::from_static(b"<1.2@fuzz>"));
-    cfg.stls = true;
+    let mut cfg = server::Config {
+        apop_timestamp: Some(Bytes::from_static(b"<1.2@fuzz>")),
+        stls: true,
+        ..Default::default()
+    };
     cfg.limits.line_length = 64;
     cfg.limits.sasl_line_length = 128;
     cfg.limits.bad_commands = 50;
@@ -115,7 +117,7 @@ pub fn server(data: &[u8]) {
             };
             match ev {
                 server::Event::Login { .. } | server::Event::Apop { .. } => {
-                    if data.len() % 3 == 0 {
+                    if data.len().is_multiple_of(3) {
                         conn.reply(server::Reply::AuthFailed {
                             code: None,
                             text: Bytes::new(),

@@ -1,5 +1,11 @@
 //! The tokio adapter: `serve` + `Client` over in-memory streams, and the `Client` against
 //! a real Dovecot POP3 server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -79,7 +85,7 @@ fn big_message() -> Bytes {
     let mut m = b"Subject: big\r\n\r\n".to_vec();
     let mut i = 0u32;
     while m.len() < 3 * 1024 * 1024 {
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             m.extend_from_slice(b".starts with a dot\r\n");
         }
         m.extend_from_slice(
