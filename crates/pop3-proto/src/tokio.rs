@@ -532,6 +532,8 @@ pub struct Client<S> {
     timestamp: Option<Bytes>,
     buf: Vec<u8>,
     timeout: Duration,
+    /// A RETR/TOP body has not been read to its end yet.
+    body_open: bool,
 }
 
 impl Client<TcpStream> {
@@ -575,6 +577,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> BodyReader<'_, S> {
             ClientEvent::BodyChunk(b) => Ok(Some(b)),
             ClientEvent::End => {
                 self.done = true;
+                self.client.body_open = false;
                 Ok(None)
             }
             _ => Err(Error::Protocol("unexpected line in a message body")),
@@ -601,6 +604,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             timestamp: None,
             buf: vec![0u8; 64 * 1024],
             timeout: Duration::from_secs(60),
+            body_open: false,
         };
         match c.event().await? {
             ClientEvent::Greeting {
@@ -675,7 +679,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Sends a command and waits for its status line; `-ERR` becomes [`Error::Server`].
+    /// The rest of a body left unread by a dropped [`BodyReader`] is skipped first.
     pub async fn command(&mut self, cmd: &Command) -> Result<Response, Error> {
+        while self.body_open {
+            if let ClientEvent::End = self.event().await? {
+                self.body_open = false;
+            }
+        }
         self.conn.send(cmd)?;
         self.flush().await?;
         loop {
