@@ -23,9 +23,7 @@ pub enum Error {
         source: rustls_pki_types::pem::Error,
     },
     /// A PEM file (or in-memory PEM text) held no item of the expected kind.
-    #[error(
-        "no {what} found in {origin}: expected a PEM block such as `-----BEGIN {marker}-----`"
-    )]
+    #[error("no {what} found in {origin}: expected a PEM block such as `-----BEGIN {marker}-----`")]
     PemEmpty {
         /// What was expected ("certificate", "private key", ...).
         what: &'static str,

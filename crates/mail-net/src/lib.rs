@@ -7,7 +7,7 @@
 //!   PEM files or memory, and a self-signed [`DevCertificate`] that a development server
 //!   keeps across restarts;
 //! - [`stream`]: [`MaybeTls`], one `AsyncRead + AsyncWrite` type for plaintext, implicit TLS
-//!   and STARTTLS-upgraded connections;
+//!   and STARTTLS-upgraded connections, and client-side [`connect`] / [`connect_tls`];
 //! - [`listen`]: [`ListenerSpec`], per-IP and global [`ConnectionLimiter`], and the accept
 //!   loop [`serve`] / [`serve_with`] with implicit-TLS handshakes and a refusal hook;
 //! - [`shutdown`]: [`Shutdown`], a clone-able signal (with SIGINT/SIGTERM handlers) and
@@ -86,7 +86,7 @@ pub use listen::{
     ServeOptions, TlsMode, serve, serve_with,
 };
 pub use shutdown::Shutdown;
-pub use stream::{MaybeTls, TlsInfo};
+pub use stream::{MaybeTls, TlsInfo, connect, connect_tls};
 pub use timeout::{IdleTimeout, NetConfig, read_with_idle_timeout};
 pub use tls::{DevCertificate, TlsAcceptor, TlsConnector};
 

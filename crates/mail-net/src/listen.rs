@@ -223,10 +223,16 @@ impl ConnectionLimiter {
             .unwrap_or(0)
     }
 
+    /// Completes once at most `n` connections are live (at once if that is already so).
+    pub async fn wait_live_at_most(&self, n: usize) {
+        let mut rx = self.inner.live.subscribe();
+        // The sender lives in `self.inner`, so `wait_for` cannot fail with "closed".
+        let _ = rx.wait_for(|live| *live <= n).await;
+    }
+
     /// Waits until no connection is live, or until `deadline`.
     pub async fn drain(&self, deadline: tokio::time::Instant) -> Drained {
-        let mut rx = self.inner.live.subscribe();
-        match tokio::time::timeout_at(deadline, rx.wait_for(|n| *n == 0)).await {
+        match tokio::time::timeout_at(deadline, self.wait_live_at_most(0)).await {
             Ok(_) => Drained::All,
             Err(_) => Drained::TimedOut {
                 remaining: self.live(),
@@ -266,15 +272,16 @@ fn lock(m: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
 /// their IPv4 address.
 fn canonical_ip(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     }
 }
 
-type RefusalHook =
-    Arc<dyn Fn(MaybeTls<TcpStream>, RefusedConn) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+type RefusalHook = Arc<
+    dyn Fn(MaybeTls<TcpStream>, RefusedConn) -> Pin<Box<dyn Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Options of [`serve_with`].
 #[non_exhaustive]
@@ -348,7 +355,9 @@ impl ServeOptions {
         F: Fn(MaybeTls<TcpStream>, RefusedConn) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.on_refused = Some(Arc::new(move |stream, refused| Box::pin(hook(stream, refused))));
+        self.on_refused = Some(Arc::new(move |stream, refused| {
+            Box::pin(hook(stream, refused))
+        }));
         self
     }
 }
@@ -440,7 +449,8 @@ where
                 let timeout = options.handshake_timeout;
                 tokio::spawn(async move {
                     let _guard = guard;
-                    let Some((stream, tls)) = handshake(tcp, acceptor.as_ref(), timeout, peer).await
+                    let Some((stream, tls)) =
+                        handshake(tcp, acceptor.as_ref(), timeout, peer).await
                     else {
                         return;
                     };
@@ -493,17 +503,13 @@ async fn handshake(
     let Some(acceptor) = acceptor else {
         return Some((stream, None));
     };
-    match tokio::time::timeout(timeout, stream.upgrade_server(acceptor)).await {
-        Ok(Ok(stream)) => {
+    match stream.upgrade_server_timeout(acceptor, timeout).await {
+        Ok(stream) => {
             let info = stream.tls_info();
             Some((stream, info))
         }
-        Ok(Err(e)) => {
-            tracing::info!(%peer, "TLS handshake failed: {e}");
-            None
-        }
-        Err(_) => {
-            tracing::info!(%peer, "TLS handshake timed out after {}s", timeout.as_secs());
+        Err(e) => {
+            tracing::info!(%peer, "implicit TLS: {e}");
             None
         }
     }
@@ -540,7 +546,10 @@ mod tests {
         drop((a2, a3, b1));
         assert_eq!(limiter.live(), 0);
         assert_eq!(limiter.live_for(a), 0);
-        assert!(lock(&limiter.inner.counts).by_ip.is_empty(), "no stale entries");
+        assert!(
+            lock(&limiter.inner.counts).by_ip.is_empty(),
+            "no stale entries"
+        );
     }
 
     #[test]

@@ -5,9 +5,12 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use rustls::{CipherSuite, ProtocolVersion};
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// A connection that is either plaintext or TLS (server or client side).
@@ -162,6 +165,85 @@ impl<S: AsyncRead + AsyncWrite + Unpin> MaybeTls<S> {
             _ => Err(already_tls()),
         }
     }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> MaybeTls<S> {
+    /// [`upgrade_server`](Self::upgrade_server) that fails with
+    /// [`io::ErrorKind::TimedOut`] when the handshake takes longer than `timeout`
+    /// (use [`NetConfig::handshake_timeout`](crate::NetConfig)).
+    ///
+    /// # Errors
+    /// As [`upgrade_server`](Self::upgrade_server), or the time-out.
+    pub async fn upgrade_server_timeout(
+        self,
+        acceptor: &TlsAcceptor,
+        timeout: Duration,
+    ) -> io::Result<Self> {
+        tokio::time::timeout(timeout, self.upgrade_server(acceptor))
+            .await
+            .unwrap_or_else(|_| Err(handshake_timed_out(timeout)))
+    }
+
+    /// [`upgrade_client`](Self::upgrade_client) that fails with
+    /// [`io::ErrorKind::TimedOut`] when the handshake takes longer than `timeout`.
+    ///
+    /// # Errors
+    /// As [`upgrade_client`](Self::upgrade_client), or the time-out.
+    pub async fn upgrade_client_timeout(
+        self,
+        connector: &TlsConnector,
+        server_name: ServerName<'static>,
+        timeout: Duration,
+    ) -> io::Result<Self> {
+        tokio::time::timeout(timeout, self.upgrade_client(connector, server_name))
+            .await
+            .unwrap_or_else(|_| Err(handshake_timed_out(timeout)))
+    }
+}
+
+/// Opens a plaintext TCP connection (`TCP_NODELAY` set) within `timeout`, for a client
+/// that may later upgrade with STARTTLS/STLS.
+///
+/// # Errors
+/// The connect error, or [`io::ErrorKind::TimedOut`].
+pub async fn connect(
+    addr: impl ToSocketAddrs,
+    timeout: Duration,
+) -> io::Result<MaybeTls<TcpStream>> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect timed out after {}s", timeout.as_secs()),
+            )
+        })??;
+    tcp.set_nodelay(true)?;
+    Ok(MaybeTls::Plain(tcp))
+}
+
+/// Opens an implicit-TLS connection (ports 465, 993, 995): TCP connect and TLS handshake,
+/// each within `timeout`, verifying the certificate for `server_name`.
+///
+/// # Errors
+/// The connect or handshake error, or [`io::ErrorKind::TimedOut`].
+pub async fn connect_tls(
+    addr: impl ToSocketAddrs,
+    connector: &TlsConnector,
+    server_name: ServerName<'static>,
+    timeout: Duration,
+) -> io::Result<MaybeTls<TcpStream>> {
+    connect(addr, timeout)
+        .await?
+        .upgrade_client_timeout(connector, server_name, timeout)
+        .await
+}
+
+fn handshake_timed_out(timeout: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!("TLS handshake timed out after {}s", timeout.as_secs()),
+    )
 }
 
 fn already_tls() -> io::Error {

@@ -21,7 +21,8 @@ use tokio::time::{Instant, Sleep};
 pub struct NetConfig {
     /// A connection that moves no byte for this long is closed. Default: 30 minutes (the
     /// IMAP autologout minimum of RFC 9051 section 5.4; POP3 and SMTP machines enforce their
-    /// shorter protocol timers themselves).
+    /// shorter protocol timers themselves). The accept loop does not apply it by itself:
+    /// adapters wrap their stream in [`IdleTimeout`] (re-wrapping after a STARTTLS upgrade).
     pub idle_timeout: Duration,
     /// The TLS handshake (implicit TLS or STARTTLS) must complete within this. Default:
     /// 30 seconds.
@@ -158,6 +159,28 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => this.check_expired(cx).map(Err),
         }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
+            Poll::Ready(Ok(n)) => {
+                if n > 0 {
+                    this.touch();
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => this.check_expired(cx).map(Err),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

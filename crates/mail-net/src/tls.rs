@@ -248,17 +248,27 @@ impl DevCertificate {
     /// [`DEV_CERT_VALIDITY`].
     ///
     /// # Errors
-    /// [`Error::CertificateGeneration`] when a name is not a valid DNS name or IP address.
+    /// [`Error::InvalidServerName`] when a name is not a valid DNS name or IP address,
+    /// [`Error::CertificateGeneration`] when rcgen fails.
     pub fn generate(names: &[&str]) -> Result<Self, Error> {
         let mut sans: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
         for name in names {
+            // rcgen accepts any IA5 string; refuse what no client could ever match
+            // (a leading "*." wildcard label is fine).
+            let checked = name.strip_prefix("*.").unwrap_or(name);
+            if server_name(checked).is_err() {
+                return Err(Error::InvalidServerName((*name).to_owned()));
+            }
             if !sans.iter().any(|s| s.eq_ignore_ascii_case(name)) {
                 sans.push((*name).to_owned());
             }
         }
         let mut params = rcgen::CertificateParams::new(sans)?;
         let mut dn = rcgen::DistinguishedName::new();
-        dn.push(rcgen::DnType::CommonName, "mail-net development certificate");
+        dn.push(
+            rcgen::DnType::CommonName,
+            "mail-net development certificate",
+        );
         params.distinguished_name = dn;
         let (y, m, d) = validity_start(SystemTime::now());
         params.not_before = rcgen::date_time_ymd(y, m, d);
@@ -338,7 +348,9 @@ impl DevCertificate {
     pub fn load_or_generate(dir: &Path, names: &[&str]) -> Result<Self, Error> {
         let cert_path = dir.join(DEV_CERT_FILE);
         let key_path = dir.join(DEV_KEY_FILE);
-        if cert_path.exists() && key_path.exists() && !is_older_than(&cert_path, DEV_CERT_RENEW_AFTER)
+        if cert_path.exists()
+            && key_path.exists()
+            && !is_older_than(&cert_path, DEV_CERT_RENEW_AFTER)
         {
             let cert_pem = read_string(&cert_path)?;
             let key_pem = read_string(&key_path)?;
@@ -369,6 +381,8 @@ fn write_atomically(path: &Path, contents: &[u8], private: bool) -> Result<(), E
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
+    // A stale temporary file would keep its old permissions: start afresh.
+    let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

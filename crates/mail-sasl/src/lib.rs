@@ -51,11 +51,13 @@
 //!    host name and a fresh random nonce (at least 18 printable characters; the crate never
 //!    draws randomness).
 //! 3. Call [`server::Exchange::start`] with the decoded initial response, if any
-//!    (`Some(b"")` when the client sent `=`), then act on the [`server::Step`]:
-//!    - `Challenge(bytes)`: base64-encode and send (`+ ...` in IMAP/POP3, `334 ...` in SMTP);
-//!      decode the next client line and pass it to [`server::Exchange::step`], or call
-//!      [`server::Exchange::cancel`] if the line was `*`. Undecodable base64 is a protocol
-//!      error the protocol crate reports itself (and ends the exchange).
+//!    ([`wire::decode_initial_response`] turns `=` into `Some(b"")`), then act on the
+//!    [`server::Step`]:
+//!    - `Challenge(bytes)`: send [`wire::encode`]`(bytes)` (`+ ...` in IMAP/POP3, `334 ...`
+//!      in SMTP); decode the next client line with [`wire::decode_response`] and pass the
+//!      data to [`server::Exchange::step`], or call [`server::Exchange::cancel`] on
+//!      [`wire::ClientLine::Cancel`] (`*`). Undecodable base64 is a protocol error the
+//!      protocol crate reports itself (and the exchange ends).
 //!    - `Verify(v)`: check the credentials in the application's store (this may be async)
 //!      and answer with [`server::Exchange::credentials_checked`].
 //!    - `NeedScramSecret { username }`: load the stored [`ScramSecret`] (or `None` if the
@@ -67,6 +69,16 @@
 //!      response, then send the success reply.
 //!    - `Failure(reason)`: send the protocol's failure reply; [`AuthFailure::is_temporary`]
 //!      tells whether a "try again later" code fits better.
+//!
+//! # How a protocol crate drives the client side
+//!
+//! Create a [`client::Exchange`] with [`client::ClientCredentials`] and a fresh random nonce.
+//! If the server supports initial responses and [`Mechanism::client_sends_first`] is true,
+//! send [`client::Exchange::initial_response`] with the command (`=` when it is empty).
+//! Answer each challenge with [`client::Exchange::step`] (an `Err` means: send `*`). When
+//! the server reports success, call [`client::Exchange::finish`] with the success data, if
+//! the protocol carried any: for SCRAM this verifies the server's signature, and an `Err`
+//! means the server is not who it claims to be.
 //!
 //! # Authorization identities
 //!
@@ -101,9 +113,12 @@ use std::str::FromStr;
 use subtle::ConstantTimeEq;
 
 pub mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 mod scram;
 pub mod server;
 mod util;
+pub mod wire;
 
 pub use scram::ScramSecret;
 

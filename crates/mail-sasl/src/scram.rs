@@ -71,6 +71,49 @@ impl ScramSecret {
     }
 }
 
+impl ScramSecret {
+    /// Parses Dovecot's stored form, `{SCRAM-SHA-256}<iterations>,<salt>,<StoredKey>,<ServerKey>`
+    /// (the scheme prefix is optional), as written by `doveadm pw -s SCRAM-SHA-256`, so
+    /// Dovecot user databases can be imported without the passwords.
+    pub fn from_dovecot(s: &str) -> Result<Self, AuthFailure> {
+        let bad = |m: &str| AuthFailure::BadStoredSecret(format!("Dovecot form: {m}"));
+        let body = s.trim().strip_prefix("{SCRAM-SHA-256}").unwrap_or(s.trim());
+        let mut parts = body.split(',');
+        let (Some(iter), Some(salt), Some(stored), Some(server), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(bad("expected four comma-separated fields"));
+        };
+        let iterations: u32 = iter
+            .parse()
+            .map_err(|_| bad("iteration count is not a number"))?;
+        if iterations == 0 {
+            return Err(bad("iteration count is 0"));
+        }
+        Ok(ScramSecret {
+            salt: B64.decode(salt).map_err(|_| bad("salt is not base64"))?,
+            iterations,
+            stored_key: key32(stored, "StoredKey")?,
+            server_key: key32(server, "ServerKey")?,
+        })
+    }
+
+    /// Dovecot's stored form (see [`ScramSecret::from_dovecot`]).
+    pub fn to_dovecot(&self) -> String {
+        format!(
+            "{{SCRAM-SHA-256}}{},{},{},{}",
+            self.iterations,
+            B64.encode(&self.salt),
+            B64.encode(self.stored_key),
+            B64.encode(self.server_key)
+        )
+    }
+}
+
 impl fmt::Debug for ScramSecret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ScramSecret")
@@ -172,6 +215,21 @@ mod tests {
         let back: ScramSecret = s.to_string().parse().unwrap();
         assert_eq!(back, s);
         assert!(!format!("{s:?}").contains(&B64.encode(s.stored_key)));
+    }
+
+    #[test]
+    fn dovecot_form() {
+        let s = ScramSecret::derive(b"pencil", b"salt", 4096);
+        assert_eq!(ScramSecret::from_dovecot(&s.to_dovecot()).unwrap(), s);
+        assert!(s.to_dovecot().starts_with("{SCRAM-SHA-256}4096,c2FsdA==,"));
+        for bad in [
+            "",
+            "{SCRAM-SHA-256}4096,c2FsdA==",
+            "0,c2FsdA==,AA==,AA==",
+            "x,y,z,w,v",
+        ] {
+            assert!(ScramSecret::from_dovecot(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

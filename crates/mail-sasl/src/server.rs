@@ -41,6 +41,10 @@ pub struct ServerContext {
     pub oauth_scope: Option<String>,
     /// `openid-configuration` URL to announce in the OAUTHBEARER error document. Default none.
     pub openid_configuration: Option<String>,
+    /// Key for the fake SCRAM salts of unknown users: set it to a persistent server secret
+    /// so that outsiders cannot tell a fake salt from a real one. Default empty (fake salts
+    /// are then stable per user and host name, but predictable).
+    pub fake_salt_key: Secret<Vec<u8>>,
 }
 
 impl ServerContext {
@@ -54,7 +58,14 @@ impl ServerContext {
             allow_authzid: false,
             oauth_scope: None,
             openid_configuration: None,
+            fake_salt_key: Secret::new(Vec::new()),
         }
+    }
+
+    /// Sets [`ServerContext::fake_salt_key`].
+    pub fn with_fake_salt_key(mut self, key: Vec<u8>) -> Self {
+        self.fake_salt_key = Secret::new(key);
+        self
     }
 
     /// Sets [`ServerContext::allow_authzid`].
@@ -393,14 +404,13 @@ impl Exchange {
             None => {
                 // Deterministic per user and nonce-independent, so repeated probes of an
                 // unknown user see a stable salt, like a real one.
-                let mut seed = b"mail-sasl fake salt ".to_vec();
+                let mut seed = b"mail-sasl fake salt\0".to_vec();
                 seed.extend_from_slice(self.ctx.hostname.as_bytes());
                 seed.push(0);
                 seed.extend_from_slice(st.username.as_bytes());
-                let salt = sha256(&seed)
-                    .get(..16)
-                    .map(<[u8]>::to_vec)
-                    .unwrap_or_default();
+                let mac = hmac_sha256(self.ctx.fake_salt_key.expose(), &seed)
+                    .unwrap_or_else(|_| sha256(&seed));
+                let salt = mac.get(..16).map(<[u8]>::to_vec).unwrap_or_default();
                 (salt, self.ctx.scram_iterations.max(1))
             }
         };
@@ -742,9 +752,15 @@ fn scram_check_final(st: &ScramState, data: &[u8]) -> Result<[u8; 32], AuthFailu
         .as_slice()
         .try_into()
         .map_err(|_| AuthFailure::Malformed("SCRAM proof is not 32 bytes".into()))?;
-    let Some(secret) = &st.secret else {
-        return Err(AuthFailure::InvalidCredentials);
+    // For an unknown user, run the same computation against a dummy secret so the reply
+    // takes as long as for a wrong password.
+    let dummy = ScramSecret {
+        salt: Vec::new(),
+        iterations: 1,
+        stored_key: [0; 32],
+        server_key: [0; 32],
     };
+    let secret = st.secret.as_ref().unwrap_or(&dummy);
     let mut auth_message = st.client_first_bare.clone();
     auth_message.push(b',');
     auth_message.extend_from_slice(&st.server_first);
@@ -755,7 +771,8 @@ fn scram_check_final(st: &ScramState, data: &[u8]) -> Result<[u8; 32], AuthFailu
     for ((k, p), s) in client_key.iter_mut().zip(proof).zip(client_signature) {
         *k = p ^ s;
     }
-    if !bool::from(sha256(&client_key).ct_eq(&secret.stored_key)) {
+    let proof_ok = bool::from(sha256(&client_key).ct_eq(&secret.stored_key));
+    if !proof_ok || st.secret.is_none() {
         return Err(AuthFailure::InvalidCredentials);
     }
     hmac_sha256(&secret.server_key, &auth_message)
@@ -808,6 +825,12 @@ fn bearer_token(auth: Option<&[u8]>) -> Result<Secret<String>, AuthFailure> {
         .unwrap_or_default();
     if token.is_empty() {
         return Err(AuthFailure::Malformed("empty bearer token".into()));
+    }
+    // b64token (RFC 6750) is a subset of visible ASCII; refuse anything else.
+    if !token.iter().all(u8::is_ascii_graphic) {
+        return Err(AuthFailure::Malformed(
+            "bearer token has a non-printable byte".into(),
+        ));
     }
     Ok(Secret::new(utf8(token, "bearer token")?))
 }

@@ -1,4 +1,5 @@
 //! Known-answer tests from the RFC examples.
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers may panic
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;

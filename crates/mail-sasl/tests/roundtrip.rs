@@ -1,4 +1,5 @@
 //! Client <-> server round trips for every mechanism: success, wrong secret, cancel.
+#![allow(clippy::unwrap_used, clippy::panic)] // test helpers may panic
 
 use mail_sasl::client::{ClientCredentials, Exchange as Client};
 use mail_sasl::server::{
@@ -213,27 +214,26 @@ fn unknown_user_looks_like_wrong_password() {
 
 #[test]
 fn scram_unknown_user_gets_a_stable_fake_challenge() {
-    let first = |nonce: &str| {
-        let mut s = Server::new(
-            Mechanism::ScramSha256,
-            ServerContext::new("h", nonce.into()),
-        );
+    let salt = |nonce: &str, key: &[u8]| {
+        let ctx = ServerContext::new("h", nonce.into()).with_fake_salt_key(key.to_vec());
+        let mut s = Server::new(Mechanism::ScramSha256, ctx);
         assert!(matches!(
             s.start(Some(b"n,,n=ghost,r=abcdef")),
             Step::NeedScramSecret { .. }
         ));
         match s.scram_secret(None) {
-            Step::Challenge(c) => String::from_utf8(c).unwrap(),
+            Step::Challenge(c) => {
+                let c = String::from_utf8(c).unwrap();
+                assert!(c.ends_with(",i=4096"), "{c}");
+                c.split(',').nth(1).unwrap().to_string()
+            }
             other => panic!("{other:?}"),
         }
     };
-    let (a, b) = (first("nonce1"), first("nonce2"));
-    assert_eq!(
-        a.split(',').nth(1),
-        b.split(',').nth(1),
-        "same salt for the same user"
-    );
-    assert!(a.ends_with(",i=4096"));
+    // Same user and key: same salt whatever the nonce, like a real stored salt.
+    assert_eq!(salt("nonce1", b"k1"), salt("nonce2", b"k1"));
+    // Another server key: another salt, so outsiders cannot predict fake salts.
+    assert_ne!(salt("nonce1", b"k1"), salt("nonce1", b"k2"));
 }
 
 #[test]
