@@ -409,11 +409,11 @@ impl Connection {
 
     /// Frames the next line; `None` if incomplete. Handles over-long lines.
     fn next_line(&mut self) -> Option<Bytes> {
-        let limit = match self.waiting {
-            Waiting::SaslLine | Waiting::SaslFinalLine => self.config.limits.sasl_line_length,
-            _ => self.config.limits.line_length,
-        };
         loop {
+            let limit = match self.waiting {
+                Waiting::SaslLine | Waiting::SaslFinalLine => self.config.limits.sasl_line_length,
+                _ => self.config.limits.line_length,
+            };
             let unscanned = self.input.get(self.scanned..).unwrap_or_default();
             match memchr::memchr(b'\n', unscanned) {
                 Some(off) => {

@@ -696,3 +696,18 @@ fn limits_defaults_are_documented_values() {
     assert_eq!(l.idle_timeout, Duration::from_secs(600));
     assert_eq!(l.pending_input, 64 * 1024);
 }
+
+#[test]
+fn overlong_sasl_line_aborts_the_exchange_and_later_commands_run() {
+    let mut cfg = no_delay();
+    cfg.limits.sasl_line_length = 8;
+    let mut c = Connection::new(cfg, Instant::now());
+    out(&mut c);
+    c.feed(b"AUTH PLAIN\r\n");
+    assert!(matches!(c.next_event(), Some(Event::AuthStart { .. })));
+    c.reply(Reply::Challenge(Bytes::new()));
+    c.feed(b"QUFBQUFBQUFBQUFB\r\nUSER x\r\n");
+    assert_eq!(c.next_event(), Some(Event::AuthAborted));
+    assert_eq!(c.next_event(), None);
+    assert_eq!(out(&mut c), "+ \r\n-ERR line too long\r\n+OK send PASS\r\n");
+}
