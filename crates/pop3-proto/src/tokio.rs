@@ -150,6 +150,9 @@ pub struct ServeConfig {
     pub handshake_timeout: Duration,
     /// Read-buffer and body-chunk size. Default 64 KiB.
     pub chunk_size: usize,
+    /// A write (one output batch, e.g. a 64 KiB body chunk) that the peer does not drain
+    /// within this time ends the session. Default 5 minutes.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -161,6 +164,7 @@ impl Default for ServeConfig {
             apop: false,
             handshake_timeout: Duration::from_secs(30),
             chunk_size: 64 * 1024,
+            write_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -174,6 +178,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("apop", &self.apop)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("chunk_size", &self.chunk_size)
+            .field("write_timeout", &self.write_timeout)
             .finish()
     }
 }
@@ -201,11 +206,18 @@ fn nonce() -> String {
 async fn write_out<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection,
     stream: &mut MaybeTls<S>,
-) -> io::Result<()> {
-    while let Some(out) = conn.take_output() {
-        stream.write_all(&out).await?;
+    limit: Duration,
+) -> Result<(), Error> {
+    let write = async {
+        while let Some(out) = conn.take_output() {
+            stream.write_all(&out).await?;
+        }
+        stream.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Error::Timeout),
     }
-    stream.flush().await
 }
 
 fn utf8(b: &[u8]) -> String {
@@ -213,6 +225,9 @@ fn utf8(b: &[u8]) -> String {
 }
 
 /// Serves one POP3 session on `stream` until `QUIT`, an error or the peer leaves.
+///
+/// Protocol timers (autologout, failed-login delay) come from the machine; a peer that
+/// stops reading our output is cut after [`ServeConfig::write_timeout`].
 ///
 /// An implicit-TLS stream (already [`MaybeTls::ServerTls`]) is marked secure; on a plain
 /// stream `STLS` is offered when [`ServeConfig::tls`] is set. Returns `Ok(())` on a normal
@@ -237,7 +252,7 @@ where
         let Some(s) = stream.as_mut() else {
             return Err(Error::Closed);
         };
-        write_out(&mut conn, s).await?;
+        write_out(&mut conn, s, config.write_timeout).await?;
         if conn.is_closed() {
             let _ = s.shutdown().await;
             return Ok(());
@@ -246,7 +261,7 @@ where
         if let Some(ev) = conn.next_event() {
             match ev {
                 Event::StartTls => {
-                    write_out(&mut conn, s).await?;
+                    write_out(&mut conn, s, config.write_timeout).await?;
                     let Some(acceptor) = &config.tls else {
                         return Err(Error::Closed);
                     };
@@ -354,7 +369,7 @@ where
                                 break;
                             }
                             conn.send_body_chunk(buf.get(..n).unwrap_or_default());
-                            write_out(&mut conn, s).await?;
+                            write_out(&mut conn, s, config.write_timeout).await?;
                             if !conn.wants_body() {
                                 conn.finish_body();
                                 break;
@@ -379,7 +394,7 @@ where
             continue;
         }
         // Nothing to do until input arrives or a deadline passes.
-        write_out(&mut conn, s).await?;
+        write_out(&mut conn, s, config.write_timeout).await?;
         if conn.is_closed() {
             let _ = s.shutdown().await;
             return Ok(());
@@ -391,7 +406,9 @@ where
                 None => std::future::pending::<()>().await,
             }
         };
-        if conn.wants_input() {
+        // Without a deadline to wait for, keep reading even above the pending-input limit
+        // (only reachable with a line limit configured above it).
+        if conn.wants_input() || deadline.is_none() {
             tokio::select! {
                 r = s.read(&mut buf) => {
                     let n = match r {
