@@ -49,7 +49,7 @@ fn fifty_mib_retr_streams_in_bounded_chunks() {
     assert!(matches!(server.next_event(), Some(Event::Retr { size, .. }) if size == TOTAL as u64));
 
     let (mut sent, mut received, mut max_out, mut max_chunk) = (0usize, 0usize, 0usize, 0usize);
-    let mut check =
+    let check =
         |client: &mut client::Connection, received: &mut usize, max_chunk: &mut usize| {
             while let Some(ev) = client.next_event() {
                 if let client::Event::BodyChunk(b) = ev {
