@@ -87,6 +87,10 @@ pub struct Config {
     /// Refuse `USER`, `PASS`, `APOP` and `AUTH` until TLS is active (RFC 2595 section 2.3
     /// style). Default false.
     pub require_tls_for_auth: bool,
+    /// Refuse only the mechanisms that carry the password itself (`USER`/`PASS`, SASL
+    /// `PLAIN` and `LOGIN`) until TLS is active, and leave them out of `CAPA` until then,
+    /// as in the RFC 5034 examples. APOP, CRAM-MD5 and SCRAM stay available. Default false.
+    pub cleartext_needs_tls: bool,
     /// Advertise `LOGIN-DELAY n` (the application enforces it by failing logins with
     /// [`ResponseCode::LoginDelay`]). Default `None`.
     pub login_delay: Option<u32>,
@@ -107,6 +111,7 @@ impl Default for Config {
             stls: false,
             tls_active: false,
             require_tls_for_auth: false,
+            cleartext_needs_tls: false,
             login_delay: None,
             expire: None,
             limits: Limits::default(),
@@ -475,6 +480,24 @@ impl Connection {
         self.body = None;
     }
 
+    /// False while passwords must not travel in clear text ([`Config::cleartext_needs_tls`]).
+    fn cleartext_allowed(&self) -> bool {
+        !self.config.cleartext_needs_tls || self.config.tls_active
+    }
+
+    /// The SASL mechanisms usable now.
+    fn mechanisms(&self) -> Vec<Bytes> {
+        let cleartext =
+            |m: &Bytes| m.eq_ignore_ascii_case(b"PLAIN") || m.eq_ignore_ascii_case(b"LOGIN");
+        let ok = self.cleartext_allowed();
+        self.config
+            .sasl_mechanisms
+            .iter()
+            .filter(|m| ok || !cleartext(m))
+            .cloned()
+            .collect()
+    }
+
     fn auth_allowed(&self) -> bool {
         !self.config.require_tls_for_auth || self.config.tls_active
     }
@@ -489,11 +512,16 @@ impl Connection {
             Capability::Pipelining,
         ];
         let authz = self.state == State::Authorization;
-        if self.config.user_pass && (self.auth_allowed() || !authz) {
+        if self.config.user_pass && ((self.auth_allowed() && self.cleartext_allowed()) || !authz) {
             caps.push(Capability::User);
         }
-        if !self.config.sasl_mechanisms.is_empty() && (self.auth_allowed() || !authz) {
-            caps.push(Capability::Sasl(self.config.sasl_mechanisms.clone()));
+        let mechanisms = if authz {
+            self.mechanisms()
+        } else {
+            self.config.sasl_mechanisms.clone()
+        };
+        if !mechanisms.is_empty() && (self.auth_allowed() || !authz) {
+            caps.push(Capability::Sasl(mechanisms));
         }
         if authz && self.config.stls && !self.config.tls_active {
             caps.push(Capability::Stls);
@@ -557,7 +585,14 @@ impl Connection {
                 Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. }
             )
         };
-        if needs_tls(&cmd) && !self.auth_allowed() {
+        let cleartext = match &cmd {
+            Command::User(_) | Command::Pass(_) => true,
+            Command::Auth { mechanism, .. } => {
+                mechanism.eq_ignore_ascii_case(b"PLAIN") || mechanism.eq_ignore_ascii_case(b"LOGIN")
+            }
+            _ => false,
+        };
+        if (needs_tls(&cmd) && !self.auth_allowed()) || (cleartext && !self.cleartext_allowed()) {
             self.user = None;
             return self.send(&Response::err_code(
                 ResponseCode::Auth,
@@ -627,7 +662,7 @@ impl Connection {
             }
             Command::AuthList => {
                 self.send(&Response::ok("SASL mechanisms follow"));
-                for m in &self.config.sasl_mechanisms {
+                for m in &self.mechanisms() {
                     put_text(&mut self.output, m);
                     self.output.put_slice(b"\r\n");
                 }

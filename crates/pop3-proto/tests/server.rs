@@ -711,3 +711,73 @@ fn overlong_sasl_line_aborts_the_exchange_and_later_commands_run() {
     assert_eq!(c.next_event(), None);
     assert_eq!(out(&mut c), "+ \r\n-ERR line too long\r\n+OK send PASS\r\n");
 }
+
+/// RFC 5034 section 6: PLAIN offered only once TLS is active, with and without the
+/// initial response.
+#[test]
+fn rfc5034_examples_plain_after_stls() {
+    let mechs = ["PLAIN", "DIGEST-MD5", "GSSAPI", "ANONYMOUS"];
+    let mut cfg = no_delay();
+    cfg.greeting = Bytes::from_static(b"pop.example.com BlurdyBlurp POP3 server ready");
+    cfg.implementation = Some(Bytes::from_static(b"BlurdyBlurp POP3 server"));
+    cfg.sasl_mechanisms = mechs.map(Bytes::from).to_vec();
+    cfg.user_pass = false;
+    cfg.stls = true;
+    cfg.cleartext_needs_tls = true;
+    for with_ir in [true, false] {
+        let mut c = Connection::new(cfg.clone(), Instant::now());
+        assert_eq!(
+            out(&mut c),
+            "+OK pop.example.com BlurdyBlurp POP3 server ready\r\n"
+        );
+        assert_eq!(
+            cmd(&mut c, "CAPA\r\n"),
+            "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n\
+             PIPELINING\r\nSASL DIGEST-MD5 GSSAPI ANONYMOUS\r\nSTLS\r\n\
+             IMPLEMENTATION BlurdyBlurp POP3 server\r\n.\r\n"
+        );
+        assert_eq!(
+            cmd(&mut c, "AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=\r\n"),
+            "-ERR [AUTH] plaintext authentication disallowed on non-secure connections, use STLS\r\n"
+        );
+        c.feed(b"STLS\r\n");
+        assert_eq!(c.next_event(), Some(Event::StartTls));
+        assert_eq!(out(&mut c), "+OK Begin TLS negotiation\r\n");
+        c.tls_established();
+        assert_eq!(
+            cmd(&mut c, "CAPA\r\n"),
+            "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n\
+             PIPELINING\r\nSASL PLAIN DIGEST-MD5 GSSAPI ANONYMOUS\r\n\
+             IMPLEMENTATION BlurdyBlurp POP3 server\r\n.\r\n"
+        );
+        if with_ir {
+            c.feed(b"AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=\r\n");
+        } else {
+            c.feed(b"AUTH PLAIN\r\n");
+            match c.next_event() {
+                Some(Event::AuthStart {
+                    initial_response: None,
+                    ..
+                }) => {}
+                e => panic!("{e:?}"),
+            }
+            c.reply(Reply::Challenge(Bytes::new()));
+            assert_eq!(out(&mut c), "+ \r\n");
+            c.feed(b"dGVzdAB0ZXN0AHRlc3Q=\r\n");
+        }
+        let data = match c.next_event() {
+            Some(Event::AuthStart {
+                initial_response: Some(d),
+                ..
+            }) => d,
+            Some(Event::AuthResponse(d)) => d,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(&data.expose()[..], b"test\0test\0test");
+        c.reply(Reply::LoggedIn(vec![]));
+        assert_eq!(
+            out(&mut c),
+            "+OK maildrop locked and ready, 0 messages (0 octets)\r\n"
+        );
+    }
+}

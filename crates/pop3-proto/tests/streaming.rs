@@ -49,19 +49,18 @@ fn fifty_mib_retr_streams_in_bounded_chunks() {
     assert!(matches!(server.next_event(), Some(Event::Retr { size, .. }) if size == TOTAL as u64));
 
     let (mut sent, mut received, mut max_out, mut max_chunk) = (0usize, 0usize, 0usize, 0usize);
-    let check =
-        |client: &mut client::Connection, received: &mut usize, max_chunk: &mut usize| {
-            while let Some(ev) = client.next_event() {
-                if let client::Event::BodyChunk(b) = ev {
-                    // Same content as what was sent, at the same offset.
-                    let off = *received % CHUNK;
-                    let n = b.len().min(CHUNK - off);
-                    assert_eq!(&b[..n], &chunk[off..off + n]);
-                    *received += b.len();
-                    *max_chunk = (*max_chunk).max(b.len());
-                }
+    let check = |client: &mut client::Connection, received: &mut usize, max_chunk: &mut usize| {
+        while let Some(ev) = client.next_event() {
+            if let client::Event::BodyChunk(b) = ev {
+                // Same content as what was sent, at the same offset.
+                let off = *received % CHUNK;
+                let n = b.len().min(CHUNK - off);
+                assert_eq!(&b[..n], &chunk[off..off + n]);
+                *received += b.len();
+                *max_chunk = (*max_chunk).max(b.len());
             }
-        };
+        }
+    };
     while sent < TOTAL {
         server.send_body_chunk(&chunk);
         sent += chunk.len();
