@@ -44,6 +44,23 @@
 //! );
 //! ```
 //!
+//! # Layout
+//!
+//! | module | contents |
+//! |---|---|
+//! | [`types`] | [`types::Command`], [`types::Response`], [`types::ResponseCode`] (RFC 3206), [`types::Capability`] (RFC 2449), listings, [`types::MessageInfo`] |
+//! | [`parse`] | nom parsers over complete lines, errors with octet positions |
+//! | [`encode`] | writers (`parse(encode(x)) == x` is a proptest), the streaming [`encode::Stuffer`] / [`encode::Unstuffer`] |
+//! | [`server`] | [`server::Connection`]: AUTHORIZATION / TRANSACTION / UPDATE, limits, timers |
+//! | [`client`] | [`client::Connection`]: pipelined commands, typed answers, bodies as chunks |
+//! | `tokio` (feature `tokio`) | `serve(stream, config, &backend)` with STLS / implicit TLS and SASL through `mail-sasl`; an async `Client` |
+//!
+//! Peer mistakes never panic and never surface as `Err`: the server machine answers them
+//! with the RFC's `-ERR` (closing only where the RFC or a limit says so). Message bodies are
+//! never held whole: the server takes them in chunks from the application and byte-stuffs
+//! across chunk borders; the client hands out un-stuffed chunks and finds the terminator
+//! wherever the reads split it.
+//!
 //! See `docs/pop3.md` for embedding the server and client sides, limits and capabilities.
 
 pub mod client;
