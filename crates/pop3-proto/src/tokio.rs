@@ -288,7 +288,8 @@ where
                         Ok(()) => open(backend, &user, &mut maildrop, None).await,
                         Err(e) => e.reply(),
                     };
-                    conn.handle_timeout(Instant::now());
+                    // No clock tick here: the failure delay counts from the command's
+                    // arrival, so a slow password check does not show in the timing.
                     conn.reply(r);
                 }
                 Event::Apop {
