@@ -114,7 +114,8 @@ fn retr_stuffing(c: &mut Criterion) {
         conn.reply(Reply::LoggedIn(vec![MessageInfo::new(
             body.len() as u64,
             "u1",
-        )]));
+        )]))
+        .unwrap();
         let _ = conn.take_output();
         b.iter(|| {
             conn.feed(b"RETR 1\r\n");
@@ -123,10 +124,10 @@ fn retr_stuffing(c: &mut Criterion) {
             };
             let mut n = 0;
             for chunk in body.chunks(64 * 1024) {
-                conn.send_body_chunk(chunk);
+                conn.send_body_chunk(chunk).unwrap();
                 n += conn.take_output().map_or(0, |o| o.len());
             }
-            conn.finish_body();
+            conn.finish_body().unwrap();
             n += conn.take_output().map_or(0, |o| o.len());
             black_box(n);
         })
@@ -156,7 +157,7 @@ fn server_pipelined(c: &mut Criterion) {
             let mut conn = Connection::new(Config::default(), Instant::now());
             conn.feed(b"USER a\r\nPASS b\r\n");
             let _ = conn.next_event();
-            conn.reply(Reply::LoggedIn(maildrop.clone()));
+            conn.reply(Reply::LoggedIn(maildrop.clone())).unwrap();
             conn.feed(&burst);
             while conn.next_event().is_some() {}
             black_box(conn.take_output());

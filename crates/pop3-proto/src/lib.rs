@@ -21,7 +21,7 @@
 //!         assert_eq!(&user[..], b"alice");
 //!         assert_eq!(&password.expose()[..], b"secret");
 //!         // The maildrop: one 120-octet message with UIDL "a1".
-//!         conn.reply(Reply::LoggedIn(vec![MessageInfo::new(120, "a1")]));
+//!         conn.reply(Reply::LoggedIn(vec![MessageInfo::new(120, "a1")])).unwrap();
 //!     }
 //!     other => panic!("unexpected {other:?}"),
 //! }
@@ -34,9 +34,9 @@
 //! conn.feed(b"STAT\r\nUIDL\r\nRETR 1\r\n");
 //! let ev = conn.next_event();
 //! assert!(matches!(ev, Some(Event::Retr { msg: 1, index: 0, size: 120 })));
-//! conn.send_body_chunk(b"Subject: hi\r\n\r\n.dot");
-//! conn.send_body_chunk(b" line\r\n");
-//! conn.finish_body();
+//! conn.send_body_chunk(b"Subject: hi\r\n\r\n.dot").unwrap();
+//! conn.send_body_chunk(b" line\r\n").unwrap();
+//! conn.finish_body().unwrap();
 //! assert_eq!(
 //!     &conn.take_output().unwrap()[..],
 //!     &b"+OK 1 120\r\n+OK unique-id listing follows\r\n1 a1\r\n.\r\n\

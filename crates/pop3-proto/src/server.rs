@@ -860,9 +860,13 @@ impl Connection {
         )));
     }
 
-    /// The answer to the current event. A reply that does not fit the event is answered
-    /// `-ERR [SYS/TEMP]` on the wire (an application bug, never a panic).
-    pub fn reply(&mut self, reply: Reply) {
+    /// The answer to the current event.
+    ///
+    /// # Errors
+    /// [`Error::State`] when no event waits for a reply, or the reply does not fit the event
+    /// (an application bug). A misfit is also answered `-ERR [SYS/TEMP]` on the wire, so the
+    /// client is never left waiting; nothing panics.
+    pub fn reply(&mut self, reply: Reply) -> Result<(), Error> {
         match (self.waiting, reply) {
             (Waiting::Login | Waiting::Sasl, Reply::LoggedIn(m)) => self.logged_in(m),
             (Waiting::Sasl, Reply::SaslSuccess { data, maildrop }) => {
@@ -914,6 +918,12 @@ impl Connection {
             }
             (w, _) => {
                 let text = "internal server error (unexpected reply)";
+                let err = match w {
+                    Waiting::Login | Waiting::Sasl | Waiting::Body | Waiting::Commit => {
+                        Error::State("the reply does not fit the event it answers")
+                    }
+                    _ => Error::State("no event is waiting for a reply"),
+                };
                 match w {
                     Waiting::Login | Waiting::Sasl => self.auth_failed(
                         Some(ResponseCode::SysTemp),
@@ -928,8 +938,10 @@ impl Connection {
                     }
                     _ => {}
                 }
+                return Err(err);
             }
         }
+        Ok(())
     }
 
     fn auth_failed(&mut self, code: Option<ResponseCode>, text: Bytes) {
@@ -971,8 +983,13 @@ impl Connection {
     /// first call queues the `+OK` line. Byte-stuffing (and bare-LF to CRLF) is applied
     /// across chunk borders; ignored when no body is expected or [`Connection::wants_body`]
     /// is false.
-    pub fn send_body_chunk(&mut self, chunk: &[u8]) {
-        let Some(body) = &mut self.body else { return };
+    ///
+    /// # Errors
+    /// [`Error::State`] when no `RETR`/`TOP` body is expected.
+    pub fn send_body_chunk(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let Some(body) = &mut self.body else {
+            return Err(Error::State("no RETR or TOP body is expected"));
+        };
         if !body.started {
             body.started = true;
             let text = match body.top {
@@ -987,6 +1004,7 @@ impl Connection {
         };
         body.stuffer
             .push(chunk.get(..take).unwrap_or(chunk), &mut self.output);
+        Ok(())
     }
 
     /// False once the current `TOP` has all the lines it needs (or no body is expected):
@@ -999,26 +1017,32 @@ impl Connection {
     }
 
     /// Ends the current body: completes the last line and writes `.` CRLF.
-    pub fn finish_body(&mut self) {
-        if self.body.is_none() {
-            return;
-        }
-        self.send_body_chunk(b"");
+    ///
+    /// # Errors
+    /// [`Error::State`] when no `RETR`/`TOP` body is expected.
+    pub fn finish_body(&mut self) -> Result<(), Error> {
+        self.send_body_chunk(b"")?;
         if let Some(mut body) = self.body.take() {
             body.stuffer.finish(&mut self.output);
         }
         self.waiting = Waiting::Command;
+        Ok(())
     }
 
     /// The TLS handshake after [`Event::StartTls`] succeeded: the session restarts in
     /// AUTHORIZATION with `STLS` no longer offered.
-    pub fn tls_established(&mut self) {
-        self.config.tls_active = true;
-        if self.waiting == Waiting::Tls {
-            self.waiting = Waiting::Command;
-            self.input.clear();
-            self.scanned = 0;
+    ///
+    /// # Errors
+    /// [`Error::State`] when no `STLS` was accepted (nothing changes then).
+    pub fn tls_established(&mut self) -> Result<(), Error> {
+        if self.waiting != Waiting::Tls {
+            return Err(Error::State("no STLS upgrade is pending"));
         }
+        self.config.tls_active = true;
+        self.waiting = Waiting::Command;
+        self.input.clear();
+        self.scanned = 0;
+        Ok(())
     }
 
     /// Bytes to write to the peer, in order.

@@ -276,7 +276,7 @@ where
                     match up {
                         Ok(Ok(tls)) => {
                             stream = Some(tls);
-                            conn.tls_established();
+                            conn.tls_established()?;
                         }
                         Ok(Err(e)) => return Err(Error::Tls(e.to_string())),
                         Err(_) => return Err(Error::Timeout),
@@ -290,7 +290,7 @@ where
                     };
                     // No clock tick here: the failure delay counts from the command's
                     // arrival, so a slow password check does not show in the timing.
-                    conn.reply(r);
+                    conn.reply(r)?;
                 }
                 Event::Apop {
                     user,
@@ -307,7 +307,7 @@ where
                         Ok(_) => AuthError::Invalid.reply(),
                         Err(e) => e.reply(),
                     };
-                    conn.reply(r);
+                    conn.reply(r)?;
                 }
                 Event::AuthStart {
                     mechanism,
@@ -324,7 +324,7 @@ where
                             r
                         }
                     };
-                    conn.reply(r);
+                    conn.reply(r)?;
                 }
                 Event::AuthResponse(data) => {
                     let r = match sasl.as_mut() {
@@ -337,7 +337,7 @@ where
                     if !matches!(r, Reply::Challenge(_)) {
                         sasl = None;
                     }
-                    conn.reply(r);
+                    conn.reply(r)?;
                 }
                 Event::AuthAborted => {
                     if let Some(mut ex) = sasl.take() {
@@ -353,7 +353,7 @@ where
                         Err(e) => conn.reply(Reply::Error {
                             code: Some(ResponseCode::SysTemp),
                             text: Bytes::from(format!("cannot read message: {e}")),
-                        }),
+                        })?,
                         Ok(mut body) => loop {
                             let n = match body.read(&mut buf).await {
                                 Ok(n) => n,
@@ -361,18 +361,18 @@ where
                                     conn.reply(Reply::Error {
                                         code: Some(ResponseCode::SysTemp),
                                         text: Bytes::new(),
-                                    });
+                                    })?;
                                     break;
                                 }
                             };
                             if n == 0 {
-                                conn.finish_body();
+                                conn.finish_body()?;
                                 break;
                             }
-                            conn.send_body_chunk(buf.get(..n).unwrap_or_default());
+                            conn.send_body_chunk(buf.get(..n).unwrap_or_default())?;
                             write_out(&mut conn, s, config.write_timeout).await?;
                             if !conn.wants_body() {
-                                conn.finish_body();
+                                conn.finish_body()?;
                                 break;
                             }
                         },
@@ -389,7 +389,7 @@ where
                             code: Some(ResponseCode::SysTemp),
                             text: Bytes::from(format!("some deleted messages not removed: {e}")),
                         },
-                    });
+                    })?;
                 }
             }
             continue;
@@ -698,7 +698,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// Sends a command and waits for its status line; `-ERR` becomes [`Error::Server`].
     /// The rest of a body left unread by a dropped [`BodyReader`] is skipped first.
-    pub async fn command(&mut self, cmd: &Command) -> Result<Response, Error> {
+    pub async fn command(&mut self, cmd: Command) -> Result<Response, Error> {
         while self.body_open {
             if let ClientEvent::End = self.event().await? {
                 self.body_open = false;
@@ -726,7 +726,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     async fn collect<T>(
         &mut self,
-        cmd: &Command,
+        cmd: Command,
         mut pick: impl FnMut(ClientEvent) -> Option<T>,
     ) -> Result<Vec<T>, Error> {
         self.command(cmd).await?;
@@ -741,7 +741,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `CAPA`.
     pub async fn capa(&mut self) -> Result<Vec<Capability>, Error> {
-        self.collect(&Command::Capa, |e| match e {
+        self.collect(Command::Capa, |e| match e {
             ClientEvent::Capability(c) => Some(c),
             _ => None,
         })
@@ -750,7 +750,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `STLS`, then the TLS handshake; verify the certificate for `server_name`.
     pub async fn stls(&mut self, connector: &TlsConnector, server_name: &str) -> Result<(), Error> {
-        self.command(&Command::Stls).await?;
+        self.command(Command::Stls).await?;
         let name =
             mail_net::tls::server_name(server_name).map_err(|e| Error::Tls(e.to_string()))?;
         let Some(plain) = self.stream.take() else {
@@ -767,9 +767,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `USER` + `PASS`.
     pub async fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
-        self.command(&Command::User(Bytes::copy_from_slice(user.as_bytes())))
+        self.command(Command::User(Bytes::copy_from_slice(user.as_bytes())))
             .await?;
-        self.command(&Command::Pass(secret(Bytes::copy_from_slice(
+        self.command(Command::Pass(secret(Bytes::copy_from_slice(
             password.as_bytes(),
         ))))
         .await?;
@@ -782,7 +782,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             return Err(Error::State("the server's greeting has no APOP timestamp"));
         };
         let digest = mail_sasl::apop_digest(&ts, password.as_bytes());
-        self.command(&Command::Apop {
+        self.command(Command::Apop {
             name: Bytes::copy_from_slice(user.as_bytes()),
             digest: Bytes::from(digest),
         })
@@ -799,7 +799,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ) -> Result<(), Error> {
         let mut ex = mail_sasl::client::Exchange::new(mechanism, credentials, nonce());
         let ir = ex.initial_response().map(|v| secret(Bytes::from(v)));
-        self.conn.send(&Command::Auth {
+        self.conn.send(Command::Auth {
             mechanism: Bytes::from_static(mechanism.as_str().as_bytes()),
             initial_response: ir,
         })?;
@@ -842,13 +842,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `STAT`: (message count, total size).
     pub async fn stat(&mut self) -> Result<(u32, u64), Error> {
-        let r = self.command(&Command::Stat).await?;
+        let r = self.command(Command::Stat).await?;
         crate::parse::stat(&r.text)
     }
 
     /// `LIST`.
     pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
-        self.collect(&Command::List(None), |e| match e {
+        self.collect(Command::List(None), |e| match e {
             ClientEvent::Listing(l) => Some(l),
             _ => None,
         })
@@ -857,13 +857,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `LIST msg`.
     pub async fn list_one(&mut self, msg: u32) -> Result<ScanListing, Error> {
-        let r = self.command(&Command::List(Some(msg))).await?;
+        let r = self.command(Command::List(Some(msg))).await?;
         crate::parse::scan_listing(&r.text)
     }
 
     /// `UIDL`.
     pub async fn uidl(&mut self) -> Result<Vec<UidListing>, Error> {
-        self.collect(&Command::Uidl(None), |e| match e {
+        self.collect(Command::Uidl(None), |e| match e {
             ClientEvent::UniqueId(l) => Some(l),
             _ => None,
         })
@@ -872,13 +872,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `UIDL msg`.
     pub async fn uidl_one(&mut self, msg: u32) -> Result<UidListing, Error> {
-        let r = self.command(&Command::Uidl(Some(msg))).await?;
+        let r = self.command(Command::Uidl(Some(msg))).await?;
         crate::parse::uid_listing(&r.text)
     }
 
     /// `RETR msg` as a chunk stream; read it to the end before the next command.
     pub async fn retr_stream(&mut self, msg: u32) -> Result<BodyReader<'_, S>, Error> {
-        self.command(&Command::Retr(msg)).await?;
+        self.command(Command::Retr(msg)).await?;
         Ok(BodyReader {
             client: self,
             done: false,
@@ -892,7 +892,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `TOP msg lines` into memory.
     pub async fn top(&mut self, msg: u32, lines: u32) -> Result<Vec<u8>, Error> {
-        self.command(&Command::Top { msg, lines }).await?;
+        self.command(Command::Top { msg, lines }).await?;
         BodyReader {
             client: self,
             done: false,
@@ -903,22 +903,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `DELE msg`.
     pub async fn dele(&mut self, msg: u32) -> Result<(), Error> {
-        self.command(&Command::Dele(msg)).await.map(drop)
+        self.command(Command::Dele(msg)).await.map(drop)
     }
 
     /// `RSET`.
     pub async fn rset(&mut self) -> Result<(), Error> {
-        self.command(&Command::Rset).await.map(drop)
+        self.command(Command::Rset).await.map(drop)
     }
 
     /// `NOOP`.
     pub async fn noop(&mut self) -> Result<(), Error> {
-        self.command(&Command::Noop).await.map(drop)
+        self.command(Command::Noop).await.map(drop)
     }
 
     /// `QUIT`: in TRANSACTION the server commits deletions before its `+OK`.
     pub async fn quit(mut self) -> Result<Response, Error> {
-        let r = self.command(&Command::Quit).await?;
+        let r = self.command(Command::Quit).await?;
         if let Some(mut s) = self.stream.take() {
             let _ = s.shutdown().await;
         }

@@ -41,11 +41,13 @@ fn fifty_mib_retr_streams_in_bounded_chunks() {
         Command::Pass(pop3_proto::types::secret("p")),
         Command::Retr(1),
     ] {
-        client.send(&cmd).unwrap();
+        client.send(cmd).unwrap();
     }
     server.feed(&client.take_output().unwrap());
     assert!(matches!(server.next_event(), Some(Event::Login { .. })));
-    server.reply(Reply::LoggedIn(vec![MessageInfo::new(TOTAL as u64, "big")]));
+    server
+        .reply(Reply::LoggedIn(vec![MessageInfo::new(TOTAL as u64, "big")]))
+        .unwrap();
     assert!(matches!(server.next_event(), Some(Event::Retr { size, .. }) if size == TOTAL as u64));
 
     let (mut sent, mut received, mut max_out, mut max_chunk) = (0usize, 0usize, 0usize, 0usize);
@@ -62,7 +64,7 @@ fn fifty_mib_retr_streams_in_bounded_chunks() {
         }
     };
     while sent < TOTAL {
-        server.send_body_chunk(&chunk);
+        server.send_body_chunk(&chunk).unwrap();
         sent += chunk.len();
         let out = server.take_output().unwrap();
         max_out = max_out.max(out.len());
@@ -73,7 +75,7 @@ fn fifty_mib_retr_streams_in_bounded_chunks() {
         client.feed(&out[cut..]);
         check(&mut client, &mut received, &mut max_chunk);
     }
-    server.finish_body();
+    server.finish_body().unwrap();
     client.feed(&server.take_output().unwrap());
     check(&mut client, &mut received, &mut max_chunk);
     assert_eq!(received, TOTAL);
