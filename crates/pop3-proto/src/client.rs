@@ -132,7 +132,7 @@ impl Connection {
     }
 
     /// Queues a command. Several may be queued before their answers (PIPELINING).
-    pub fn send(&mut self, cmd: &Command) -> Result<(), Error> {
+    pub fn send(&mut self, cmd: Command) -> Result<(), Error> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -141,7 +141,7 @@ impl Connection {
                 "TLS handshake pending; call tls_established first",
             ));
         }
-        encode::command(cmd, &mut self.output);
+        encode::command(&cmd, &mut self.output);
         let sasl = matches!(cmd, Command::Auth { .. });
         self.expect.push_back(Expect::Command {
             kw: cmd.keyword(),

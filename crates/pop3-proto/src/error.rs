@@ -58,7 +58,8 @@ pub enum Error {
     /// A TLS setup or handshake error in the tokio adapter.
     #[error("TLS error: {0}")]
     Tls(String),
-    /// A timeout in the tokio adapter's client.
-    #[error("timed out waiting for the server")]
+    /// A timeout in the tokio adapter: the client waited too long for the server, or the
+    /// server could not write to a peer that stopped reading.
+    #[error("timed out waiting for the peer")]
     Timeout,
 }

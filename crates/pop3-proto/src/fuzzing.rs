@@ -71,7 +71,7 @@ pub fn response(data: &[u8]) {
         crate::types::Command::Stls,
         crate::types::Command::Quit,
     ] {
-        let _ = c.send(&cmd);
+        let _ = c.send(cmd);
     }
     for part in data.chunks(7) {
         c.feed(part);
@@ -84,9 +84,11 @@ pub fn response(data: &[u8]) {
 /// always greet first.
 pub fn server(data: &[u8]) {
     let t0 = Instant::now();
-    let mut cfg = server::Config::default();
-    cfg.apop_timestamp = Some(Bytes::from_static(b"<1.2@fuzz>"));
-    cfg.stls = true;
+    let mut cfg = server::Config {
+        apop_timestamp: Some(Bytes::from_static(b"<1.2@fuzz>")),
+        stls: true,
+        ..Default::default()
+    };
     cfg.limits.line_length = 64;
     cfg.limits.sasl_line_length = 128;
     cfg.limits.bad_commands = 50;
@@ -113,22 +115,20 @@ pub fn server(data: &[u8]) {
                 }
                 break;
             };
-            match ev {
+            let reply = match ev {
                 server::Event::Login { .. } | server::Event::Apop { .. } => {
-                    if data.len() % 3 == 0 {
-                        conn.reply(server::Reply::AuthFailed {
+                    if data.len().is_multiple_of(3) {
+                        Some(server::Reply::AuthFailed {
                             code: None,
                             text: Bytes::new(),
-                        });
+                        })
                     } else {
                         let m = vec![MessageInfo::new(10, "a"), MessageInfo::new(20, "b")];
-                        conn.reply(server::Reply::LoggedIn(m));
+                        Some(server::Reply::LoggedIn(m))
                     }
                 }
-                server::Event::AuthStart { .. } => {
-                    conn.reply(server::Reply::Challenge(Bytes::new()))
-                }
-                server::Event::AuthResponse(_) => conn.reply(server::Reply::SaslSuccess {
+                server::Event::AuthStart { .. } => Some(server::Reply::Challenge(Bytes::new())),
+                server::Event::AuthResponse(_) => Some(server::Reply::SaslSuccess {
                     data: Bytes::from_static(b"v=1"),
                     maildrop: vec![],
                 }),
@@ -137,13 +137,21 @@ pub fn server(data: &[u8]) {
                         if !conn.wants_body() {
                             break;
                         }
-                        conn.send_body_chunk(chunk);
+                        assert!(conn.send_body_chunk(chunk).is_ok(), "a body is expected");
                     }
-                    conn.finish_body();
+                    assert!(conn.finish_body().is_ok(), "a body is expected");
+                    None
                 }
-                server::Event::StartTls => conn.tls_established(),
-                server::Event::Commit { .. } => conn.reply(server::Reply::Committed),
-                server::Event::AuthAborted => {}
+                server::Event::StartTls => {
+                    assert!(conn.tls_established().is_ok(), "STLS is pending");
+                    None
+                }
+                server::Event::Commit { .. } => Some(server::Reply::Committed),
+                server::Event::AuthAborted => None,
+            };
+            if let Some(r) = reply {
+                let res = conn.reply(r);
+                assert!(res.is_ok(), "a fitting reply was refused: {res:?}");
             }
             let _ = conn.take_output();
         }

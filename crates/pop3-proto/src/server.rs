@@ -87,6 +87,10 @@ pub struct Config {
     /// Refuse `USER`, `PASS`, `APOP` and `AUTH` until TLS is active (RFC 2595 section 2.3
     /// style). Default false.
     pub require_tls_for_auth: bool,
+    /// Refuse only the mechanisms that carry the password itself (`USER`/`PASS`, SASL
+    /// `PLAIN` and `LOGIN`) until TLS is active, and leave them out of `CAPA` until then,
+    /// as in the RFC 5034 examples. APOP, CRAM-MD5 and SCRAM stay available. Default false.
+    pub cleartext_needs_tls: bool,
     /// Advertise `LOGIN-DELAY n` (the application enforces it by failing logins with
     /// [`ResponseCode::LoginDelay`]). Default `None`.
     pub login_delay: Option<u32>,
@@ -107,6 +111,7 @@ impl Default for Config {
             stls: false,
             tls_active: false,
             require_tls_for_auth: false,
+            cleartext_needs_tls: false,
             login_delay: None,
             expire: None,
             limits: Limits::default(),
@@ -409,11 +414,11 @@ impl Connection {
 
     /// Frames the next line; `None` if incomplete. Handles over-long lines.
     fn next_line(&mut self) -> Option<Bytes> {
-        let limit = match self.waiting {
-            Waiting::SaslLine | Waiting::SaslFinalLine => self.config.limits.sasl_line_length,
-            _ => self.config.limits.line_length,
-        };
         loop {
+            let limit = match self.waiting {
+                Waiting::SaslLine | Waiting::SaslFinalLine => self.config.limits.sasl_line_length,
+                _ => self.config.limits.line_length,
+            };
             let unscanned = self.input.get(self.scanned..).unwrap_or_default();
             match memchr::memchr(b'\n', unscanned) {
                 Some(off) => {
@@ -475,6 +480,24 @@ impl Connection {
         self.body = None;
     }
 
+    /// False while passwords must not travel in clear text ([`Config::cleartext_needs_tls`]).
+    fn cleartext_allowed(&self) -> bool {
+        !self.config.cleartext_needs_tls || self.config.tls_active
+    }
+
+    /// The SASL mechanisms usable now.
+    fn mechanisms(&self) -> Vec<Bytes> {
+        let cleartext =
+            |m: &Bytes| m.eq_ignore_ascii_case(b"PLAIN") || m.eq_ignore_ascii_case(b"LOGIN");
+        let ok = self.cleartext_allowed();
+        self.config
+            .sasl_mechanisms
+            .iter()
+            .filter(|m| ok || !cleartext(m))
+            .cloned()
+            .collect()
+    }
+
     fn auth_allowed(&self) -> bool {
         !self.config.require_tls_for_auth || self.config.tls_active
     }
@@ -489,11 +512,16 @@ impl Connection {
             Capability::Pipelining,
         ];
         let authz = self.state == State::Authorization;
-        if self.config.user_pass && (self.auth_allowed() || !authz) {
+        if self.config.user_pass && ((self.auth_allowed() && self.cleartext_allowed()) || !authz) {
             caps.push(Capability::User);
         }
-        if !self.config.sasl_mechanisms.is_empty() && (self.auth_allowed() || !authz) {
-            caps.push(Capability::Sasl(self.config.sasl_mechanisms.clone()));
+        let mechanisms = if authz {
+            self.mechanisms()
+        } else {
+            self.config.sasl_mechanisms.clone()
+        };
+        if !mechanisms.is_empty() && (self.auth_allowed() || !authz) {
+            caps.push(Capability::Sasl(mechanisms));
         }
         if authz && self.config.stls && !self.config.tls_active {
             caps.push(Capability::Stls);
@@ -557,7 +585,14 @@ impl Connection {
                 Command::User(_) | Command::Pass(_) | Command::Apop { .. } | Command::Auth { .. }
             )
         };
-        if needs_tls(&cmd) && !self.auth_allowed() {
+        let cleartext = match &cmd {
+            Command::User(_) | Command::Pass(_) => true,
+            Command::Auth { mechanism, .. } => {
+                mechanism.eq_ignore_ascii_case(b"PLAIN") || mechanism.eq_ignore_ascii_case(b"LOGIN")
+            }
+            _ => false,
+        };
+        if (needs_tls(&cmd) && !self.auth_allowed()) || (cleartext && !self.cleartext_allowed()) {
             self.user = None;
             return self.send(&Response::err_code(
                 ResponseCode::Auth,
@@ -627,7 +662,7 @@ impl Connection {
             }
             Command::AuthList => {
                 self.send(&Response::ok("SASL mechanisms follow"));
-                for m in &self.config.sasl_mechanisms {
+                for m in &self.mechanisms() {
                     put_text(&mut self.output, m);
                     self.output.put_slice(b"\r\n");
                 }
@@ -825,9 +860,13 @@ impl Connection {
         )));
     }
 
-    /// The answer to the current event. A reply that does not fit the event is answered
-    /// `-ERR [SYS/TEMP]` on the wire (an application bug, never a panic).
-    pub fn reply(&mut self, reply: Reply) {
+    /// The answer to the current event.
+    ///
+    /// # Errors
+    /// [`Error::State`] when no event waits for a reply, or the reply does not fit the event
+    /// (an application bug). A misfit is also answered `-ERR [SYS/TEMP]` on the wire, so the
+    /// client is never left waiting; nothing panics.
+    pub fn reply(&mut self, reply: Reply) -> Result<(), Error> {
         match (self.waiting, reply) {
             (Waiting::Login | Waiting::Sasl, Reply::LoggedIn(m)) => self.logged_in(m),
             (Waiting::Sasl, Reply::SaslSuccess { data, maildrop }) => {
@@ -879,6 +918,12 @@ impl Connection {
             }
             (w, _) => {
                 let text = "internal server error (unexpected reply)";
+                let err = match w {
+                    Waiting::Login | Waiting::Sasl | Waiting::Body | Waiting::Commit => {
+                        Error::State("the reply does not fit the event it answers")
+                    }
+                    _ => Error::State("no event is waiting for a reply"),
+                };
                 match w {
                     Waiting::Login | Waiting::Sasl => self.auth_failed(
                         Some(ResponseCode::SysTemp),
@@ -893,8 +938,10 @@ impl Connection {
                     }
                     _ => {}
                 }
+                return Err(err);
             }
         }
+        Ok(())
     }
 
     fn auth_failed(&mut self, code: Option<ResponseCode>, text: Bytes) {
@@ -936,8 +983,13 @@ impl Connection {
     /// first call queues the `+OK` line. Byte-stuffing (and bare-LF to CRLF) is applied
     /// across chunk borders; ignored when no body is expected or [`Connection::wants_body`]
     /// is false.
-    pub fn send_body_chunk(&mut self, chunk: &[u8]) {
-        let Some(body) = &mut self.body else { return };
+    ///
+    /// # Errors
+    /// [`Error::State`] when no `RETR`/`TOP` body is expected.
+    pub fn send_body_chunk(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let Some(body) = &mut self.body else {
+            return Err(Error::State("no RETR or TOP body is expected"));
+        };
         if !body.started {
             body.started = true;
             let text = match body.top {
@@ -952,6 +1004,7 @@ impl Connection {
         };
         body.stuffer
             .push(chunk.get(..take).unwrap_or(chunk), &mut self.output);
+        Ok(())
     }
 
     /// False once the current `TOP` has all the lines it needs (or no body is expected):
@@ -964,26 +1017,32 @@ impl Connection {
     }
 
     /// Ends the current body: completes the last line and writes `.` CRLF.
-    pub fn finish_body(&mut self) {
-        if self.body.is_none() {
-            return;
-        }
-        self.send_body_chunk(b"");
+    ///
+    /// # Errors
+    /// [`Error::State`] when no `RETR`/`TOP` body is expected.
+    pub fn finish_body(&mut self) -> Result<(), Error> {
+        self.send_body_chunk(b"")?;
         if let Some(mut body) = self.body.take() {
             body.stuffer.finish(&mut self.output);
         }
         self.waiting = Waiting::Command;
+        Ok(())
     }
 
     /// The TLS handshake after [`Event::StartTls`] succeeded: the session restarts in
     /// AUTHORIZATION with `STLS` no longer offered.
-    pub fn tls_established(&mut self) {
-        self.config.tls_active = true;
-        if self.waiting == Waiting::Tls {
-            self.waiting = Waiting::Command;
-            self.input.clear();
-            self.scanned = 0;
+    ///
+    /// # Errors
+    /// [`Error::State`] when no `STLS` was accepted (nothing changes then).
+    pub fn tls_established(&mut self) -> Result<(), Error> {
+        if self.waiting != Waiting::Tls {
+            return Err(Error::State("no STLS upgrade is pending"));
         }
+        self.config.tls_active = true;
+        self.waiting = Waiting::Command;
+        self.input.clear();
+        self.scanned = 0;
+        Ok(())
     }
 
     /// Bytes to write to the peer, in order.

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use mail_net::{MaybeTls, TlsAcceptor, TlsConnector};
+/// Re-exported from `mail-net`: the stream type `serve` and `Client` run on, and the TLS
+/// acceptor/connector they take.
+pub use mail_net::{MaybeTls, TlsAcceptor, TlsConnector};
 use mail_sasl::server::{Exchange, Identity, ServerContext, Step, Verification};
 use mail_sasl::{AuthFailure, Mechanism, ScramSecret};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -148,6 +150,9 @@ pub struct ServeConfig {
     pub handshake_timeout: Duration,
     /// Read-buffer and body-chunk size. Default 64 KiB.
     pub chunk_size: usize,
+    /// A write (one output batch, e.g. a 64 KiB body chunk) that the peer does not drain
+    /// within this time ends the session. Default 5 minutes.
+    pub write_timeout: Duration,
 }
 
 impl Default for ServeConfig {
@@ -159,6 +164,7 @@ impl Default for ServeConfig {
             apop: false,
             handshake_timeout: Duration::from_secs(30),
             chunk_size: 64 * 1024,
+            write_timeout: Duration::from_secs(300),
         }
     }
 }
@@ -172,6 +178,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("apop", &self.apop)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("chunk_size", &self.chunk_size)
+            .field("write_timeout", &self.write_timeout)
             .finish()
     }
 }
@@ -199,11 +206,18 @@ fn nonce() -> String {
 async fn write_out<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Connection,
     stream: &mut MaybeTls<S>,
-) -> io::Result<()> {
-    while let Some(out) = conn.take_output() {
-        stream.write_all(&out).await?;
+    limit: Duration,
+) -> Result<(), Error> {
+    let write = async {
+        while let Some(out) = conn.take_output() {
+            stream.write_all(&out).await?;
+        }
+        stream.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(Error::Timeout),
     }
-    stream.flush().await
 }
 
 fn utf8(b: &[u8]) -> String {
@@ -211,6 +225,9 @@ fn utf8(b: &[u8]) -> String {
 }
 
 /// Serves one POP3 session on `stream` until `QUIT`, an error or the peer leaves.
+///
+/// Protocol timers (autologout, failed-login delay) come from the machine; a peer that
+/// stops reading our output is cut after [`ServeConfig::write_timeout`].
 ///
 /// An implicit-TLS stream (already [`MaybeTls::ServerTls`]) is marked secure; on a plain
 /// stream `STLS` is offered when [`ServeConfig::tls`] is set. Returns `Ok(())` on a normal
@@ -235,7 +252,7 @@ where
         let Some(s) = stream.as_mut() else {
             return Err(Error::Closed);
         };
-        write_out(&mut conn, s).await?;
+        write_out(&mut conn, s, config.write_timeout).await?;
         if conn.is_closed() {
             let _ = s.shutdown().await;
             return Ok(());
@@ -244,7 +261,7 @@ where
         if let Some(ev) = conn.next_event() {
             match ev {
                 Event::StartTls => {
-                    write_out(&mut conn, s).await?;
+                    write_out(&mut conn, s, config.write_timeout).await?;
                     let Some(acceptor) = &config.tls else {
                         return Err(Error::Closed);
                     };
@@ -259,7 +276,7 @@ where
                     match up {
                         Ok(Ok(tls)) => {
                             stream = Some(tls);
-                            conn.tls_established();
+                            conn.tls_established()?;
                         }
                         Ok(Err(e)) => return Err(Error::Tls(e.to_string())),
                         Err(_) => return Err(Error::Timeout),
@@ -271,8 +288,9 @@ where
                         Ok(()) => open(backend, &user, &mut maildrop, None).await,
                         Err(e) => e.reply(),
                     };
-                    conn.handle_timeout(Instant::now());
-                    conn.reply(r);
+                    // No clock tick here: the failure delay counts from the command's
+                    // arrival, so a slow password check does not show in the timing.
+                    conn.reply(r)?;
                 }
                 Event::Apop {
                     user,
@@ -289,7 +307,7 @@ where
                         Ok(_) => AuthError::Invalid.reply(),
                         Err(e) => e.reply(),
                     };
-                    conn.reply(r);
+                    conn.reply(r)?;
                 }
                 Event::AuthStart {
                     mechanism,
@@ -306,7 +324,7 @@ where
                             r
                         }
                     };
-                    conn.reply(r);
+                    conn.reply(r)?;
                 }
                 Event::AuthResponse(data) => {
                     let r = match sasl.as_mut() {
@@ -319,7 +337,7 @@ where
                     if !matches!(r, Reply::Challenge(_)) {
                         sasl = None;
                     }
-                    conn.reply(r);
+                    conn.reply(r)?;
                 }
                 Event::AuthAborted => {
                     if let Some(mut ex) = sasl.take() {
@@ -335,7 +353,7 @@ where
                         Err(e) => conn.reply(Reply::Error {
                             code: Some(ResponseCode::SysTemp),
                             text: Bytes::from(format!("cannot read message: {e}")),
-                        }),
+                        })?,
                         Ok(mut body) => loop {
                             let n = match body.read(&mut buf).await {
                                 Ok(n) => n,
@@ -343,18 +361,18 @@ where
                                     conn.reply(Reply::Error {
                                         code: Some(ResponseCode::SysTemp),
                                         text: Bytes::new(),
-                                    });
+                                    })?;
                                     break;
                                 }
                             };
                             if n == 0 {
-                                conn.finish_body();
+                                conn.finish_body()?;
                                 break;
                             }
-                            conn.send_body_chunk(buf.get(..n).unwrap_or_default());
-                            write_out(&mut conn, s).await?;
+                            conn.send_body_chunk(buf.get(..n).unwrap_or_default())?;
+                            write_out(&mut conn, s, config.write_timeout).await?;
                             if !conn.wants_body() {
-                                conn.finish_body();
+                                conn.finish_body()?;
                                 break;
                             }
                         },
@@ -371,13 +389,13 @@ where
                             code: Some(ResponseCode::SysTemp),
                             text: Bytes::from(format!("some deleted messages not removed: {e}")),
                         },
-                    });
+                    })?;
                 }
             }
             continue;
         }
         // Nothing to do until input arrives or a deadline passes.
-        write_out(&mut conn, s).await?;
+        write_out(&mut conn, s, config.write_timeout).await?;
         if conn.is_closed() {
             let _ = s.shutdown().await;
             return Ok(());
@@ -389,7 +407,9 @@ where
                 None => std::future::pending::<()>().await,
             }
         };
-        if conn.wants_input() {
+        // Without a deadline to wait for, keep reading even above the pending-input limit
+        // (only reachable with a line limit configured above it).
+        if conn.wants_input() || deadline.is_none() {
             tokio::select! {
                 r = s.read(&mut buf) => {
                     let n = match r {
@@ -530,6 +550,8 @@ pub struct Client<S> {
     timestamp: Option<Bytes>,
     buf: Vec<u8>,
     timeout: Duration,
+    /// A RETR/TOP body has not been read to its end yet.
+    body_open: bool,
 }
 
 impl Client<TcpStream> {
@@ -573,6 +595,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> BodyReader<'_, S> {
             ClientEvent::BodyChunk(b) => Ok(Some(b)),
             ClientEvent::End => {
                 self.done = true;
+                self.client.body_open = false;
                 Ok(None)
             }
             _ => Err(Error::Protocol("unexpected line in a message body")),
@@ -599,6 +622,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             timestamp: None,
             buf: vec![0u8; 64 * 1024],
             timeout: Duration::from_secs(60),
+            body_open: false,
         };
         match c.event().await? {
             ClientEvent::Greeting {
@@ -673,7 +697,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Sends a command and waits for its status line; `-ERR` becomes [`Error::Server`].
-    pub async fn command(&mut self, cmd: &Command) -> Result<Response, Error> {
+    /// The rest of a body left unread by a dropped [`BodyReader`] is skipped first.
+    pub async fn command(&mut self, cmd: Command) -> Result<Response, Error> {
+        while self.body_open {
+            if let ClientEvent::End = self.event().await? {
+                self.body_open = false;
+            }
+        }
         self.conn.send(cmd)?;
         self.flush().await?;
         loop {
@@ -696,7 +726,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     async fn collect<T>(
         &mut self,
-        cmd: &Command,
+        cmd: Command,
         mut pick: impl FnMut(ClientEvent) -> Option<T>,
     ) -> Result<Vec<T>, Error> {
         self.command(cmd).await?;
@@ -711,7 +741,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `CAPA`.
     pub async fn capa(&mut self) -> Result<Vec<Capability>, Error> {
-        self.collect(&Command::Capa, |e| match e {
+        self.collect(Command::Capa, |e| match e {
             ClientEvent::Capability(c) => Some(c),
             _ => None,
         })
@@ -720,7 +750,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `STLS`, then the TLS handshake; verify the certificate for `server_name`.
     pub async fn stls(&mut self, connector: &TlsConnector, server_name: &str) -> Result<(), Error> {
-        self.command(&Command::Stls).await?;
+        self.command(Command::Stls).await?;
         let name =
             mail_net::tls::server_name(server_name).map_err(|e| Error::Tls(e.to_string()))?;
         let Some(plain) = self.stream.take() else {
@@ -737,9 +767,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `USER` + `PASS`.
     pub async fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
-        self.command(&Command::User(Bytes::copy_from_slice(user.as_bytes())))
+        self.command(Command::User(Bytes::copy_from_slice(user.as_bytes())))
             .await?;
-        self.command(&Command::Pass(secret(Bytes::copy_from_slice(
+        self.command(Command::Pass(secret(Bytes::copy_from_slice(
             password.as_bytes(),
         ))))
         .await?;
@@ -752,7 +782,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             return Err(Error::State("the server's greeting has no APOP timestamp"));
         };
         let digest = mail_sasl::apop_digest(&ts, password.as_bytes());
-        self.command(&Command::Apop {
+        self.command(Command::Apop {
             name: Bytes::copy_from_slice(user.as_bytes()),
             digest: Bytes::from(digest),
         })
@@ -769,7 +799,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ) -> Result<(), Error> {
         let mut ex = mail_sasl::client::Exchange::new(mechanism, credentials, nonce());
         let ir = ex.initial_response().map(|v| secret(Bytes::from(v)));
-        self.conn.send(&Command::Auth {
+        self.conn.send(Command::Auth {
             mechanism: Bytes::from_static(mechanism.as_str().as_bytes()),
             initial_response: ir,
         })?;
@@ -812,13 +842,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `STAT`: (message count, total size).
     pub async fn stat(&mut self) -> Result<(u32, u64), Error> {
-        let r = self.command(&Command::Stat).await?;
+        let r = self.command(Command::Stat).await?;
         crate::parse::stat(&r.text)
     }
 
     /// `LIST`.
     pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
-        self.collect(&Command::List(None), |e| match e {
+        self.collect(Command::List(None), |e| match e {
             ClientEvent::Listing(l) => Some(l),
             _ => None,
         })
@@ -827,13 +857,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `LIST msg`.
     pub async fn list_one(&mut self, msg: u32) -> Result<ScanListing, Error> {
-        let r = self.command(&Command::List(Some(msg))).await?;
+        let r = self.command(Command::List(Some(msg))).await?;
         crate::parse::scan_listing(&r.text)
     }
 
     /// `UIDL`.
     pub async fn uidl(&mut self) -> Result<Vec<UidListing>, Error> {
-        self.collect(&Command::Uidl(None), |e| match e {
+        self.collect(Command::Uidl(None), |e| match e {
             ClientEvent::UniqueId(l) => Some(l),
             _ => None,
         })
@@ -842,13 +872,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `UIDL msg`.
     pub async fn uidl_one(&mut self, msg: u32) -> Result<UidListing, Error> {
-        let r = self.command(&Command::Uidl(Some(msg))).await?;
+        let r = self.command(Command::Uidl(Some(msg))).await?;
         crate::parse::uid_listing(&r.text)
     }
 
     /// `RETR msg` as a chunk stream; read it to the end before the next command.
     pub async fn retr_stream(&mut self, msg: u32) -> Result<BodyReader<'_, S>, Error> {
-        self.command(&Command::Retr(msg)).await?;
+        self.command(Command::Retr(msg)).await?;
         Ok(BodyReader {
             client: self,
             done: false,
@@ -862,7 +892,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `TOP msg lines` into memory.
     pub async fn top(&mut self, msg: u32, lines: u32) -> Result<Vec<u8>, Error> {
-        self.command(&Command::Top { msg, lines }).await?;
+        self.command(Command::Top { msg, lines }).await?;
         BodyReader {
             client: self,
             done: false,
@@ -873,22 +903,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// `DELE msg`.
     pub async fn dele(&mut self, msg: u32) -> Result<(), Error> {
-        self.command(&Command::Dele(msg)).await.map(drop)
+        self.command(Command::Dele(msg)).await.map(drop)
     }
 
     /// `RSET`.
     pub async fn rset(&mut self) -> Result<(), Error> {
-        self.command(&Command::Rset).await.map(drop)
+        self.command(Command::Rset).await.map(drop)
     }
 
     /// `NOOP`.
     pub async fn noop(&mut self) -> Result<(), Error> {
-        self.command(&Command::Noop).await.map(drop)
+        self.command(Command::Noop).await.map(drop)
     }
 
     /// `QUIT`: in TRANSACTION the server commits deletions before its `+OK`.
     pub async fn quit(mut self) -> Result<Response, Error> {
-        let r = self.command(&Command::Quit).await?;
+        let r = self.command(Command::Quit).await?;
         if let Some(mut s) = self.stream.take() {
             let _ = s.shutdown().await;
         }

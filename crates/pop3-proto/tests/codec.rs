@@ -1,4 +1,10 @@
 //! Parsers and encoders: known answers from the RFCs and `parse(encode(x)) == x` proptests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use bytes::{Bytes, BytesMut};
 use pop3_proto::encode::{self, Stuffer, Unstuffer};

@@ -1,5 +1,11 @@
 //! Replays the committed cargo-fuzz seed corpus (fuzz/corpus/pop3_*) through the same code
 //! the fuzz targets run, so a normal `cargo test` catches regressions on those inputs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::path::PathBuf;
 

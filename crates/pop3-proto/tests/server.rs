@@ -1,8 +1,15 @@
 //! Server state machine: exact bytes out for bytes in.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use pop3_proto::Error;
 use pop3_proto::server::{Config, Connection, Event, Limits, Reply, State};
 use pop3_proto::types::{MessageInfo, ResponseCode};
 
@@ -42,7 +49,7 @@ fn logged_in(cfg: Config) -> (Connection, Instant) {
         }
         e => panic!("{e:?}"),
     }
-    c.reply(Reply::LoggedIn(maildrop()));
+    c.reply(Reply::LoggedIn(maildrop())).unwrap();
     assert_eq!(
         out(&mut c),
         "+OK send PASS\r\n+OK maildrop locked and ready, 2 messages (320 octets)\r\n"
@@ -77,7 +84,7 @@ fn rfc1939_example_session_with_apop() {
         }
         e => panic!("{e:?}"),
     }
-    c.reply(Reply::LoggedIn(maildrop()));
+    c.reply(Reply::LoggedIn(maildrop())).unwrap();
     assert_eq!(
         out(&mut c),
         "+OK maildrop locked and ready, 2 messages (320 octets)\r\n"
@@ -96,8 +103,8 @@ fn rfc1939_example_session_with_apop() {
             size: 120
         })
     );
-    c.send_body_chunk(b"Subject: one\r\n\r\nbody\r\n");
-    c.finish_body();
+    c.send_body_chunk(b"Subject: one\r\n\r\nbody\r\n").unwrap();
+    c.finish_body().unwrap();
     assert_eq!(
         out(&mut c),
         "+OK 120 octets\r\nSubject: one\r\n\r\nbody\r\n.\r\n"
@@ -112,8 +119,8 @@ fn rfc1939_example_session_with_apop() {
             size: 200
         })
     );
-    c.send_body_chunk(b"x\r\n");
-    c.finish_body();
+    c.send_body_chunk(b"x\r\n").unwrap();
+    c.finish_body().unwrap();
     assert_eq!(out(&mut c), "+OK 200 octets\r\nx\r\n.\r\n");
     assert_eq!(cmd(&mut c, "DELE 2\r\n"), "+OK message 2 deleted\r\n");
     c.feed(b"QUIT\r\n");
@@ -127,7 +134,7 @@ fn rfc1939_example_session_with_apop() {
     // Durability: nothing is said before the application confirms.
     assert_eq!(c.take_output(), None);
     assert!(!c.is_closed());
-    c.reply(Reply::Committed);
+    c.reply(Reply::Committed).unwrap();
     assert_eq!(
         out(&mut c),
         "+OK POP3 server signing off (maildrop empty)\r\n"
@@ -163,12 +170,12 @@ fn rfc1939_uidl_and_top_examples() {
         })
     );
     assert!(c.wants_body());
-    c.send_body_chunk(b"Subject: a\r\nX: y\r");
-    c.send_body_chunk(b"\n\r\n.one\r\ntwo\r");
+    c.send_body_chunk(b"Subject: a\r\nX: y\r").unwrap();
+    c.send_body_chunk(b"\n\r\n.one\r\ntwo\r").unwrap();
     assert!(c.wants_body());
-    c.send_body_chunk(b"\nthree\r\nfour\r\n");
+    c.send_body_chunk(b"\nthree\r\nfour\r\n").unwrap();
     assert!(!c.wants_body());
-    c.finish_body();
+    c.finish_body().unwrap();
     assert_eq!(
         out(&mut c),
         "+OK top of message follows\r\nSubject: a\r\nX: y\r\n\r\n..one\r\ntwo\r\n.\r\n"
@@ -183,9 +190,9 @@ fn rfc1939_uidl_and_top_examples() {
             lines: 0
         })
     );
-    c.send_body_chunk(b"A: b\nC: d\n\nbody\n");
+    c.send_body_chunk(b"A: b\nC: d\n\nbody\n").unwrap();
     assert!(!c.wants_body());
-    c.finish_body();
+    c.finish_body().unwrap();
     assert_eq!(
         out(&mut c),
         "+OK top of message follows\r\nA: b\r\nC: d\r\n\r\n.\r\n"
@@ -279,7 +286,7 @@ fn message_numbers_zero_out_of_range_deleted() {
     // QUIT after RSET commits nothing, but the application still hears about it.
     c.feed(b"QUIT\r\n");
     assert_eq!(c.next_event(), Some(Event::Commit { deleted: vec![] }));
-    c.reply(Reply::Committed);
+    c.reply(Reply::Committed).unwrap();
     assert_eq!(
         out(&mut c),
         "+OK POP3 server signing off (2 messages left)\r\n"
@@ -295,7 +302,8 @@ fn commit_failure_is_err_and_closes() {
     c.reply(Reply::Error {
         code: Some(ResponseCode::SysTemp),
         text: Bytes::from_static(b"some deleted messages not removed"),
-    });
+    })
+    .unwrap();
     assert_eq!(
         out(&mut c),
         "-ERR [SYS/TEMP] some deleted messages not removed\r\n"
@@ -393,7 +401,7 @@ fn stls_discards_pipelined_plaintext() {
     assert_eq!(out(&mut c), "+OK Begin TLS negotiation\r\n");
     // Plaintext arriving before the handshake completes is ignored too.
     c.feed(b"PASS more\r\n");
-    c.tls_established();
+    c.tls_established().unwrap();
     assert!(c.is_tls());
     assert_eq!(c.next_event(), None);
     assert_eq!(c.take_output(), None);
@@ -432,7 +440,8 @@ fn failed_login_is_delayed_by_the_machine() {
     c.reply(Reply::AuthFailed {
         code: Some(ResponseCode::Auth),
         text: Bytes::from_static(b"invalid"),
-    });
+    })
+    .unwrap();
     assert_eq!(out(&mut c), "+OK send PASS\r\n");
     assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_secs(2)));
     // Pipelined commands wait behind the delay.
@@ -451,7 +460,8 @@ fn failed_login_is_delayed_by_the_machine() {
     c.reply(Reply::AuthFailed {
         code: Some(ResponseCode::InUse),
         text: Bytes::from_static(b"locked"),
-    });
+    })
+    .unwrap();
     assert_eq!(c.poll_timeout(), Some(t1 + Duration::from_secs(2)));
     c.handle_timeout(t1 + Duration::from_secs(2));
     assert_eq!(
@@ -492,7 +502,7 @@ fn sasl_plain_with_challenge_and_cancel_and_bad_base64() {
             initial_response: None
         })
     );
-    c.reply(Reply::Challenge(Bytes::new()));
+    c.reply(Reply::Challenge(Bytes::new())).unwrap();
     assert_eq!(out(&mut c), "+ \r\n");
     c.feed(b"*\r\n");
     assert_eq!(c.next_event(), Some(Event::AuthAborted));
@@ -500,7 +510,7 @@ fn sasl_plain_with_challenge_and_cancel_and_bad_base64() {
     // Bad base64 in a response.
     c.feed(b"AUTH PLAIN\r\n");
     assert!(matches!(c.next_event(), Some(Event::AuthStart { .. })));
-    c.reply(Reply::Challenge(Bytes::new()));
+    c.reply(Reply::Challenge(Bytes::new())).unwrap();
     c.feed(b"AGEAYg=?\r\n");
     assert_eq!(c.next_event(), Some(Event::AuthAborted));
     assert_eq!(
@@ -528,7 +538,8 @@ fn sasl_plain_with_challenge_and_cancel_and_bad_base64() {
     c.reply(Reply::AuthFailed {
         code: Some(ResponseCode::Auth),
         text: Bytes::from_static(b"no"),
-    });
+    })
+    .unwrap();
     assert_eq!(out(&mut c), "-ERR [AUTH] no\r\n");
     // A good exchange with the initial response.
     c.feed(b"AUTH PLAIN AHRpbQB0YW5zdGFhZnRhbnN0YWFm\r\n");
@@ -541,7 +552,7 @@ fn sasl_plain_with_challenge_and_cancel_and_bad_base64() {
         }
         e => panic!("{e:?}"),
     }
-    c.reply(Reply::LoggedIn(vec![]));
+    c.reply(Reply::LoggedIn(vec![])).unwrap();
     assert_eq!(
         out(&mut c),
         "+OK maildrop locked and ready, 0 messages (0 octets)\r\n"
@@ -563,7 +574,8 @@ fn sasl_success_with_final_data_waits_for_empty_response() {
     out(&mut c);
     c.feed(b"AUTH PLAIN\r\n");
     assert!(matches!(c.next_event(), Some(Event::AuthStart { .. })));
-    c.reply(Reply::Challenge(Bytes::from_static(b"server-first")));
+    c.reply(Reply::Challenge(Bytes::from_static(b"server-first")))
+        .unwrap();
     assert_eq!(out(&mut c), "+ c2VydmVyLWZpcnN0\r\n");
     c.feed(b"Y2xpZW50\r\n");
     match c.next_event() {
@@ -573,7 +585,8 @@ fn sasl_success_with_final_data_waits_for_empty_response() {
     c.reply(Reply::SaslSuccess {
         data: Bytes::from_static(b"v=abc"),
         maildrop: maildrop(),
-    });
+    })
+    .unwrap();
     assert_eq!(out(&mut c), "+ dj1hYmM=\r\n");
     assert_eq!(c.state(), State::Authorization);
     c.feed(b"\r\n");
@@ -602,9 +615,9 @@ fn body_stuffing_across_chunk_borders_and_bare_lf() {
         b"\n",
         b"end",
     ] {
-        c.send_body_chunk(chunk);
+        c.send_body_chunk(chunk).unwrap();
     }
-    c.finish_body();
+    c.finish_body().unwrap();
     assert_eq!(
         out(&mut c),
         "+OK 120 octets\r\na\r\n..b\r\n\r\n...c\r\n..\r\nend\r\n.\r\n"
@@ -615,16 +628,18 @@ fn body_stuffing_across_chunk_borders_and_bare_lf() {
     c.reply(Reply::Error {
         code: Some(ResponseCode::SysTemp),
         text: Bytes::from_static(b"gone"),
-    });
+    })
+    .unwrap();
     assert_eq!(out(&mut c), "-ERR [SYS/TEMP] gone\r\n");
     // Failure in the middle of a body closes the connection (the client cannot be told).
     c.feed(b"RETR 2\r\n");
     assert!(matches!(c.next_event(), Some(Event::Retr { .. })));
-    c.send_body_chunk(b"partial");
+    c.send_body_chunk(b"partial").unwrap();
     c.reply(Reply::Error {
         code: None,
         text: Bytes::new(),
-    });
+    })
+    .unwrap();
     assert!(c.is_closed());
 }
 
@@ -635,8 +650,8 @@ fn pipelined_commands_answer_in_order() {
     assert!(matches!(c.next_event(), Some(Event::Retr { .. })));
     // The DELE behind the RETR is not run yet.
     assert_eq!(c.next_event(), None);
-    c.send_body_chunk(b"m\r\n");
-    c.finish_body();
+    c.send_body_chunk(b"m\r\n").unwrap();
+    c.finish_body().unwrap();
     assert_eq!(c.next_event(), None);
     assert_eq!(
         out(&mut c),
@@ -655,7 +670,7 @@ fn pending_input_limit_gives_backpressure() {
         c.feed(b"NOOP\r\n");
     }
     assert!(!c.wants_input());
-    c.finish_body();
+    c.finish_body().unwrap();
     assert_eq!(c.next_event(), None);
     assert!(c.wants_input());
 }
@@ -663,15 +678,29 @@ fn pending_input_limit_gives_backpressure() {
 #[test]
 fn unexpected_reply_is_an_error_not_a_panic() {
     let (mut c, _) = logged_in(no_delay());
-    c.reply(Reply::Committed);
-    c.reply(Reply::Challenge(Bytes::new()));
-    c.send_body_chunk(b"x");
-    c.finish_body();
+    let nothing_waits = "not allowed now: no event is waiting for a reply";
+    assert_eq!(
+        c.reply(Reply::Committed).unwrap_err().to_string(),
+        nothing_waits
+    );
+    assert_eq!(
+        c.reply(Reply::Challenge(Bytes::new()))
+            .unwrap_err()
+            .to_string(),
+        nothing_waits
+    );
+    assert!(matches!(c.send_body_chunk(b"x"), Err(Error::State(_))));
+    assert!(matches!(c.finish_body(), Err(Error::State(_))));
+    assert!(matches!(c.tls_established(), Err(Error::State(_))));
+    assert!(!c.is_tls());
     assert_eq!(c.take_output(), None);
     assert_eq!(cmd(&mut c, "NOOP\r\n"), "+OK\r\n");
     c.feed(b"QUIT\r\n");
     assert!(matches!(c.next_event(), Some(Event::Commit { .. })));
-    c.reply(Reply::LoggedIn(vec![]));
+    assert!(matches!(
+        c.reply(Reply::LoggedIn(vec![])),
+        Err(Error::State(_))
+    ));
     assert_eq!(
         out(&mut c),
         "-ERR [SYS/TEMP] internal server error (unexpected reply)\r\n"
@@ -689,4 +718,89 @@ fn limits_defaults_are_documented_values() {
     assert_eq!(l.auth_failure_delay, Duration::from_secs(2));
     assert_eq!(l.idle_timeout, Duration::from_secs(600));
     assert_eq!(l.pending_input, 64 * 1024);
+}
+
+#[test]
+fn overlong_sasl_line_aborts_the_exchange_and_later_commands_run() {
+    let mut cfg = no_delay();
+    cfg.limits.sasl_line_length = 8;
+    let mut c = Connection::new(cfg, Instant::now());
+    out(&mut c);
+    c.feed(b"AUTH PLAIN\r\n");
+    assert!(matches!(c.next_event(), Some(Event::AuthStart { .. })));
+    c.reply(Reply::Challenge(Bytes::new())).unwrap();
+    c.feed(b"QUFBQUFBQUFBQUFB\r\nUSER x\r\n");
+    assert_eq!(c.next_event(), Some(Event::AuthAborted));
+    assert_eq!(c.next_event(), None);
+    assert_eq!(out(&mut c), "+ \r\n-ERR line too long\r\n+OK send PASS\r\n");
+}
+
+/// RFC 5034 section 6: PLAIN offered only once TLS is active, with and without the
+/// initial response.
+#[test]
+fn rfc5034_examples_plain_after_stls() {
+    let mechs = ["PLAIN", "DIGEST-MD5", "GSSAPI", "ANONYMOUS"];
+    let mut cfg = no_delay();
+    cfg.greeting = Bytes::from_static(b"pop.example.com BlurdyBlurp POP3 server ready");
+    cfg.implementation = Some(Bytes::from_static(b"BlurdyBlurp POP3 server"));
+    cfg.sasl_mechanisms = mechs.map(Bytes::from).to_vec();
+    cfg.user_pass = false;
+    cfg.stls = true;
+    cfg.cleartext_needs_tls = true;
+    for with_ir in [true, false] {
+        let mut c = Connection::new(cfg.clone(), Instant::now());
+        assert_eq!(
+            out(&mut c),
+            "+OK pop.example.com BlurdyBlurp POP3 server ready\r\n"
+        );
+        assert_eq!(
+            cmd(&mut c, "CAPA\r\n"),
+            "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n\
+             PIPELINING\r\nSASL DIGEST-MD5 GSSAPI ANONYMOUS\r\nSTLS\r\n\
+             IMPLEMENTATION BlurdyBlurp POP3 server\r\n.\r\n"
+        );
+        assert_eq!(
+            cmd(&mut c, "AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=\r\n"),
+            "-ERR [AUTH] plaintext authentication disallowed on non-secure connections, use STLS\r\n"
+        );
+        c.feed(b"STLS\r\n");
+        assert_eq!(c.next_event(), Some(Event::StartTls));
+        assert_eq!(out(&mut c), "+OK Begin TLS negotiation\r\n");
+        c.tls_established().unwrap();
+        assert_eq!(
+            cmd(&mut c, "CAPA\r\n"),
+            "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n\
+             PIPELINING\r\nSASL PLAIN DIGEST-MD5 GSSAPI ANONYMOUS\r\n\
+             IMPLEMENTATION BlurdyBlurp POP3 server\r\n.\r\n"
+        );
+        if with_ir {
+            c.feed(b"AUTH PLAIN dGVzdAB0ZXN0AHRlc3Q=\r\n");
+        } else {
+            c.feed(b"AUTH PLAIN\r\n");
+            match c.next_event() {
+                Some(Event::AuthStart {
+                    initial_response: None,
+                    ..
+                }) => {}
+                e => panic!("{e:?}"),
+            }
+            c.reply(Reply::Challenge(Bytes::new())).unwrap();
+            assert_eq!(out(&mut c), "+ \r\n");
+            c.feed(b"dGVzdAB0ZXN0AHRlc3Q=\r\n");
+        }
+        let data = match c.next_event() {
+            Some(Event::AuthStart {
+                initial_response: Some(d),
+                ..
+            }) => d,
+            Some(Event::AuthResponse(d)) => d,
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(&data.expose()[..], b"test\0test\0test");
+        c.reply(Reply::LoggedIn(vec![])).unwrap();
+        assert_eq!(
+            out(&mut c),
+            "+OK maildrop locked and ready, 0 messages (0 octets)\r\n"
+        );
+    }
 }

@@ -1,5 +1,11 @@
 //! The tokio adapter: `serve` + `Client` over in-memory streams, and the `Client` against
 //! a real Dovecot POP3 server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 #![cfg(feature = "tokio")]
 
 mod common;
@@ -79,7 +85,7 @@ fn big_message() -> Bytes {
     let mut m = b"Subject: big\r\n\r\n".to_vec();
     let mut i = 0u32;
     while m.len() < 3 * 1024 * 1024 {
-        if i % 7 == 0 {
+        if i.is_multiple_of(7) {
             m.extend_from_slice(b".starts with a dot\r\n");
         }
         m.extend_from_slice(
@@ -148,6 +154,11 @@ async fn full_session_over_duplex() {
         }
         assert!(chunks > 4, "{chunks}");
         assert!(got == big[..], "body differs");
+        // A body dropped half-read is skipped by the next command.
+        {
+            let mut partial = c.retr_stream(2).await.unwrap();
+            assert!(partial.next_chunk().await.unwrap().is_some());
+        }
         c.dele(1).await.unwrap();
         match c.retr(1).await {
             Err(Error::Server { text, .. }) => assert_eq!(&text[..], b"message 1 already deleted"),
@@ -325,4 +336,62 @@ async fn client_against_dovecot() {
     if r.is_err() {
         panic!("timed out; dovecot log:\n{}", dovecot.log());
     }
+}
+
+/// Raw bytes in, exact bytes out through the adapter: a pipelined burst is answered in
+/// order, and plaintext pipelined after STLS is never executed after the handshake.
+#[tokio::test]
+async fn raw_pipelining_and_stls_injection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    timeout(GUARD, async {
+        let cert = DevCertificate::generate(&[]).unwrap();
+        let backend = Mem::new(vec![Bytes::from_static(b"a\r\n")]);
+        let mut cfg = ServeConfig::default();
+        cfg.tls = Some(TlsAcceptor::from(cert.server_config().unwrap()));
+        let (mut a, b) = tokio::io::duplex(64 * 1024);
+        let be = backend.clone();
+        let c2 = cfg.clone();
+        let server = tokio::spawn(async move { serve(MaybeTls::Plain(b), c2, &*be).await });
+        a.write_all(b"USER alice\r\nPASS secret\r\nSTAT\r\nRETR 1\r\nQUIT\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        a.read_to_end(&mut got).await.unwrap();
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "+OK POP3 server ready\r\n+OK send PASS\r\n\
+             +OK maildrop locked and ready, 1 message (3 octets)\r\n+OK 1 3\r\n\
+             +OK 3 octets\r\na\r\n.\r\n+OK POP3 server signing off (1 message left)\r\n"
+        );
+        server.await.unwrap().unwrap();
+
+        let (mut a, b) = tokio::io::duplex(64 * 1024);
+        let be = backend.clone();
+        let server = tokio::spawn(async move { serve(MaybeTls::Plain(b), cfg, &*be).await });
+        a.write_all(b"STLS\r\nUSER alice\r\n").await.unwrap();
+        let mut buf = vec![0u8; 256];
+        let mut got = Vec::new();
+        while !got.ends_with(b"+OK Begin TLS negotiation\r\n") {
+            let n = a.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+        let connector = TlsConnector::from(cert.client_config().unwrap());
+        let name = mail_net::tls::server_name("localhost").unwrap();
+        let mut tls = MaybeTls::Plain(a)
+            .upgrade_client(&connector, name)
+            .await
+            .unwrap();
+        tls.write_all(b"PASS secret\r\nQUIT\r\n").await.unwrap();
+        let mut got = Vec::new();
+        let _ = tls.read_to_end(&mut got).await;
+        assert_eq!(
+            String::from_utf8(got).unwrap(),
+            "-ERR USER first\r\n+OK POP3 server signing off\r\n",
+            "the USER sent in plaintext with STLS must not count"
+        );
+        server.await.unwrap().unwrap();
+    })
+    .await
+    .unwrap();
 }

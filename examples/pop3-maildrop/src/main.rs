@@ -46,25 +46,32 @@ struct Dir {
     lock: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// Size with CRLF line ends (what the client receives) and an FNV-1a based UIDL.
-fn info(name: &str, data: &[u8]) -> MessageInfo {
-    let bare_lf = data
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' && (i == 0 || data.get(i - 1) != Some(&b'\r')))
-        .count();
-    let unterminated = if data.last().is_some_and(|&b| b != b'\n') {
-        2
-    } else {
-        0
-    };
+/// Size with CRLF line ends (what the client receives, counted in 64 KiB reads, never the
+/// whole file in memory) and an FNV-1a based UIDL.
+fn info(path: &std::path::Path) -> io::Result<MessageInfo> {
+    use std::io::Read;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (mut file, mut buf) = (std::fs::File::open(path)?, vec![0u8; 64 * 1024]);
+    let (mut len, mut extra, mut last) = (0u64, 0u64, b'\n');
+    loop {
+        let n = file.read(&mut buf)?;
+        let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+            break;
+        };
+        for &b in chunk {
+            extra += u64::from(b == b'\n' && last != b'\r');
+            last = b;
+        }
+        len += n as u64;
+    }
+    extra += if last == b'\n' { 0 } else { 2 };
     let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
-    MessageInfo::new(
-        (data.len() + bare_lf + unterminated) as u64,
-        format!("{hash:016x}-{}", data.len()),
-    )
+    Ok(MessageInfo::new(len + extra, format!("{hash:016x}-{len}")))
 }
 
 impl Backend for Dir {
@@ -96,14 +103,11 @@ impl Backend for Dir {
             .filter(|p| p.extension().is_some_and(|x| x == "eml"))
             .collect();
         paths.sort();
-        let mut list = Vec::with_capacity(paths.len());
-        for p in &paths {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            list.push(info(&name, &std::fs::read(p).map_err(temp)?));
-        }
+        let list = paths
+            .iter()
+            .map(|p| info(p))
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(temp)?;
         Ok(((guard, paths), list))
     }
 

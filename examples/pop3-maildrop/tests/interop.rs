@@ -1,4 +1,10 @@
 //! Real clients against the example server: Python's poplib, curl, fetchmail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -300,6 +306,6 @@ fn fetchmail_uidl_twice_fetches_nothing_the_second_time() {
 }
 
 fn whoami() -> String {
-    let (_, out, _) = run(&mut Command::new("id").arg("-un"));
+    let (_, out, _) = run(Command::new("id").arg("-un"));
     out.trim().to_string()
 }

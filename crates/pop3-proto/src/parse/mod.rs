@@ -70,6 +70,24 @@ fn params(i: &[u8]) -> IResult<&[u8], Vec<&[u8]>> {
     Ok((i, out))
 }
 
+/// Up to three `SP param` without allocating (no command takes more than two; the third is
+/// kept only to point an error at it).
+fn params3(i: &[u8]) -> IResult<&[u8], ([&[u8]; 3], usize)> {
+    let (mut i, _) = take_while(|b| b == b' ').parse(i)?;
+    let mut out: [&[u8]; 3] = [&[]; 3];
+    let mut n = 0;
+    while !i.is_empty() && n < 3 {
+        let (r, p) = param(i)?;
+        if let Some(slot) = out.get_mut(n) {
+            *slot = p;
+        }
+        n += 1;
+        let (r, _) = take_while(|b| b == b' ').parse(r)?;
+        i = r;
+    }
+    Ok((i, (out, n)))
+}
+
 fn parse_num(line: &[u8], p: &[u8]) -> Result<u32, Error> {
     match all_consuming(number).parse(p) {
         Ok((_, n)) => Ok(n),
@@ -127,10 +145,11 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
             _ => Err(syntax(line, rest, "PASS needs a password")),
         };
     }
-    let args = match params(rest) {
+    let (arr, n) = match params3(rest) {
         Ok((_, a)) => a,
         Err(_) => return Err(syntax(line, rest, "expected arguments separated by spaces")),
     };
+    let args: &[&[u8]] = arr.get(..n).unwrap_or_default();
     let arg_pos = |a: &[u8]| -> &[u8] {
         // the remainder starting at argument `a`, for error positions
         let off = (a.as_ptr() as usize).saturating_sub(line.as_ptr() as usize);
@@ -143,7 +162,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
         }
     };
     let opt_num = |c: fn(Option<u32>) -> Command| -> Result<Command, Error> {
-        match args.as_slice() {
+        match args {
             [] => Ok(c(None)),
             [n] => Ok(c(Some(parse_num(line, n)?))),
             [_, x, ..] => Err(syntax(
@@ -154,7 +173,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
         }
     };
     let one_num = |c: fn(u32) -> Command| -> Result<Command, Error> {
-        match args.as_slice() {
+        match args {
             [n] => Ok(c(parse_num(line, n)?)),
             [] => Err(syntax(line, rest, "expected a message number")),
             [_, x, ..] => Err(syntax(
@@ -173,7 +192,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
                 Ok(Command::User(Bytes::copy_from_slice(name)))
             }
         }
-        b"APOP" => match args.as_slice() {
+        b"APOP" => match args {
             [name, digest] => {
                 if digest.len() == 32 && digest.iter().all(|b| b.is_ascii_hexdigit()) {
                     Ok(Command::Apop {
@@ -190,7 +209,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
             }
             _ => Err(syntax(line, rest, "expected APOP name digest")),
         },
-        b"AUTH" => match args.as_slice() {
+        b"AUTH" => match args {
             [] => Ok(Command::AuthList),
             [mech, ir @ ..] if ir.len() <= 1 => {
                 let ok = mech.len() <= 20
@@ -237,7 +256,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
         b"UIDL" => opt_num(Command::Uidl),
         b"RETR" => one_num(Command::Retr),
         b"DELE" => one_num(Command::Dele),
-        b"TOP" => match args.as_slice() {
+        b"TOP" => match args {
             [m, n] => Ok(Command::Top {
                 msg: parse_num(line, m)?,
                 lines: parse_num(line, n)?,
