@@ -185,6 +185,8 @@ impl<'a> Cursor<'a> {
 const ATEXT: u8 = 1;
 const LDH: u8 = 2;
 
+// Compile-time table construction: `i < 256` is the loop bound.
+#[allow(clippy::indexing_slicing)]
 const fn classes() -> [u8; 256] {
     let mut t = [0u8; 256];
     let mut i = 0;
