@@ -971,7 +971,7 @@ impl Connection {
                     Some(tx) if tx.params.body == Some(Body::BinaryMime) => {
                         Some(r(503, e(5, 5, 1), "BODY=BINARYMIME requires BDAT"))
                     }
-                    Some(tx) if tx.accepted == 0 => Some(r(554, e(5, 5, 1), "No valid recipients")),
+                    Some(tx) if tx.accepted == 0 => Some(self.no_valid_recipients()),
                     Some(_) => None,
                 };
                 match err {
@@ -994,7 +994,7 @@ impl Connection {
                     match &self.tx {
                         None => Some(r(503, e(5, 5, 1), "Need MAIL command")),
                         Some(tx) if tx.accepted == 0 => {
-                            Some(r(554, e(5, 5, 1), "No valid recipients"))
+                            Some(self.no_valid_recipients())
                         }
                         Some(tx)
                             if tx.received.saturating_add(size)
@@ -1109,6 +1109,13 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// RFC 5321 section 3.3 allows 503 or 554 when no recipient was accepted; LMTP
+    /// (RFC 2033 section 4.2) requires 503.
+    fn no_valid_recipients(&self) -> Reply {
+        let code = if self.config.mode == Mode::Lmtp { 503 } else { 554 };
+        r(code, e(5, 5, 1), "No valid recipients")
     }
 
     /// Sequence and syntax problems count as errors; policy refusals (size, too many
