@@ -971,7 +971,7 @@ impl Connection {
                     Some(tx) if tx.params.body == Some(Body::BinaryMime) => {
                         Some(r(503, e(5, 5, 1), "BODY=BINARYMIME requires BDAT"))
                     }
-                    Some(tx) if tx.accepted == 0 => Some(r(554, e(5, 5, 1), "No valid recipients")),
+                    Some(tx) if tx.accepted == 0 => Some(self.no_valid_recipients()),
                     Some(_) => None,
                 };
                 match err {
@@ -994,7 +994,7 @@ impl Connection {
                     match &self.tx {
                         None => Some(r(503, e(5, 5, 1), "Need MAIL command")),
                         Some(tx) if tx.accepted == 0 => {
-                            Some(r(554, e(5, 5, 1), "No valid recipients"))
+                            Some(self.no_valid_recipients())
                         }
                         Some(tx)
                             if tx.received.saturating_add(size)
@@ -1109,6 +1109,13 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// RFC 5321 section 3.3 allows 503 or 554 when no recipient was accepted; LMTP
+    /// (RFC 2033 section 4.2) requires 503.
+    fn no_valid_recipients(&self) -> Reply {
+        let code = if self.config.mode == Mode::Lmtp { 503 } else { 554 };
+        r(code, e(5, 5, 1), "No valid recipients")
     }
 
     /// Sequence and syntax problems count as errors; policy refusals (size, too many
@@ -1442,7 +1449,7 @@ pub enum Decoded {
         data: Bytes,
         /// The chunk had an LF not preceded by CR.
         bare_lf: bool,
-        /// The chunk had a CR not followed by LF (only reported with [`BareLf::Reject`]).
+        /// The chunk had a CR not followed by LF.
         bare_cr: bool,
     },
     /// `CRLF . CRLF`: the message is complete; the input continues after it.
@@ -1517,7 +1524,7 @@ impl DotDecoder {
             self.line_start = false;
         }
         let buf: &[u8] = input.as_ref();
-        let end = match memchr::memmem::find(buf, b"\n.") {
+        let end = match LF_DOT.find(buf) {
             Some(q) => q + 1,
             None if buf.last() == Some(&b'\r') => buf.len() - 1,
             None => buf.len(),
@@ -1525,8 +1532,7 @@ impl DotDecoder {
         let Some(region) = buf.get(..end).filter(|r| !r.is_empty()) else {
             return Decoded::NeedMore;
         };
-        let bare_lf = has_bare_lf(self.prev, region);
-        let bare_cr = !self.normalize && has_bare_cr(region);
+        let (bare_lf, bare_cr) = bare_line_endings(self.prev, region);
         let before_last = match region.len() {
             1 => self.prev,
             n => region.get(n - 2).copied().unwrap_or(0),
@@ -1558,34 +1564,45 @@ impl DotDecoder {
     }
 }
 
-/// True if an LF in `region` is not preceded by CR (`prev` is the octet before `region`).
-/// Branch-free over blocks so that the compiler vectorises it.
-fn has_bare_lf(prev: u8, region: &[u8]) -> bool {
-    if region.first() == Some(&b'\n') && prev != b'\r' {
-        return true;
-    }
+/// The searcher for `LF .`, built once.
+static LF_DOT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\n."));
+
+/// Whether `region` has an LF not preceded by CR, and a CR not followed by LF (`prev` is
+/// the octet before `region`; a CR at its very end is not judged).
+///
+/// One branch-free pass over blocks, which the compiler vectorises: a pair of adjacent
+/// octets is wrong exactly when `(a == CR) != (b == LF)`. Only when that fires does a
+/// second look tell the two cases apart.
+fn bare_line_endings(prev: u8, region: &[u8]) -> (bool, bool) {
+    let mut found = region.first() == Some(&b'\n') && prev != b'\r';
     let mut rest = region;
-    while rest.len() > 1 {
+    while !found && rest.len() > 1 {
         let n = rest.len().min(4096);
         let block = rest.get(..n).unwrap_or_default();
         let next = rest.get(1..n).unwrap_or_default();
-        let bad = block
+        found = block
             .iter()
             .zip(next)
-            .fold(false, |acc, (&a, &b)| acc | ((b == b'\n') & (a != b'\r')));
-        if bad {
-            return true;
-        }
+            .fold(false, |acc, (&a, &b)| acc | ((a == b'\r') != (b == b'\n')));
         // Overlap by one so that a pair across the block border is checked.
         rest = rest.get(n - 1..).unwrap_or_default();
         if n < 4096 {
             break;
         }
     }
-    false
-}
-
-/// True if a CR in `region` is not followed by LF (a CR at the very end is not judged).
-fn has_bare_cr(region: &[u8]) -> bool {
-    memchr::memchr_iter(b'\r', region).any(|i| matches!(region.get(i + 1), Some(&b) if b != b'\n'))
+    if !found {
+        return (false, false);
+    }
+    let before = |i: usize| {
+        if i == 0 {
+            prev
+        } else {
+            region.get(i - 1).copied().unwrap_or(0)
+        }
+    };
+    let lf = memchr::memchr_iter(b'\n', region).any(|i| before(i) != b'\r');
+    let cr = memchr::memchr_iter(b'\r', region)
+        .any(|i| matches!(region.get(i + 1), Some(&b) if b != b'\n'));
+    (lf, cr)
 }

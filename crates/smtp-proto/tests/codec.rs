@@ -230,7 +230,7 @@ fn rcpt_params() -> impl Strategy<Value = RcptParams> {
 }
 
 fn text() -> impl Strategy<Value = String> {
-    "[a-zA-Z][ -~]{0,20}"
+    "[a-zA-Z]([ -~]{0,20}[!-~])?"
 }
 
 fn command() -> impl Strategy<Value = Command> {

@@ -502,3 +502,187 @@ async fn our_client_against_smtp_sink() {
     .await
     .unwrap();
 }
+
+/// A private Postfix instance (own config and queue directories, 127.0.0.1 only, every
+/// message to the discard transport), stopped on drop.
+struct Postfix {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let etc = self.dir.path().join("etc");
+        let _ = std::process::Command::new("postfix")
+            .arg("-c")
+            .arg(&etc)
+            .arg("stop")
+            .output();
+    }
+}
+
+fn start_postfix(port: u16, cert: &DevCertificate) -> Option<Postfix> {
+    let dir = tempfile::Builder::new()
+        .prefix("smtp-proto-postfix")
+        .tempdir()
+        .unwrap();
+    let root = dir.path();
+    std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let etc = root.join("etc");
+    for d in ["etc", "spool", "data"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let chown = std::process::Command::new("chown")
+        .arg("postfix")
+        .arg(root.join("data"))
+        .status();
+    assert!(chown.unwrap().success());
+    let (cert_file, key_file) = cert.write_to(&etc).unwrap();
+    let r = root.display();
+    std::fs::write(
+        etc.join("main.cf"),
+        format!(
+            "compatibility_level = 3.6
+queue_directory = {r}/spool
+data_directory = {r}/data
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file_prefixes = {r}
+maillog_file = {r}/postfix.log
+myhostname = postfix.test
+mydomain = test
+myorigin = test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+local_recipient_maps =
+biff = no
+relay_domains =
+default_transport = discard:test postfix discards everything
+relay_transport = discard:test postfix discards everything
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+message_size_limit = 10240000
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = {}
+smtpd_tls_key_file = {}
+",
+            cert_file.display(),
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        etc.join("master.cf"),
+        format!(
+            "127.0.0.1:{port} inet n - n - - smtpd
+pickup unix n - n 60 1 pickup
+cleanup unix n - n - 0 cleanup
+qmgr unix n - n 300 1 qmgr
+tlsmgr unix - - n 1000? 1 tlsmgr
+rewrite unix - - n - - trivial-rewrite
+bounce unix - - n - 0 bounce
+defer unix - - n - 0 bounce
+trace unix - - n - 0 bounce
+verify unix - - n - 1 verify
+flush unix n - n 1000? 0 flush
+proxymap unix - - n - - proxymap
+smtp unix - - n - - smtp
+relay unix - - n - - smtp
+showq unix n - n - - showq
+error unix - - n - - error
+retry unix - - n - - error
+discard unix - - n - - discard
+anvil unix - - n - 1 anvil
+scache unix - - n - 1 scache
+postlog unix-dgram n - n - 1 postlogd
+"
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("postfix")
+        .arg("-c")
+        .arg(&etc)
+        .arg("start")
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        println!("postfix start failed: {}", text(&out));
+        return None;
+    }
+    Some(Postfix { dir })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_client_against_postfix_smtpd() {
+    if !common::require("postfix", "a real Postfix smtpd (package postfix)") {
+        return;
+    }
+    if !is_root() {
+        if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
+            panic!("the Postfix test must run as root (MAIL_INTEROP_REQUIRED=1)");
+        }
+        println!("skipping: starting Postfix needs root");
+        return;
+    }
+    let port = free_port();
+    let cert = DevCertificate::generate(&["localhost"]).unwrap();
+    let pf = start_postfix(port, &cert);
+    assert!(pf.is_some(), "postfix did not start");
+    wait_for_port(port).await;
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let mut c = Client::connect(("127.0.0.1", port), client::Config::new("client.test"))
+            .await
+            .unwrap();
+        let caps = c.capabilities().unwrap().clone();
+        assert_eq!(caps.domain, "postfix.test");
+        assert!(
+            caps.pipelining && caps.starttls && caps.eight_bit_mime && caps.chunking,
+            "{caps:?}"
+        );
+        assert_eq!(caps.size, Some(10240000));
+        let connector = TlsConnector::from(cert.client_config().unwrap());
+        c.starttls(&connector, "localhost").await.unwrap();
+        assert!(c.is_tls());
+        assert!(!c.capabilities().unwrap().starttls);
+        let env = Envelope::new(
+            ReversePath::Mailbox(mbox("alice@example.test")),
+            vec![
+                ForwardPath::Mailbox(mbox("bob@example.test")),
+                ForwardPath::Mailbox(mbox("carol@example.test")),
+            ],
+        );
+        for bdat in [true, false] {
+            c.prefer_bdat = bdat;
+            let d = c
+                .send(
+                    &env,
+                    b"Subject: postfix\r\n\r\n.leading dot\r\nb\xc3\xbc\r\n",
+                )
+                .await
+                .unwrap();
+            assert!(d.recipients.iter().all(|(_, r)| r.code == 250), "{d:?}");
+            assert_eq!(d.message.len(), 1);
+            assert_eq!(d.message[0].code, 250, "{d:?}");
+        }
+        // A declared SIZE above Postfix's message_size_limit is refused at MAIL.
+        let reply = c
+            .command(smtp_proto::Command::Mail {
+                from: env.from.clone(),
+                params: {
+                    let mut p = MailParams::default();
+                    p.size = Some(20_000_000);
+                    p
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(reply.code, 552, "{reply:?}");
+        assert_eq!(reply.enhanced, Some(smtp_proto::EnhancedCode::new(5, 3, 4)));
+        c.quit().await.unwrap();
+    })
+    .await
+    .unwrap();
+    drop(pf);
+}

@@ -604,6 +604,11 @@ RCPT TO:<green@bar.edu>\r\nDATA\r\nBlah\r\n.\r\n",
         "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 Mailbox unavailable\r\n250 2.1.5 Ok\r\n\
 354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as Q1\r\n250 2.0.0 Ok: queued as Q1\r\n"
     );
+    // RFC 2033 section 4.2: DATA without an accepted recipient gets 503.
+    assert_eq!(
+        h.feed(b"MAIL FROM:<a@b.c>\r\nRCPT TO:<unknown@b.c>\r\nDATA\r\n"),
+        "250 2.1.0 Ok\r\n550 5.1.1 Mailbox unavailable\r\n503 5.5.1 No valid recipients\r\n"
+    );
 }
 
 #[test]

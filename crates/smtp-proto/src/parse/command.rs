@@ -19,13 +19,12 @@ use crate::types::{
 /// quoted strings, domains are host names (U-labels allowed) or address literals.
 pub fn command(line: &[u8]) -> Result<Command, Error> {
     let line = trim_end(line);
-    if let Some(p) = line
-        .iter()
-        .position(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-    {
+    // Branch-free (vectorised) check first; find the position only on the error path.
+    let ctl = |b: u8| (b < 0x20 && b != b'\t') | (b == 0x7f);
+    if line.iter().fold(false, |acc, &b| acc | ctl(b)) {
         return Err(Error::Syntax {
             what: "control character",
-            position: p,
+            position: line.iter().position(|&b| ctl(b)).unwrap_or(0),
         });
     }
     let (verb, rest) = match memchr::memchr(b' ', line) {
@@ -75,6 +74,15 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
         8 if verb.eq_ignore_ascii_case(b"STARTTLS") => no_arg(Command::StartTls),
         _ => Err(Error::UnknownCommand),
     }
+}
+
+/// Frames the next line: returns it without its line ending (CRLF, or a bare LF) and the
+/// input after it, or `None` when no LF has arrived yet.
+pub fn split_line(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = memchr::memchr(b'\n', input)?;
+    let line = input.get(..i)?;
+    let rest = input.get(i + 1..)?;
+    Some((line.strip_suffix(b"\r").unwrap_or(line), rest))
 }
 
 fn trim_end(mut line: &[u8]) -> &[u8] {
@@ -173,8 +181,61 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Octet classes for the address grammar, one table lookup per octet.
+const ATEXT: u8 = 1;
+const LDH: u8 = 2;
+
+// Compile-time table construction: `i < 256` is the loop bound.
+#[allow(clippy::indexing_slicing)]
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let special = matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'/'
+                | b'='
+                | b'?'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+                | b'~'
+        );
+        // RFC 6531: UTF-8 octets are allowed in atext and in U-labels.
+        let mut c = 0;
+        if alnum || special || b >= 0x80 {
+            c |= ATEXT;
+        }
+        if alnum || b == b'-' || b >= 0x80 {
+            c |= LDH;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = classes();
+
+fn class(b: u8) -> u8 {
+    CLASS.get(usize::from(b)).copied().unwrap_or(0)
+}
+
 fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
+    class(b) & ATEXT != 0
 }
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )`
@@ -251,7 +312,7 @@ fn domain(c: &mut Cursor<'_>) -> Result<(), Error> {
     loop {
         // sub-domain = Let-dig [Ldh-str]; U-labels (RFC 6531) are any UTF-8 octets.
         let label_start = c.pos;
-        while matches!(c.peek(), Some(b) if b.is_ascii_alphanumeric() || b == b'-' || b >= 0x80) {
+        while c.peek().is_some_and(|b| class(b) & LDH != 0) {
             c.pos += 1;
         }
         let label = c.line.get(label_start..c.pos).unwrap_or_default();
@@ -344,8 +405,9 @@ fn mail(mut c: Cursor<'_>) -> Result<Command, Error> {
             keyword: String::from_utf8_lossy(key).to_ascii_uppercase(),
             position: pos,
         };
-        let upper = key.to_ascii_uppercase();
-        match (upper.as_slice(), value) {
+        let mut kb = [0u8; 16];
+        let upper = upper_key(key, &mut kb);
+        match (upper, value) {
             (b"SIZE", Some(v)) if params.size.is_none() => {
                 params.size = Some(number(v).ok_or_else(bad)?);
             }
@@ -382,9 +444,7 @@ fn mail(mut c: Cursor<'_>) -> Result<Command, Error> {
             }
             _ => {
                 let _ = c;
-                params
-                    .other
-                    .push(other_param(&upper, value).ok_or_else(bad)?);
+                params.other.push(other_param(key, value).ok_or_else(bad)?);
             }
         }
         Ok(())
@@ -413,8 +473,9 @@ fn rcpt(mut c: Cursor<'_>) -> Result<Command, Error> {
             keyword: String::from_utf8_lossy(key).to_ascii_uppercase(),
             position: pos,
         };
-        let upper = key.to_ascii_uppercase();
-        match (upper.as_slice(), value) {
+        let mut kb = [0u8; 16];
+        let upper = upper_key(key, &mut kb);
+        match (upper, value) {
             (b"NOTIFY", Some(v)) if params.notify.is_none() => {
                 let mut n = Notify::default();
                 for item in v.split(|&b| b == b',') {
@@ -454,17 +515,28 @@ fn rcpt(mut c: Cursor<'_>) -> Result<Command, Error> {
                 });
             }
             (b"NOTIFY" | b"ORCPT", _) => return Err(bad()),
-            _ => params
-                .other
-                .push(other_param(&upper, value).ok_or_else(bad)?),
+            _ => params.other.push(other_param(key, value).ok_or_else(bad)?),
         }
         Ok(())
     })?;
     Ok(Command::Rcpt { to, params })
 }
 
-fn other_param(upper: &[u8], value: Option<&[u8]>) -> Option<(String, Option<String>)> {
-    let k = String::from_utf8(upper.to_vec()).ok()?;
+/// The keyword upper-cased into `buf` without allocating; longer keywords (never a known
+/// one) give an empty slice.
+fn upper_key<'b>(key: &[u8], buf: &'b mut [u8; 16]) -> &'b [u8] {
+    match buf.get_mut(..key.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(key);
+            dst.make_ascii_uppercase();
+            dst
+        }
+        None => b"",
+    }
+}
+
+fn other_param(key: &[u8], value: Option<&[u8]>) -> Option<(String, Option<String>)> {
+    let k = String::from_utf8(key.to_ascii_uppercase()).ok()?;
     let v = match value {
         Some(v) => Some(String::from_utf8(v.to_vec()).ok()?),
         None => None,
@@ -588,7 +660,9 @@ fn auth(mut c: Cursor<'_>) -> Result<Command, Error> {
     if mech.is_empty() || mech.len() > 20 {
         return Err(c.syntax("SASL mechanism"));
     }
-    let mechanism = String::from_utf8_lossy(mech).to_ascii_uppercase();
+    let mechanism = std::str::from_utf8(mech)
+        .map_err(|_| c.syntax("SASL mechanism"))?
+        .to_ascii_uppercase();
     let initial_response = if c.at_end() {
         None
     } else if c.eat(b' ') {
