@@ -981,20 +981,18 @@ pub(crate) fn fetch_literal_prefix(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<FetchLiteralPrefix, ParseError> {
-    // The first line must end in a literal announcement.
-    let Some(nl) = memchr::memchr(b'\n', input) else {
-        return Err(ParseError::Incomplete);
-    };
-    let line = input.get(..nl).unwrap_or(&[]);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // Frame up to the literal whose data is not all there; earlier literals are complete.
     let not_found = || ParseError::Failed {
         position: 0,
-        reason: "not a FETCH response ending in a literal",
+        reason: "not a FETCH response ending in an unread literal",
         tag: None,
         consumed: None,
     };
-    let literal = super::literal_announcement(line).ok_or_else(not_found)?;
-    let end = nl + 1;
+    let (literal, end) = match super::frame(input, opts) {
+        Err(ParseError::Literal { header, offset, .. }) => (header, offset),
+        Ok(_) => return Err(not_found()),
+        Err(e) => return Err(e),
+    };
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     let mut p = P::new(buf, opts);
     let r = (|| {
@@ -1012,31 +1010,28 @@ pub(crate) fn fetch_literal_prefix(
         loop {
             if let Some(item) = literal_item_name(&mut p)? {
                 p.sp()?;
-                if p.peek() == Some(b'~') || p.peek() == Some(b'{') {
-                    let ann_start = p.pos;
-                    // Everything from here to the CRLF must be the announcement.
-                    let rest = p.rest();
-                    if rest.len() >= 2 && rest.ends_with(b"\r\n") {
-                        let ann = rest.get(..rest.len() - 2).unwrap_or(&[]);
-                        if super::literal_announcement(ann).is_some()
-                            && ann.iter().filter(|b| **b == b'{').count() == 1
-                        {
-                            return Ok(FetchLiteralPrefix {
-                                seq,
-                                items,
-                                item,
-                                literal,
-                                consumed: end,
-                            });
-                        }
-                    }
-                    return Err(Fail {
-                        pos: ann_start,
-                        reason: "literal is not the end of the line",
+                let rest = p.rest();
+                let is_last = rest.strip_suffix(b"\r\n").is_some_and(|ann| {
+                    !ann.contains(&b'\n') && super::literal_announcement(ann).is_some()
+                });
+                if is_last && matches!(p.peek(), Some(b'~' | b'{')) {
+                    return Ok(FetchLiteralPrefix {
+                        seq,
+                        items,
+                        item,
+                        literal,
+                        consumed: end,
                     });
                 }
-                let data = p.nstring()?;
+                let data =
+                    if matches!(item, FetchLiteralItem::Binary { .. }) && p.peek() == Some(b'~') {
+                        Some(p.literal_any(true)?.0)
+                    } else {
+                        p.nstring()?
+                    };
                 items.push(item.with_data(data));
+                p.sp()?;
+                continue;
             } else {
                 items.push(msg_att_item(&mut p)?);
             }
