@@ -707,6 +707,14 @@ fn delimiter() -> impl Strategy<Value = Option<char>> {
     of(proptest::char::range('\u{21}', '\u{7e}'))
 }
 
+fn ext_value() -> impl Strategy<Value = ExtValue> {
+    let leaf = prop_oneof![
+        "[A-Za-z0-9:,*]{1,8}".prop_map(|t| ExtValue::Token(Bytes::from(t))),
+        any_bytes().prop_map(ExtValue::String),
+    ];
+    leaf.prop_recursive(2, 8, 3, |inner| vec(inner, 0..3).prop_map(ExtValue::List))
+}
+
 fn list_data() -> impl Strategy<Value = ListData> {
     (
         vec(mailbox_attr(), 0..3),
@@ -716,6 +724,10 @@ fn list_data() -> impl Strategy<Value = ListData> {
             prop_oneof![
                 vec(any_bytes(), 0..2).prop_map(ListExtItem::ChildInfo),
                 mailbox().prop_map(ListExtItem::OldName),
+                ("X-[A-Z]{1,5}", ext_value()).prop_map(|(n, value)| ListExtItem::Other {
+                    name: Bytes::from(n),
+                    value
+                }),
             ],
             0..2,
         ),

@@ -6,14 +6,14 @@ use std::num::NonZeroU32;
 use bytes::Bytes;
 
 use super::command::{id_params, section, section_binary, status_item};
-use super::cursor::{Fail, P, R};
+use super::cursor::{Fail, P, R, Upper};
 use super::{LiteralHeader, ParseError, ParserOptions};
 use crate::types::{
     Address, BodyExtension, BodyFields, BodyStructure, Capability, Code, Continue, Data,
-    Disposition, ESearchItem, Envelope, ExtDisposition, ExtLanguage, ExtLocation, FetchAttr,
-    FetchLiteralItem, FlagPerm, Greeting, GreetingKind, ListData, ListExtItem, MailboxAttr,
-    MultiPartExt, NamespaceDesc, QuotaResource, Response, SinglePartExt, SinglePartKind,
-    StatusAttr, StatusItem, StatusKind, StatusResponse, Tag, Text, is_tag_char,
+    Disposition, ESearchItem, Envelope, ExtDisposition, ExtLanguage, ExtLocation, ExtValue,
+    FetchAttr, FetchLiteralItem, FlagPerm, Greeting, GreetingKind, ListData, ListExtItem,
+    MailboxAttr, MultiPartExt, NamespaceDesc, QuotaResource, Response, SinglePartExt,
+    SinglePartKind, StatusAttr, StatusItem, StatusKind, StatusResponse, Tag, Text, is_tag_char,
 };
 
 pub(crate) fn parse_response(buf: Bytes, opts: &ParserOptions) -> Result<Response, ParseError> {
@@ -170,7 +170,7 @@ fn capabilities(p: &mut P<'_>) -> R<Vec<Capability>> {
 
 fn resp_text_code(p: &mut P<'_>) -> R<Code> {
     let r = p.atom_range()?;
-    let w = p.slice(r.clone()).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r.clone()));
     Ok(match w.as_slice() {
         b"ALERT" => Code::Alert,
         b"BADCHARSET" => {
@@ -281,7 +281,7 @@ fn untagged(p: &mut P<'_>) -> R<Response> {
         let n = p.number()?;
         p.sp()?;
         let w = p.atom_range()?;
-        let w = p.slice(w).to_ascii_uppercase();
+        let w = Upper::new(p.slice(w));
         let nz = || {
             NonZeroU32::new(n).ok_or(Fail {
                 pos: at,
@@ -304,7 +304,7 @@ fn untagged(p: &mut P<'_>) -> R<Response> {
         }));
     }
     let r = p.atom_range()?;
-    let w = p.slice(r).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r));
     fn status(p: &mut P<'_>, kind: StatusKind) -> R<Response> {
         let (code, text) = resp_text(p)?;
         Ok(Response::Status(StatusResponse {
@@ -522,7 +522,6 @@ fn mailbox_list(p: &mut P<'_>, extended: bool) -> R<ListData> {
     let mut ext = Vec::new();
     if extended && p.eat(b' ') {
         ext = p.paren_list(|p| {
-            let at = p.pos;
             let name = p.astring()?;
             p.sp()?;
             if name.eq_ignore_ascii_case(b"CHILDINFO") {
@@ -534,9 +533,9 @@ fn mailbox_list(p: &mut P<'_>, extended: bool) -> R<ListData> {
                 p.expect(b')', "expected ')'")?;
                 Ok(ListExtItem::OldName(m))
             } else {
-                Err(Fail {
-                    pos: at,
-                    reason: "unsupported LIST extended item",
+                Ok(ListExtItem::Other {
+                    name,
+                    value: ext_value(p)?,
                 })
             }
         })?;
@@ -547,6 +546,30 @@ fn mailbox_list(p: &mut P<'_>, extended: bool) -> R<ListData> {
         mailbox,
         extended: ext,
     })
+}
+
+/// `tagged-ext-val`, liberally: tokens, strings and nested lists.
+fn ext_value(p: &mut P<'_>) -> R<ExtValue> {
+    p.enter()?;
+    let r = (|| match p.peek() {
+        Some(b'(') => Ok(ExtValue::List(p.paren_list(ext_value)?)),
+        Some(b'"' | b'{') => Ok(ExtValue::String(p.string()?)),
+        _ => {
+            let rest = p.rest();
+            let n = rest
+                .iter()
+                .take_while(|b| crate::types::is_astring_char(**b) || matches!(b, b'*' | b'%'))
+                .count();
+            if n == 0 {
+                return p.fail("expected an extension value");
+            }
+            let start = p.pos;
+            p.pos += n;
+            Ok(ExtValue::Token(p.buf.slice(start..start + n)))
+        }
+    })();
+    p.leave();
+    r
 }
 
 fn namespace(p: &mut P<'_>) -> R<Vec<NamespaceDesc>> {
@@ -652,7 +675,7 @@ fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
         return Ok(item.with_data(data));
     }
     let r = p.atom_range()?;
-    let w = p.slice(r.clone()).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r.clone()));
     Ok(match w.as_slice() {
         b"FLAGS" => {
             p.sp()?;
@@ -699,7 +722,7 @@ fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
                 size: p.number64()?,
             }
         }
-        _ if w.starts_with(b"BINARY.SIZE[") => {
+        _ if w.as_slice().starts_with(b"BINARY.SIZE[") => {
             p.pos = r.start + "BINARY.SIZE".len();
             let part = section_binary(p)?;
             p.sp()?;
