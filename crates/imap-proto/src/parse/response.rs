@@ -176,7 +176,12 @@ fn resp_text_code(p: &mut P<'_>) -> R<Code> {
         b"BADCHARSET" => {
             let mut v = Vec::new();
             if p.eat(b' ') {
-                v = p.paren_list(|p| p.astring())?;
+                if p.peek() == Some(b'(') {
+                    v = p.paren_list(|p| p.astring())?;
+                } else {
+                    // RFC 9051's own example omits the parentheses; accept one charset.
+                    v = vec![p.astring()?];
+                }
             }
             Code::BadCharset(v)
         }
