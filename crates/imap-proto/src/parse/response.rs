@@ -30,14 +30,11 @@ pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greetin
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");
         }
-        let kind = if p.word(b"OK") {
-            GreetingKind::Ok
-        } else if p.word(b"PREAUTH") {
-            GreetingKind::PreAuth
-        } else if p.word(b"BYE") {
-            GreetingKind::Bye
-        } else {
-            return p.fail("expected OK, PREAUTH or BYE");
+        let kind = match status_keyword(&mut p) {
+            Some(StatusKind::Ok) => GreetingKind::Ok,
+            Some(StatusKind::PreAuth) => GreetingKind::PreAuth,
+            Some(StatusKind::Bye) => GreetingKind::Bye,
+            _ => return p.fail("expected OK, PREAUTH or BYE"),
         };
         let (code, text) = resp_text(&mut p)?;
         end(&mut p)?;
@@ -77,14 +74,9 @@ fn response(p: &mut P<'_>) -> R<Response> {
         reason: "invalid tag",
     }))?;
     p.sp()?;
-    let kind = if p.word(b"OK") {
-        StatusKind::Ok
-    } else if p.word(b"NO") {
-        StatusKind::No
-    } else if p.word(b"BAD") {
-        StatusKind::Bad
-    } else {
-        return p.fail("expected OK, NO or BAD");
+    let kind = match status_keyword(p) {
+        Some(k @ (StatusKind::Ok | StatusKind::No | StatusKind::Bad)) => k,
+        _ => return p.fail("expected OK, NO or BAD"),
     };
     let (code, text) = resp_text(p)?;
     end(p)?;
@@ -94,6 +86,28 @@ fn response(p: &mut P<'_>) -> R<Response> {
         code,
         text,
     }))
+}
+
+/// `OK`/`NO`/`BAD`/`PREAUTH`/`BYE` followed by SP, CRLF or (quirk) `[`.
+fn status_keyword(p: &mut P<'_>) -> Option<StatusKind> {
+    const KINDS: [(&[u8], StatusKind); 5] = [
+        (b"OK", StatusKind::Ok),
+        (b"NO", StatusKind::No),
+        (b"BAD", StatusKind::Bad),
+        (b"PREAUTH", StatusKind::PreAuth),
+        (b"BYE", StatusKind::Bye),
+    ];
+    let save = p.pos;
+    for (kw, kind) in KINDS {
+        if p.keyword(kw) {
+            match p.peek() {
+                Some(b' ' | b'\r') => return Some(kind),
+                Some(b'[') if p.opts.quirk_missing_text => return Some(kind),
+                _ => p.pos = save,
+            }
+        }
+    }
+    None
 }
 
 fn continue_req(p: &mut P<'_>) -> R<Continue> {
@@ -307,6 +321,9 @@ fn untagged(p: &mut P<'_>) -> R<Response> {
             }
             _ => return p.fail("expected EXISTS, RECENT, EXPUNGE or FETCH"),
         }));
+    }
+    if let Some(kind) = status_keyword(p) {
+        return status(p, kind);
     }
     let r = p.atom_range()?;
     let w = Upper::new(p.slice(r));
