@@ -168,13 +168,19 @@ fn forbidden_tag_characters() {
         b"a\x01 NOOP\r\n",
         b"\xffa NOOP\r\n",
         b" NOOP\r\n",
-        b"NOOP\r\n",
+        b"\r\n",
     ] {
         let (_, reason, tag, consumed) = failed(input);
         assert!(tag.is_none(), "{:?}", String::from_utf8_lossy(input));
         assert!(reason.contains("tag"), "{reason}");
         assert_eq!(consumed, Some(input.len()));
     }
+    // A lone word is a tag without a command: the server can still answer `NOOP BAD`.
+    let (_, reason, tag, _) = failed(b"NOOP\r\n");
+    assert_eq!(
+        (reason, tag.as_deref()),
+        ("missing command name", Some("NOOP"))
+    );
     // ']' is allowed in a tag (ASTRING-CHAR).
     assert!(parse::command(b"a] NOOP\r\n").is_ok());
 }

@@ -18,7 +18,7 @@ fn tag(p: &mut P<'_>) -> R<Tag> {
     }
     let start = p.pos;
     p.pos += n;
-    if p.peek() != Some(b' ') {
+    if p.peek() != Some(b' ') && !p.at_crlf() {
         return p.fail("forbidden character in tag");
     }
     Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
@@ -40,6 +40,9 @@ pub(crate) fn parse_command(buf: Bytes, opts: &ParserOptions) -> Result<Command,
 }
 
 fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
+    if p.at_crlf() {
+        return p.fail("missing command name");
+    }
     p.sp()?;
     let name = p.atom_range()?;
     let name = Upper::new(p.slice(name));
