@@ -466,6 +466,20 @@ fn extension_examples() {
     cmd("t4 LIST \"\" % RETURN (SPECIAL-USE)", None);
     resp("* LIST (\\Marked \\Drafts) \"/\" Drafts", None);
     resp("t1 NO [USEATTR] \\All not supported", None);
+    // Generic extended LIST items (RFC 9051 7.3.1 example, joined lines).
+    resp(
+        "* LIST (\\Marked) \":\" Tables (tablecloth ((\"edge\" \"lacy\") (\"color\" \"red\")) Sample \"text\")",
+        Some(
+            "* LIST (\\Marked) \":\" Tables (\"tablecloth\" ((\"edge\" \"lacy\") (\"color\" \"red\")) \"Sample\" \"text\")",
+        ),
+    );
+    resp(
+        "* LIST () \":\" Tables:new (tablecloth (\"edge\" \"lacy\") Sample (\"text\" \"more text\"))",
+        Some(
+            "* LIST () \":\" Tables:new (\"tablecloth\" (\"edge\" \"lacy\") \"Sample\" (\"text\" \"more text\"))",
+        ),
+    );
+    resp("* LIST () \"/\" foo (\"X-COUNT\" 1:* \"X-EMPTY\" ())", None);
     // LIST-EXTENDED patterns (RFC 5258)
     cmd(
         "A01 LIST \"\" (INBOX Drafts \"Sent Mail\") RETURN (SUBSCRIBED CHILDREN)",

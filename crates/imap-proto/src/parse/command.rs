@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::cursor::{Fail, P, R};
+use super::cursor::{Fail, P, R, Upper};
 use super::{AppendPrefix, ParseError, ParserOptions};
 use crate::types::{
     AppendMessage, Capability, Command, CommandBody, FetchItem, FetchItems, FetchModifiers,
@@ -18,7 +18,7 @@ fn tag(p: &mut P<'_>) -> R<Tag> {
     }
     let start = p.pos;
     p.pos += n;
-    if p.peek() != Some(b' ') {
+    if p.peek() != Some(b' ') && !p.at_crlf() {
         return p.fail("forbidden character in tag");
     }
     Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
@@ -40,14 +40,17 @@ pub(crate) fn parse_command(buf: Bytes, opts: &ParserOptions) -> Result<Command,
 }
 
 fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
+    if p.at_crlf() {
+        return p.fail("missing command name");
+    }
     p.sp()?;
     let name = p.atom_range()?;
-    let name = p.slice(name).to_ascii_uppercase();
+    let name = Upper::new(p.slice(name));
     let body = match name.as_slice() {
         b"UID" => {
             p.sp()?;
             let sub = p.atom_range()?;
-            let sub = p.slice(sub).to_ascii_uppercase();
+            let sub = Upper::new(p.slice(sub));
             match sub.as_slice() {
                 b"FETCH" => fetch(p, true)?,
                 b"STORE" => store(p, true)?,
@@ -109,7 +112,7 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
             p.sp()?;
             let mailbox = p.mailbox()?;
             let params = select_params(p)?;
-            if name == b"SELECT" {
+            if name.as_slice() == b"SELECT" {
                 CommandBody::Select { mailbox, params }
             } else {
                 CommandBody::Examine { mailbox, params }
@@ -731,7 +734,7 @@ fn search_key_inner(p: &mut P<'_>) -> R<SearchKey> {
         return Ok(SearchKey::SequenceSet(p.sequence_set()?));
     }
     let r = p.atom_range()?;
-    let w = p.slice(r).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r));
     macro_rules! arg {
         ($f:ident) => {{
             p.sp()?;
@@ -816,7 +819,7 @@ fn search_key_inner(p: &mut P<'_>) -> R<SearchKey> {
         }
         _ => {
             return Err(Fail {
-                pos: p.pos - w.len(),
+                pos: p.pos - w.as_slice().len(),
                 reason: "unknown search key",
             });
         }

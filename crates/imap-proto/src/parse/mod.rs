@@ -173,7 +173,9 @@ pub(crate) fn frame(input: &[u8], opts: &ParserOptions) -> Result<Frame, ParseEr
                         tag: first_tag(input),
                         consumed: None,
                     })?;
-                if end > input.len() {
+                // A synchronising `{0}` still needs its continuation: report it until
+                // something follows it.
+                if end > input.len() || (header.sync && header.len == 0 && end == input.len()) {
                     return Err(ParseError::Literal {
                         tag: first_tag(input),
                         header,
