@@ -20,6 +20,19 @@ fn nstr(s: Option<&str>) -> Option<Bytes> {
     s.map(|v| Bytes::copy_from_slice(v.trim().as_bytes()))
 }
 
+/// A display name for ENVELOPE: mail-parser hands it out decoded, so a non-ASCII name is
+/// encoded again as one RFC 2047 encoded-word (ENVELOPE strings are header text, and
+/// clients without UTF8=ACCEPT expect 7-bit there).
+fn display_name(s: Option<&str>) -> Option<Bytes> {
+    use base64::Engine as _;
+    let v = s?.trim();
+    if v.is_ascii() {
+        return Some(Bytes::copy_from_slice(v.as_bytes()));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
+    Some(Bytes::from(format!("=?UTF-8?B?{b64}?=")))
+}
+
 fn raw_header(msg: &Message<'_>, name: HeaderName<'static>) -> Option<Bytes> {
     msg.header_raw(name)
         .map(|v| Bytes::copy_from_slice(v.trim().as_bytes()))
@@ -34,7 +47,7 @@ fn addr(a: &Addr<'_>) -> Address {
         None => (None, None),
     };
     Address {
-        name: nstr(a.name.as_deref()),
+        name: display_name(a.name.as_deref()),
         adl: None,
         mailbox: nstr(mailbox),
         host: nstr(host),
@@ -53,7 +66,7 @@ fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
                 out.push(Address {
                     name: None,
                     adl: None,
-                    mailbox: nstr(g.name.as_deref()),
+                    mailbox: display_name(g.name.as_deref()),
                     host: None,
                 });
                 out.extend(g.addresses.iter().map(addr));
@@ -366,6 +379,12 @@ Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\
         assert_eq!(e.sender, e.from);
         assert_eq!(e.to.len(), 2);
         assert!(e.cc.is_empty());
+        let m = parse(b"From: =?UTF-8?Q?B=C3=B6b?= <bob@example.test>\r\n\r\nx\r\n").unwrap();
+        let e = envelope(&m);
+        assert_eq!(
+            e.from[0].name.as_deref(),
+            Some(&b"=?UTF-8?B?QsO2Yg==?="[..])
+        );
     }
 
     #[test]

@@ -165,3 +165,73 @@ l.quit()
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn swaks_submits_with_starttls_and_auth_plain() {
+    if !common::have("swaks", "the submission interop test uses swaks") {
+        return;
+    }
+    let env = Env::with_listeners("", listeners());
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "bob@example.org"], b"bob-pw\n");
+    let server = env.start();
+    let port = server.listeners["submission"].port().to_string();
+    let run = |password: &str| {
+        std::process::Command::new("swaks")
+            .args([
+                "--server",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--tls",
+                "--auth",
+                "PLAIN",
+                "--auth-user",
+                "alice@example.test",
+                "--auth-password",
+                password,
+                "--from",
+                "alice@example.test",
+                "--to",
+                "bob@example.org",
+                "--header",
+                "Subject: via swaks",
+                "--body",
+                "hello from swaks",
+                "--timeout",
+                "30",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("wrong");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("<~* 535"),
+        "{out:?}"
+    );
+    let out = run("alice-pw");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            let bob = inbox(&server, "bob@example.org", "bob-pw").await;
+            assert_eq!(bob.len(), 1);
+            let text = String::from_utf8_lossy(&bob[0]);
+            assert!(text.contains("Subject: via swaks\r\n"), "{text}");
+            assert!(text.contains("hello from swaks"), "{text}");
+            assert!(text.contains("with ESMTPSA;"), "{text}");
+        })
+        .await
+        .unwrap();
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
