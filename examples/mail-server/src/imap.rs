@@ -257,6 +257,65 @@ fn timestamp_of(d: &DateTime) -> Timestamp {
     Timestamp(secs)
 }
 
+fn item_needs_body(i: &FetchItem) -> bool {
+    matches!(
+        i,
+        FetchItem::Rfc822
+            | FetchItem::Rfc822Header
+            | FetchItem::Rfc822Text
+            | FetchItem::Envelope
+            | FetchItem::Body
+            | FetchItem::BodyStructure
+            | FetchItem::BodySection { .. }
+    )
+}
+
+/// Items answered from the header block alone.
+fn header_only(i: &FetchItem) -> bool {
+    use imap_proto::types::SectionText;
+    match i {
+        FetchItem::Rfc822Header | FetchItem::Envelope => true,
+        FetchItem::BodySection { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    )
+                )
+        }
+        _ => false,
+    }
+}
+
+/// The beginning of a message, up to and including its header block: reads 16 KiB, then
+/// four times more until the empty line that ends the header is in (or the message ends).
+async fn read_head<S: MailStore>(
+    store: &S,
+    mailbox: MailboxRef,
+    uid: u32,
+    size: u64,
+) -> Result<Bytes, StoreError> {
+    let mut want: u64 = 16 * 1024;
+    loop {
+        let got = store
+            .open_range(mailbox, uid, 0, want.min(size))
+            .await?
+            .read_all()
+            .await?;
+        let end = memchr::memmem::find(&got, b"\r\n\r\n")
+            .map(|p| p + 4)
+            .or_else(|| memchr::memmem::find(&got, b"\n\n").map(|p| p + 2));
+        match end {
+            Some(e) => return Ok(Bytes::from(got).slice(..e)),
+            None if want >= size => return Ok(Bytes::from(got)),
+            None => want = want.saturating_mul(4),
+        }
+    }
+}
+
 fn seqset(numbers: &[u32]) -> Option<SequenceSet> {
     let mut sorted: Vec<u32> = numbers.iter().copied().filter(|&n| n != 0).collect();
     sorted.sort_unstable();
@@ -406,6 +465,16 @@ impl<S: MailStore> StoreSession<S> {
             SearchKey::ModSeq { modseq, .. } => meta.modseq >= *modseq,
             // Keys this backend does not evaluate yet match everything.
             _ => true,
+        }
+    }
+
+    fn needs_full_body(key: &SearchKey) -> bool {
+        match key {
+            SearchKey::Text(_) | SearchKey::Body(_) => true,
+            SearchKey::Not(k) => Self::needs_full_body(k),
+            SearchKey::Or(a, b) => Self::needs_full_body(a) || Self::needs_full_body(b),
+            SearchKey::And(keys) => keys.iter().any(Self::needs_full_body),
+            _ => false,
         }
     }
 
@@ -588,18 +657,10 @@ where
             .message_meta(mailbox, &uidset)
             .await
             .map_err(|e| store_status(&e))?;
-        let needs_body = items.iter().any(|i| {
-            matches!(
-                i,
-                FetchItem::Rfc822
-                    | FetchItem::Rfc822Header
-                    | FetchItem::Rfc822Text
-                    | FetchItem::Envelope
-                    | FetchItem::Body
-                    | FetchItem::BodyStructure
-                    | FetchItem::BodySection { .. }
-            )
-        });
+        let needs_body = items.iter().any(item_needs_body);
+        // Header-only items (Thunderbird's and Apple Mail's sync fetches) read only the
+        // beginning of each message, not its attachments.
+        let head_only = items.iter().all(|i| !item_needs_body(i) || header_only(i));
         let sets_seen = !read_only
             && items.iter().any(|i| {
                 matches!(
@@ -616,10 +677,16 @@ where
                 continue; // expunged meanwhile: the EXPUNGE follows
             };
             let raw = if needs_body {
-                match self.store.open_body(mailbox, u).await {
-                    Ok(r) => Some(Bytes::from(
-                        r.read_all().await.map_err(|e| store_status(&e))?,
-                    )),
+                let read = if head_only {
+                    read_head(&*self.store, mailbox, u, meta.size).await
+                } else {
+                    match self.store.open_body(mailbox, u).await {
+                        Ok(r) => r.read_all().await.map(Bytes::from),
+                        Err(e) => Err(e),
+                    }
+                };
+                match read {
+                    Ok(b) => Some(b),
                     Err(StoreError::NoSuchMessage(_)) => continue,
                     Err(e) => return Err(store_status(&e)),
                 }
@@ -815,6 +882,7 @@ where
             .await
             .map_err(|e| store_status(&e))?;
         let need_body = criteria.iter().any(Self::needs_body);
+        let need_full = criteria.iter().any(Self::needs_full_body);
         let largest = (
             u32::try_from(uids.len()).unwrap_or(u32::MAX),
             uids.last().copied().unwrap_or(0),
@@ -824,11 +892,16 @@ where
             let Some(meta) = metas.iter().find(|m| m.uid == *u) else {
                 continue;
             };
-            let body = if need_body {
+            let body = if need_full {
                 match self.store.open_body(mailbox, *u).await {
                     Ok(r) => Some(r.read_all().await.map_err(|e| store_status(&e))?),
                     Err(_) => None,
                 }
+            } else if need_body {
+                read_head(&*self.store, mailbox, *u, meta.size)
+                    .await
+                    .ok()
+                    .map(|b| b.to_vec())
             } else {
                 None
             };

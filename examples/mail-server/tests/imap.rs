@@ -205,3 +205,60 @@ fn imap_access_flag_refuses_login_with_a_clear_text() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn header_fetches_of_large_messages() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    // A 40 KiB header field (more than the first 16 KiB read) and a 300 KiB body.
+    let mut big = format!(
+        "X-Long: {}\r\nSubject: big one\r\n\r\n",
+        "y".repeat(40 * 1024)
+    )
+    .into_bytes();
+    for _ in 0..(300 * 1024 / 64) {
+        big.extend_from_slice(&[b'z'; 62]);
+        big.extend_from_slice(b"\r\n");
+    }
+    env.admin_ok(&["deliver", "alice@example.test"], &big);
+    let server = env.start();
+    let out = python(&format!(
+        r#"
+import imaplib, ssl
+m = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())
+m.login('alice@example.test', 'alice-pw')
+m.select('INBOX', readonly=True)
+typ, d = m.fetch('1', '(RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)')
+print(d[0][0].decode())
+print(d[0][1])
+print(d[1].decode())
+typ, d = m.fetch('1', '(BODY.PEEK[HEADER])')
+print(len(d[0][1]), d[0][1].endswith(b'Subject: big one\r\n\r\n'))
+print(m.search(None, 'SUBJECT', 'big'))
+m.logout()
+"#,
+        server.listeners["imaps"].port()
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "1 (RFC822.SIZE {} BODY[HEADER.FIELDS (SUBJECT)] {{{}}}",
+            big.len(),
+            20
+        )
+    );
+    assert_eq!(lines[1], "b'Subject: big one\\r\\n\\r\\n'");
+    assert!(
+        lines[2].starts_with(" ENVELOPE (NIL \"big one\" NIL NIL NIL NIL NIL NIL NIL NIL))"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], format!("{} True", 40 * 1024 + 10 + 18 + 2));
+    assert_eq!(lines[4], "('OK', [b'1'])");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
