@@ -76,6 +76,57 @@ pub struct AccessChange {
     pub smtp: Option<bool>,
 }
 
+/// A change to one quota limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaChange {
+    /// Leave it as it is.
+    Keep,
+    /// No limit.
+    Unlimited,
+    /// This limit.
+    Limit(u64),
+}
+
+impl QuotaChange {
+    /// Parses `unlimited`, `none` or a number with an optional K/M/G suffix (powers of 1024).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let t = s.trim().to_ascii_lowercase();
+        if t == "unlimited" || t == "none" {
+            return Ok(Self::Unlimited);
+        }
+        let (num, mult) = if let Some(n) = t.strip_suffix('k') {
+            (n, 1024u64)
+        } else if let Some(n) = t.strip_suffix('m') {
+            (n, 1024 * 1024)
+        } else if let Some(n) = t.strip_suffix('g') {
+            (n, 1024 * 1024 * 1024)
+        } else {
+            (t.as_str(), 1)
+        };
+        num.parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(mult))
+            .map(Self::Limit)
+            .ok_or_else(|| format!("expected a number (with K, M or G) or `unlimited`, got {s:?}"))
+    }
+
+    fn wire(self) -> String {
+        match self {
+            Self::Keep => "-".into(),
+            Self::Unlimited => "unlimited".into(),
+            Self::Limit(n) => n.to_string(),
+        }
+    }
+
+    fn apply(self, current: Option<u64>) -> Option<u64> {
+        match self {
+            Self::Keep => current,
+            Self::Unlimited => None,
+            Self::Limit(n) => Some(n),
+        }
+    }
+}
+
 /// One admin operation.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -102,6 +153,15 @@ pub enum Request {
         address: String,
         /// What changes.
         change: AccessChange,
+    },
+    /// Change an account's quota.
+    UserQuota {
+        /// Full address.
+        address: String,
+        /// Storage limit in bytes.
+        storage: QuotaChange,
+        /// Message count limit.
+        messages: QuotaChange,
     },
     /// Store (or with `None` remove) the plaintext-equivalent secret used by APOP.
     UserApopSecret {
@@ -168,6 +228,11 @@ impl fmt::Debug for Request {
             Self::UserPasswd { address, .. } => write!(f, "UserPasswd({address})"),
             Self::UserList => f.write_str("UserList"),
             Self::UserAccess { address, change } => write!(f, "UserAccess({address}, {change:?})"),
+            Self::UserQuota {
+                address,
+                storage,
+                messages,
+            } => write!(f, "UserQuota({address}, {storage:?}, {messages:?})"),
             Self::UserApopSecret { address, secret } => {
                 write!(f, "UserApopSecret({address}, set={})", secret.is_some())
             }
@@ -284,6 +349,19 @@ impl Request {
                     onoff(change.pop3),
                     onoff(change.imap),
                     onoff(change.smtp)
+                ),
+                None,
+            ),
+            Self::UserQuota {
+                address,
+                storage,
+                messages,
+            } => (
+                format!(
+                    "USER-QUOTA {} {} {}",
+                    e(address),
+                    storage.wire(),
+                    messages.wire()
                 ),
                 None,
             ),
@@ -438,6 +516,21 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
                     imap: switch(2)?,
                     smtp: switch(3)?,
                 },
+            }
+        }
+        "USER-QUOTA" => {
+            want(3)?;
+            let q = |i: usize| -> Result<QuotaChange, String> {
+                match args.get(i).copied() {
+                    Some("-") => Ok(QuotaChange::Keep),
+                    Some(v) => QuotaChange::parse(v),
+                    None => Err(format!("{verb}: field {i} missing")),
+                }
+            };
+            Request::UserQuota {
+                address: field(0)?,
+                storage: q(1)?,
+                messages: q(2)?,
             }
         }
         "USER-APOP-SECRET" => {
@@ -705,6 +798,27 @@ pub async fn execute<S: MailStore>(
                 describe_access(access)
             )])
         }
+        Request::UserQuota {
+            address,
+            storage,
+            messages,
+        } => {
+            let a = account(store, &address).await?;
+            let mut quota = a.quota;
+            quota.max_bytes = storage.apply(quota.max_bytes);
+            quota.max_messages = messages.apply(quota.max_messages);
+            store.set_quota(a.id, quota).await?;
+            let usage = store.quota_usage(a.id).await?;
+            let lim = |v: Option<u64>| v.map_or_else(|| "unlimited".to_string(), |n| n.to_string());
+            Ok(vec![format!(
+                "{}  storage={}/{} bytes  messages={}/{}",
+                a.address,
+                usage.bytes,
+                lim(quota.max_bytes),
+                usage.messages,
+                lim(quota.max_messages)
+            )])
+        }
         Request::UserApopSecret { address, secret } => {
             if let Some(s) = &secret {
                 check_password(s)?;
@@ -838,6 +952,19 @@ mod tests {
                 smtp: Some(true),
             },
         });
+        round_trip(Request::UserQuota {
+            address: "a@x.test".into(),
+            storage: QuotaChange::Limit(1 << 30),
+            messages: QuotaChange::Keep,
+        });
+        round_trip(Request::UserQuota {
+            address: "a@x.test".into(),
+            storage: QuotaChange::Unlimited,
+            messages: QuotaChange::Limit(5),
+        });
+        assert_eq!(QuotaChange::parse("2G"), Ok(QuotaChange::Limit(2 << 30)));
+        assert_eq!(QuotaChange::parse("Unlimited"), Ok(QuotaChange::Unlimited));
+        assert!(QuotaChange::parse("lots").is_err());
         round_trip(Request::UserApopSecret {
             address: "a@x.test".into(),
             secret: None,

@@ -20,13 +20,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 use imap_proto::server::{Status, Unsolicited};
 use imap_proto::tokio::{
-    Backend, Expunged, FetchResult, MoveResult, SearchResult, SelectInfo, Session, StoreRequest,
-    StoreResult,
+    Backend, Expunged, FetchResult, MoveResult, QuotaInfo, SearchResult, SelectInfo, Session,
+    StoreRequest, StoreResult,
 };
 use imap_proto::types::{
-    Code, Date, DateTime, FetchAttr, FetchItem, FetchModifiers, Flag, ListData, ListPattern,
-    Mailbox, MailboxAttr, SearchKey, SelectParams, SeqNum, SeqRange, SequenceSet, StatusAttr,
-    StatusItem, StoreKind,
+    Atom, Code, Date, DateTime, FetchAttr, FetchItem, FetchModifiers, Flag, ListData, ListPattern,
+    Mailbox, MailboxAttr, QuotaResource, SearchKey, SelectParams, SeqNum, SeqRange, SequenceSet,
+    StatusAttr, StatusItem, StoreKind,
 };
 use mailstore_core::{
     AccountInfo, AppendOptions, AppendSink, ChangeEvent, ChangeSubscription, CreateMailbox, FlagOp,
@@ -1113,6 +1113,44 @@ where
             .set_subscribed(self.account.id, mailbox.as_str(), subscribe)
             .await
             .map_err(|e| store_status(&e))
+    }
+
+    async fn quota(
+        &mut self,
+        mailbox: Option<&Mailbox>,
+        root: Option<&[u8]>,
+    ) -> Result<QuotaInfo, Status> {
+        let _ = mailbox;
+        if root.is_some_and(|r| !r.is_empty()) {
+            return Err(Status::no("No such quota root").with_code("NONEXISTENT"));
+        }
+        let usage = self
+            .store
+            .quota_usage(self.account.id)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let mut resources = Vec::new();
+        if let (Some(limit), Ok(name)) = (usage.quota.max_bytes, Atom::try_from("STORAGE")) {
+            // RFC 9208: STORAGE is in units of 1024 octets.
+            resources.push(QuotaResource {
+                name,
+                usage: usage.bytes.div_ceil(1024),
+                limit: limit / 1024,
+            });
+        }
+        if let (Some(limit), Ok(name)) = (usage.quota.max_messages, Atom::try_from("MESSAGE")) {
+            resources.push(QuotaResource {
+                name,
+                usage: usage.messages,
+                limit,
+            });
+        }
+        let mut info = QuotaInfo::default();
+        if !resources.is_empty() {
+            info.roots.push(Bytes::new());
+            info.quotas.push((Bytes::new(), resources));
+        }
+        Ok(info)
     }
 
     fn enabled(&mut self, capabilities: &[String]) {

@@ -132,6 +132,18 @@ enum UserCommand {
         #[arg(long, value_parser = parse_onoff)]
         smtp: Option<bool>,
     },
+    /// Set an account's quota (storage in bytes with an optional K/M/G suffix, and a
+    /// message count; `unlimited` removes a limit, an absent option keeps it).
+    Quota {
+        /// Full address.
+        address: String,
+        /// Storage limit, e.g. 2G.
+        #[arg(long, value_parser = admin::QuotaChange::parse)]
+        storage: Option<admin::QuotaChange>,
+        /// Message count limit.
+        #[arg(long, value_parser = admin::QuotaChange::parse)]
+        messages: Option<admin::QuotaChange>,
+    },
     /// Store the plaintext-equivalent secret that APOP needs (read from stdin), or remove
     /// it with --remove. Anyone who can read the store can log in with it.
     ApopSecret {
@@ -251,6 +263,15 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
         }) => Request::UserAccess {
             address,
             change: AccessChange { pop3, imap, smtp },
+        },
+        Command::User(UserCommand::Quota {
+            address,
+            storage,
+            messages,
+        }) => Request::UserQuota {
+            address,
+            storage: storage.unwrap_or(admin::QuotaChange::Keep),
+            messages: messages.unwrap_or(admin::QuotaChange::Keep),
         },
         Command::User(UserCommand::ApopSecret { address, remove }) => Request::UserApopSecret {
             address,

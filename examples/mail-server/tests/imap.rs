@@ -262,3 +262,65 @@ m.logout()
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn quota_is_set_by_the_cli_reported_by_imap_and_enforced() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    let out = env.admin_ok(
+        &[
+            "user",
+            "quota",
+            "alice@example.test",
+            "--storage",
+            "4K",
+            "--messages",
+            "2",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out,
+        "alice@example.test  storage=0/4096 bytes  messages=0/2\n"
+    );
+    let server = env.start();
+    env.admin_ok(&["deliver", "alice@example.test"], &common::message("q1"));
+    env.admin_ok(&["deliver", "alice@example.test"], &common::message("q2"));
+    let out = env.admin(&["deliver", "alice@example.test"], &common::message("q3"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("over quota"),
+        "{out:?}"
+    );
+    let out = python(&format!(
+        "import imaplib, ssl\nm = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())\nm.login('alice@example.test', 'alice-pw')\nprint(m.getquotaroot('INBOX'))\nm.logout()\n",
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out.trim(),
+        "('OK', [[b'INBOX \"\"'], [b'\"\" (STORAGE 1 4 MESSAGE 2 2)']])"
+    );
+    // `unlimited` lifts the limits again (through the socket: the server runs).
+    let out = env.admin_ok(
+        &[
+            "user",
+            "quota",
+            "alice@example.test",
+            "--storage",
+            "unlimited",
+            "--messages",
+            "unlimited",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out,
+        "alice@example.test  storage=244/unlimited bytes  messages=2/unlimited\n"
+    );
+    env.admin_ok(&["deliver", "alice@example.test"], &common::message("q3"));
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
