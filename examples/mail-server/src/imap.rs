@@ -148,7 +148,8 @@ fn to_imap_flags(f: &Flags) -> Vec<Flag> {
 fn from_imap_flags(flags: &[Flag]) -> Flags {
     let names: Vec<String> = flags
         .iter()
-        .filter(|f| !matches!(f, Flag::Recent))
+        // \Recent is session state and unknown `\Name` flags cannot be stored.
+        .filter(|f| !matches!(f, Flag::Recent | Flag::Extension(_)))
         .map(ToString::to_string)
         .collect();
     Flags::from_names(names.iter().map(String::as_str))
