@@ -322,20 +322,36 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
 }
 
 /// Runs an admin request: directly on the store, or through the running server's socket
-/// when the store is locked.
+/// when the store is locked. When the lock holder is not a server (no admin socket: another
+/// admin command is working), waits for it, up to 10 seconds.
 async fn run_admin(config: &Config, request: Request) -> Result<Vec<String>, ServerError> {
     serve::ensure_data_dir(&config.data_dir)?;
-    match store::open(config).await {
-        Ok(s) => {
-            let r = admin::execute(&s, config, request).await;
-            store::close(std::sync::Arc::new(s)).await;
-            r
+    let socket = config.admin_socket();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match store::open(config).await {
+            Ok(s) => {
+                let r = admin::execute(&s, config, request).await;
+                store::close(std::sync::Arc::new(s)).await;
+                return r;
+            }
+            Err(StoreError::Locked { path }) => {
+                if socket.exists() {
+                    tracing::debug!("store locked: using the admin socket");
+                    return socket::request(&socket, &request).await;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ServerError::Usage(format!(
+                        "the store {} is locked by another process that is not a server (no admin socket {}); try again when it has finished",
+                        path.display(),
+                        socket.display()
+                    )));
+                }
+                // Back off while the other admin command finishes (bounded by the deadline).
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(StoreError::Locked { .. }) => {
-            tracing::debug!("store locked: using the admin socket");
-            socket::request(&config.admin_socket(), &request).await
-        }
-        Err(e) => Err(e.into()),
     }
 }
 

@@ -151,7 +151,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         Ok(s) => Arc::new(s),
         Err(StoreError::Locked { path }) => {
             return Err(ServerError::Usage(format!(
-                "the data directory {} is in use by another mail-server process (store {} is locked); stop it first",
+                "the data directory {} is in use by another mail-server process (store {} is locked: a running server, or an admin command that is still working); stop it first",
                 config.data_dir.display(),
                 path.display()
             )));

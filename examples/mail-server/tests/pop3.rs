@@ -665,3 +665,53 @@ fn export_and_import_maildir_and_mbox_through_both_paths() {
         );
     }
 }
+
+#[test]
+fn concurrent_admin_commands_without_a_server_wait_for_the_store_lock() {
+    let env = Env::new("");
+    add_alice(&env);
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            let mut c = std::process::Command::new(common::BIN)
+                .args([
+                    "--config",
+                    env.config.to_str().unwrap(),
+                    "deliver",
+                    "alice@example.test",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            use std::io::Write as _;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(&message(&format!("c{i}")))
+                .unwrap();
+            c
+        })
+        .collect();
+    for c in children {
+        let out = common::wait_output(c, Duration::from_secs(60));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let server = env.start();
+    rt().block_on(async {
+        tokio::time::timeout(Duration::from_secs(60), async {
+            let mut c = Client::connect(server.pop3()).await.unwrap();
+            c.login("alice@example.test", "alice-pw").await.unwrap();
+            assert_eq!(c.stat().await.unwrap().0, 4);
+            c.quit().await.unwrap();
+        })
+        .await
+        .unwrap();
+    });
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}

@@ -141,7 +141,8 @@ pub fn run_bin(config: Option<&Path>, cwd: &Path, args: &[&str], stdin: &[u8]) -
     wait_output(child, Duration::from_secs(60))
 }
 
-fn wait_output(child: Child, limit: Duration) -> Output {
+/// Waits (bounded) for a child and collects its output; kills it after `limit`.
+pub fn wait_output(child: Child, limit: Duration) -> Output {
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
