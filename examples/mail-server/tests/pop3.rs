@@ -715,3 +715,77 @@ fn concurrent_admin_commands_without_a_server_wait_for_the_store_lock() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// fetchmail in "keep" (leave on server) mode with a UIDL id file: every run fetches only
+/// what is new, including after a server restart (stable UIDLs, pain point 3 of the field
+/// notes).
+#[test]
+fn fetchmail_keep_uidl_fetches_only_new_mail_across_restarts() {
+    if !common::have(
+        "fetchmail",
+        "the leave-on-server interop test uses fetchmail",
+    ) {
+        return;
+    }
+    let env = Env::new("");
+    add_alice(&env);
+    for s in ["fm1", "fm2"] {
+        deliver(&env, "alice@example.test", &message(s));
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mbox = work.path().join("mbox");
+    let ids = work.path().join("fetchids");
+    let rc = work.path().join("fetchmailrc");
+    let user = std::env::var("USER")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "root".into());
+    let fetch = |port: u16| {
+        std::fs::write(
+            &rc,
+            format!(
+                "set no bouncemail\nset idfile \"{}\"\npoll 127.0.0.1 service {port} protocol pop3 uidl auth password\n  \
+                 user \"alice@example.test\" there with password \"alice-pw\" is \"{user}\" here\n  \
+                 keep\n  ssl no sslcertck\n  mda \"cat >> {}\"\n",
+                ids.display(),
+                mbox.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&rc, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let child = std::process::Command::new("fetchmail")
+            .arg("-f")
+            .arg(&rc)
+            .args(["--nodetach", "--nosyslog"])
+            .env("HOME", work.path())
+            .env("FETCHMAILHOME", work.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = common::wait_output(child, Duration::from_secs(60));
+        let count = std::fs::read_to_string(&mbox)
+            .unwrap_or_default()
+            .matches("Subject: fm")
+            .count();
+        (out, count)
+    };
+    let server = env.start();
+    let (out, count) = fetch(server.pop3s().port());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(count, 2);
+    deliver(&env, "alice@example.test", &message("fm3"));
+    let (out, count) = fetch(server.pop3s().port());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(count, 3, "only the new message is fetched");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+
+    let server = env.start();
+    let (out, count) = fetch(server.pop3s().port());
+    // fetchmail exits 1 ("no mail") when there is nothing new.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(count, 3, "nothing is fetched twice after a restart");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
