@@ -236,20 +236,38 @@ fn imap_date(t: Timestamp) -> Option<DateTime> {
     .ok()
 }
 
-fn timestamp_of(d: &DateTime) -> Timestamp {
-    let date = d.date();
-    let (y, m, day) = (
-        i64::from(date.year()),
-        i64::from(date.month()),
-        i64::from(date.day()),
-    );
+/// Days since 1970-01-01 of a calendar date (proleptic Gregorian).
+fn civil_days(y: i64, m: i64, d: i64) -> i64 {
     let y2 = if m <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);
     let yoe = y2.rem_euclid(400);
     let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
+    era * 146_097 + doe - 719_468
+}
+
+fn day_number(d: &Date) -> i64 {
+    civil_days(
+        i64::from(d.year()),
+        i64::from(d.month()),
+        i64::from(d.day()),
+    )
+}
+
+/// The day of the message's Date: header field (in its own zone, as RFC 9051 asks).
+fn sent_day(head: Option<&[u8]>) -> Option<i64> {
+    let msg = crate::mime::parse(head?)?;
+    let d = msg.date()?;
+    Some(civil_days(
+        i64::from(d.year),
+        i64::from(d.month),
+        i64::from(d.day),
+    ))
+}
+
+fn timestamp_of(d: &DateTime) -> Timestamp {
+    let days = day_number(&d.date());
     let secs = days * 86_400
         + i64::from(d.hour()) * 3600
         + i64::from(d.minute()) * 60
@@ -460,11 +478,31 @@ impl<S: MailStore> StoreSession<S> {
             SearchKey::Subject(s) => header("Subject", s),
             SearchKey::From(s) => header("From", s),
             SearchKey::To(s) => header("To", s),
-            SearchKey::Text(s) | SearchKey::Body(s) => body.is_some_and(|b| contains(b, s)),
+            SearchKey::Cc(s) => header("Cc", s),
+            SearchKey::Bcc(s) => header("Bcc", s),
+            SearchKey::Header(name, s) => header(&String::from_utf8_lossy(name), s),
+            SearchKey::Text(s) => body.is_some_and(|b| contains(b, s)),
+            SearchKey::Body(s) => body.is_some_and(|b| {
+                let start = memchr::memmem::find(b, b"\r\n\r\n").map_or(b.len(), |p| p + 4);
+                contains(b.get(start..).unwrap_or_default(), s)
+            }),
             SearchKey::Larger(n) => meta.size > *n,
             SearchKey::Smaller(n) => meta.size < *n,
             SearchKey::ModSeq { modseq, .. } => meta.modseq >= *modseq,
-            // Keys this backend does not evaluate yet match everything.
+            SearchKey::Keyword(k) => meta.flags.has_keyword(k.as_str()),
+            SearchKey::Unkeyword(k) => !meta.flags.has_keyword(k.as_str()),
+            // This server keeps no \Recent state: nothing is recent or new.
+            SearchKey::Recent | SearchKey::New => false,
+            SearchKey::Old => true,
+            // INTERNALDATE, compared by date (RFC 9051 6.4.4: time and zone disregarded).
+            SearchKey::Before(d) => meta.internal_date.0.div_euclid(86_400) < day_number(d),
+            SearchKey::On(d) => meta.internal_date.0.div_euclid(86_400) == day_number(d),
+            SearchKey::Since(d) => meta.internal_date.0.div_euclid(86_400) >= day_number(d),
+            // The Date: header field.
+            SearchKey::SentBefore(d) => sent_day(body).is_some_and(|x| x < day_number(d)),
+            SearchKey::SentOn(d) => sent_day(body).is_some_and(|x| x == day_number(d)),
+            SearchKey::SentSince(d) => sent_day(body).is_some_and(|x| x >= day_number(d)),
+            // Keys added to imap-proto later are not evaluated: they match everything.
             _ => true,
         }
     }
@@ -481,6 +519,12 @@ impl<S: MailStore> StoreSession<S> {
 
     fn needs_body(key: &SearchKey) -> bool {
         match key {
+            SearchKey::Cc(_)
+            | SearchKey::Bcc(_)
+            | SearchKey::Header(..)
+            | SearchKey::SentBefore(_)
+            | SearchKey::SentOn(_)
+            | SearchKey::SentSince(_) => true,
             SearchKey::Subject(_)
             | SearchKey::From(_)
             | SearchKey::To(_)

@@ -324,3 +324,43 @@ fn quota_is_set_by_the_cli_reported_by_imap_and_enforced() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+#[test]
+fn search_by_dates_headers_and_keywords() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(
+        &["deliver", "alice@example.test"],
+        b"Date: Tue, 14 Jan 2020 10:00:00 +0100\r\nSubject: old\r\nCc: Dave <dave@example.org>\r\nX-Tag: alpha\r\n\r\nold body\r\n",
+    );
+    env.admin_ok(
+        &["deliver", "alice@example.test"],
+        b"Date: Mon, 23 Nov 2026 09:00:00 +0000\r\nSubject: new\r\nX-Tag: beta\r\n\r\nnew body mentions alpha\r\n",
+    );
+    let server = env.start();
+    let out = python(&format!(
+        r#"
+import imaplib, ssl
+m = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())
+m.login('alice@example.test', 'alice-pw')
+m.select('INBOX')
+for q in ['SENTBEFORE 1-Jan-2021', 'SENTSINCE 1-Jan-2021', 'SENTON 14-Jan-2020', 'SINCE 1-Jan-2000', 'BEFORE 1-Jan-2000',
+          'CC dave', 'HEADER X-Tag alpha', 'BODY alpha', 'TEXT alpha', 'NEW', 'OLD', 'KEYWORD $Work', 'UNKEYWORD $Work']:
+    if q == 'KEYWORD $Work':
+        m.store('2', '+FLAGS', '($Work)')
+    print(q, m.search(None, q)[1][0].decode())
+m.logout()
+"#,
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out,
+        "SENTBEFORE 1-Jan-2021 1\nSENTSINCE 1-Jan-2021 2\nSENTON 14-Jan-2020 1\nSINCE 1-Jan-2000 1 2\nBEFORE 1-Jan-2000 \n\
+CC dave 1\nHEADER X-Tag alpha 1\nBODY alpha 2\nTEXT alpha 1 2\nNEW \nOLD 1 2\nKEYWORD $Work 2\nUNKEYWORD $Work 1\n"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
