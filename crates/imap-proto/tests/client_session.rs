@@ -1,5 +1,10 @@
 //! Exact-bytes sessions against `client::Connection`.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use imap_proto::client::{Config, Connection, Event};
 use imap_proto::types::{

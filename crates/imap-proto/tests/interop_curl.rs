@@ -1,7 +1,12 @@
 //! curl's `imap://` client against our tokio server (in-memory backend): STARTTLS required,
 //! login, LIST, SELECT + FETCH of a message, SEARCH, STORE, APPEND (upload), LOGOUT.
 #![cfg(feature = "tokio")]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

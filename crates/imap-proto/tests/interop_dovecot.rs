@@ -3,7 +3,12 @@
 //! move, expunge, IDLE seeing an APPEND from a second connection, and QRESYNC
 //! resynchronisation.
 #![cfg(feature = "tokio")]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! Our async Client against our tokio server (in-memory backend), over TCP on 127.0.0.1.
 #![cfg(feature = "tokio")]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -152,10 +152,9 @@ service imap-login {{
                 let mut b = [0u8; 64];
                 if let Ok(Ok(n)) =
                     tokio::time::timeout(Duration::from_secs(5), s.read(&mut b)).await
+                    && b[..n].starts_with(b"* OK")
                 {
-                    if b[..n].starts_with(b"* OK") {
-                        break;
-                    }
+                    break;
                 }
             }
             assert!(

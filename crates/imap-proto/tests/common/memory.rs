@@ -733,17 +733,17 @@ impl Session for MemSession {
         // Flag changes by others.
         let mut max = view.known_modseq;
         for (i, u) in view.uids.iter().enumerate() {
-            if let Some(msg) = m.msgs.iter().find(|x| x.uid == *u) {
-                if msg.modseq > view.known_modseq {
-                    let flags = msg.flags.iter().map(ToString::to_string).collect();
-                    out.push(Unsolicited::Fetch {
-                        seq: i as u32 + 1,
-                        uid: Some(*u),
-                        flags,
-                        modseq: Some(msg.modseq),
-                    });
-                    max = max.max(msg.modseq);
-                }
+            if let Some(msg) = m.msgs.iter().find(|x| x.uid == *u)
+                && msg.modseq > view.known_modseq
+            {
+                let flags = msg.flags.iter().map(ToString::to_string).collect();
+                out.push(Unsolicited::Fetch {
+                    seq: i as u32 + 1,
+                    uid: Some(*u),
+                    flags,
+                    modseq: Some(msg.modseq),
+                });
+                max = max.max(msg.modseq);
             }
         }
         // New messages.
