@@ -208,3 +208,66 @@ async fn starttls_then_login() {
     .await
     .unwrap();
 }
+
+/// COMPRESS=DEFLATE end to end over TCP: the client side is a raw socket with flate2.
+#[tokio::test]
+async fn compress_deflate_over_tcp() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::time::timeout(GUARD, async {
+        let addr = common::start_server(common::plain_serve_config(), MemBackend::new()).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut text = String::new();
+        async fn read_until(
+            s: &mut tokio::net::TcpStream,
+            buf: &mut [u8],
+            text: &mut String,
+            needle: &str,
+        ) {
+            while !text.contains(needle) {
+                let n = s.read(buf).await.unwrap();
+                assert!(n > 0, "closed; got {text}");
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+        read_until(&mut s, &mut buf, &mut text, "\r\n").await;
+        s.write_all(b"a LOGIN user pass\r\nz COMPRESS DEFLATE\r\n")
+            .await
+            .unwrap();
+        read_until(&mut s, &mut buf, &mut text, "z OK DEFLATE active\r\n").await;
+        assert!(
+            text.contains("COMPRESS=DEFLATE"),
+            "advertised after login: {text}"
+        );
+
+        let mut comp = Compress::new(Compression::default(), false);
+        let mut decomp = Decompress::new(false);
+        let mut out = Vec::with_capacity(256);
+        comp.compress_vec(
+            b"b SELECT INBOX\r\nc NOOP\r\n",
+            &mut out,
+            FlushCompress::Sync,
+        )
+        .unwrap();
+        s.write_all(&out).await.unwrap();
+        let mut plain = Vec::new();
+        while !String::from_utf8_lossy(&plain).contains("c OK NOOP completed\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            let mut chunk = Vec::with_capacity(64 * 1024);
+            decomp
+                .decompress_vec(&buf[..n], &mut chunk, FlushDecompress::Sync)
+                .unwrap();
+            plain.extend_from_slice(&chunk);
+        }
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(plain.starts_with("* 3 EXISTS\r\n"), "{plain}");
+        assert!(
+            plain.contains("b OK [READ-WRITE] SELECT completed\r\n"),
+            "{plain}"
+        );
+    })
+    .await
+    .unwrap();
+}
