@@ -271,3 +271,30 @@ async fn compress_deflate_over_tcp() {
     .await
     .unwrap();
 }
+
+/// AUTHENTICATE SCRAM-SHA-256 end to end: mail-sasl on both sides, framed by the two state
+/// machines (SASL-IR, challenges, the server-final message as a last challenge).
+#[tokio::test]
+async fn authenticate_scram_sha_256() {
+    tokio::time::timeout(GUARD, async {
+        let mut config = common::plain_serve_config();
+        config.imap.sasl_mechanisms = vec!["SCRAM-SHA-256".into(), "PLAIN".into()];
+        let addr = common::start_server(config, MemBackend::new()).await;
+        let mut c = Client::connect(addr, ClientConfig::plain()).await.unwrap();
+        assert!(c.has_capability("AUTH=SCRAM-SHA-256"));
+        let creds = |p: &str| {
+            mail_sasl::client::ClientCredentials::new("user", mail_sasl::Secret::new(p.to_string()))
+        };
+        assert!(
+            c.authenticate(mail_sasl::Mechanism::ScramSha256, creds("wrong"))
+                .await
+                .is_err()
+        );
+        c.authenticate(mail_sasl::Mechanism::ScramSha256, creds("pass"))
+            .await
+            .unwrap();
+        assert_eq!(c.select("INBOX").await.unwrap().exists, 3);
+    })
+    .await
+    .unwrap();
+}

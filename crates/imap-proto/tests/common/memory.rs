@@ -138,19 +138,38 @@ impl MemBackend {
     }
 }
 
+impl MemBackend {
+    fn session(&self) -> MemSession {
+        MemSession {
+            store: self.store.clone(),
+            changed: self.changed.clone(),
+            rx: self.changed.subscribe(),
+            view: None,
+            append: None,
+            condstore: false,
+        }
+    }
+}
+
 impl Backend for MemBackend {
     type Session = MemSession;
 
+    async fn scram_secret(&self, username: &str) -> Option<mail_sasl::ScramSecret> {
+        (username == "user")
+            .then(|| mail_sasl::ScramSecret::derive(b"pass", b"fixed-test-salt", 4096))
+    }
+
+    async fn open_session(&self, username: &str) -> Result<MemSession, Status> {
+        if username == "user" {
+            Ok(self.session())
+        } else {
+            Err(Status::no("Unknown user"))
+        }
+    }
+
     async fn login(&self, username: &str, password: &[u8]) -> Result<MemSession, Status> {
         if username == "user" && password == b"pass" {
-            Ok(MemSession {
-                store: self.store.clone(),
-                changed: self.changed.clone(),
-                rx: self.changed.subscribe(),
-                view: None,
-                append: None,
-                condstore: false,
-            })
+            Ok(self.session())
         } else {
             Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"))
         }
