@@ -1242,6 +1242,11 @@ impl Connection {
                         return Step::Again;
                     }
                 };
+                if matches!(n, "SELECT" | "EXAMINE") && selected {
+                    // RFC 9051 6.3.2 / RFC 7162 3.2.11: the old mailbox is closed first.
+                    self.queue.clear();
+                    self.write(b"* OK [CLOSED] Previous mailbox closed\r\n");
+                }
                 self.mode = Mode::Waiting(Wait::Command {
                     tag: tag.clone(),
                     name: n.to_string(),
