@@ -158,6 +158,7 @@ impl Status {
 
 /// A command the application serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Request {
     /// The command's tag.
     pub tag: String,
