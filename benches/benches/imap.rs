@@ -182,7 +182,7 @@ fn interleaved_ratio(
     mut ours: impl FnMut() -> usize,
     mut peer: impl FnMut() -> usize,
 ) -> f64 {
-    let mut time = |f: &mut dyn FnMut() -> usize| {
+    let time = |f: &mut dyn FnMut() -> usize| {
         let t = Instant::now();
         for _ in 0..5 {
             black_box(f());
