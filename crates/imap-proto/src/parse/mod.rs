@@ -31,7 +31,15 @@ use crate::types::{DateTime, Flag, Mailbox, Tag};
 
 pub use self::response::FetchLiteralPrefix;
 
-/// Parser options. The defaults are strict RFC 9051/3501 behaviour.
+/// Parser options. The defaults are strict RFC 9051/3501 behaviour, except for deviations
+/// that are harmless and common enough to accept always: status responses without text
+/// (`a1 OK`), a continuation request without a space (`+` CRLF), 8-bit bytes in quoted
+/// strings (UTF-8, IMAP4rev2), `[BADCHARSET cs]` without parentheses (as in RFC 9051's own
+/// example) and a tag-string in `ESEARCH (TAG ...)` written as an atom.
+///
+/// Literal sizes are not limited here: the parser reports every announced literal
+/// ([`ParseError::Literal`], with its length) before a byte of it is read, and the framer
+/// decides whether to accept it.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ParserOptions {
@@ -49,6 +57,10 @@ pub struct ParserOptions {
     /// Quirk: accept `NIL` in place of a body parameter string, as sent by Mail.ru
     /// (read as an empty string). Default off.
     pub quirk_body_param_nil: bool,
+    /// Quirk: accept a space between the addresses of an ENVELOPE address list and
+    /// between the parts of a multipart BODYSTRUCTURE (`((...) (...))`), as written by
+    /// davmail and some Exchange versions. Default off.
+    pub quirk_list_separators: bool,
     /// Quirk: accept a response code after an untagged status without text and without
     /// the separating space, and a tagged status without any text (`a1 OK`), as sent by
     /// several servers (e.g. older Exchange). Default off.
@@ -63,6 +75,7 @@ impl Default for ParserOptions {
             max_depth: 32,
             quirk_trailing_space: false,
             quirk_body_param_nil: false,
+            quirk_list_separators: false,
             quirk_missing_text: false,
         }
     }

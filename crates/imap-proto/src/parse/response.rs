@@ -787,8 +787,9 @@ fn addresses(p: &mut P<'_>) -> R<Vec<Address>> {
         if p.eat(b')') {
             return Ok(v);
         }
-        // Some servers separate addresses with a space.
-        p.eat(b' ');
+        if p.opts.quirk_list_separators {
+            p.eat(b' ');
+        }
     }
 }
 
@@ -864,8 +865,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
         let mut parts = Vec::new();
         while p.peek() == Some(b'(') {
             parts.push(body(p, ext_ok)?);
-            // Liberal: some servers put a space between parts.
-            if p.rest().starts_with(b" (") {
+            if p.opts.quirk_list_separators && p.rest().starts_with(b" (") {
                 p.pos += 1;
             }
         }
