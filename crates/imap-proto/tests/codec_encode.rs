@@ -269,3 +269,21 @@ fn quirk_missing_text() {
     assert!(parse::response(b"a1 OK\r\n").is_ok());
     assert!(parse::response(b"* OK [ALERT]\r\n").is_ok());
 }
+
+#[test]
+fn zero_copy_parsing_slices_the_input() {
+    let input = Bytes::from_static(b"a1 LOGIN fred \"blurdy bloop\"\r\na2 NOOP\r\n");
+    let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
+    let (used, c) = parse::command_bytes(&input, &parse::ParserOptions::default()).unwrap();
+    assert_eq!(used, 30);
+    let CommandBody::Login { username, password } = &c.body else {
+        panic!()
+    };
+    assert_eq!(&password[..], b"blurdy bloop");
+    // Both strings point into the input buffer: no copy was made.
+    assert!(range.contains(&(username.as_ptr() as usize)));
+    assert!(range.contains(&(password.as_ptr() as usize)));
+    let (used2, c2) =
+        parse::command_bytes(&input.slice(used..), &parse::ParserOptions::default()).unwrap();
+    assert_eq!((used2, c2.body), (9, CommandBody::Noop));
+}

@@ -681,7 +681,13 @@ fn origin(p: &mut P<'_>) -> R<Option<u32>> {
 }
 
 fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
-    if let Some(item) = literal_item_name(p)? {
+    // Only BODY[...], BINARY[...] and RFC822* carry string values.
+    let maybe_literal = matches!(p.peek(), Some(b'B' | b'b' | b'R' | b'r'));
+    if let Some(item) = if maybe_literal {
+        literal_item_name(p)?
+    } else {
+        None
+    } {
         p.sp()?;
         let data = if matches!(item, FetchLiteralItem::Binary { .. }) {
             if p.is_nil() {
