@@ -365,6 +365,9 @@ pub struct AppendPrefix {
     pub date: Option<DateTime>,
     /// The message literal.
     pub literal: LiteralHeader,
+    /// The message was sent as `UTF8 (~{n}` (RFC 6855): after the literal data a `)`
+    /// comes before the CRLF.
+    pub utf8: bool,
     /// Bytes up to and including the CRLF after the literal announcement: the literal
     /// data starts here.
     pub consumed: usize,
