@@ -152,14 +152,14 @@ pub fn literal_announcement(line: &[u8]) -> Option<LiteralHeader> {
     Some(LiteralHeader { len, sync, binary })
 }
 
-/// Where a framed message ends.
-pub(crate) enum Frame {
-    /// The message is `input[..end]`.
-    Complete(usize),
-}
-
-/// Finds the end of the message at the start of `input`.
-pub(crate) fn frame(input: &[u8], opts: &ParserOptions) -> Result<Frame, ParseError> {
+/// Frames the message at the start of `input`: returns the length of the complete message
+/// (its lines, its literals and the final CRLF) without parsing it.
+///
+/// Errors: [`ParseError::Incomplete`] when the final CRLF is missing,
+/// [`ParseError::Literal`] when a literal's bytes are not all there (or a synchronising
+/// `{0}` has nothing after it yet), [`ParseError::Failed`] when a line exceeds
+/// [`ParserOptions::max_line_len`] or a literal length does not fit in memory.
+pub fn frame(input: &[u8], opts: &ParserOptions) -> Result<usize, ParseError> {
     let mut pos = 0usize;
     loop {
         let rest = input.get(pos..).unwrap_or(&[]);
@@ -197,7 +197,7 @@ pub(crate) fn frame(input: &[u8], opts: &ParserOptions) -> Result<Frame, ParseEr
                 }
                 pos = end;
             }
-            None => return Ok(Frame::Complete(next)),
+            None => return Ok(next),
         }
     }
 }
@@ -229,7 +229,7 @@ pub fn command_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Command), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     command::parse_command(buf, opts).map(|c| (end, c))
 }
@@ -240,7 +240,7 @@ pub fn command_bytes(
     input: &Bytes,
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Command), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     command::parse_command(input.slice(..end), opts).map(|c| (end, c))
 }
 
@@ -254,7 +254,7 @@ pub fn response_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Response), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     response::parse_response(buf, opts).map(|r| (end, r))
 }
@@ -264,7 +264,7 @@ pub fn response_bytes(
     input: &Bytes,
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Response), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     response::parse_response(input.slice(..end), opts).map(|r| (end, r))
 }
 
@@ -278,7 +278,7 @@ pub fn greeting_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Greeting), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     response::parse_greeting(buf, opts).map(|g| (end, g))
 }
