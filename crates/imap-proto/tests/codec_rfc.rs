@@ -466,6 +466,20 @@ fn extension_examples() {
     cmd("t4 LIST \"\" % RETURN (SPECIAL-USE)", None);
     resp("* LIST (\\Marked \\Drafts) \"/\" Drafts", None);
     resp("t1 NO [USEATTR] \\All not supported", None);
+    // Generic extended LIST items (RFC 9051 7.3.1 example, joined lines).
+    resp(
+        "* LIST (\\Marked) \":\" Tables (tablecloth ((\"edge\" \"lacy\") (\"color\" \"red\")) Sample \"text\")",
+        Some(
+            "* LIST (\\Marked) \":\" Tables (\"tablecloth\" ((\"edge\" \"lacy\") (\"color\" \"red\")) \"Sample\" \"text\")",
+        ),
+    );
+    resp(
+        "* LIST () \":\" Tables:new (tablecloth (\"edge\" \"lacy\") Sample (\"text\" \"more text\"))",
+        Some(
+            "* LIST () \":\" Tables:new (\"tablecloth\" (\"edge\" \"lacy\") \"Sample\" (\"text\" \"more text\"))",
+        ),
+    );
+    resp("* LIST () \"/\" foo (\"X-COUNT\" 1:* \"X-EMPTY\" ())", None);
     // LIST-EXTENDED patterns (RFC 5258)
     cmd(
         "A01 LIST \"\" (INBOX Drafts \"Sent Mail\") RETURN (SUBSCRIBED CHILDREN)",
@@ -617,6 +631,18 @@ fn mailbox_names_modified_utf7_and_utf8() {
 
 #[test]
 fn quirks_are_off_by_default() {
+    let line = b"* 1 FETCH (ENVELOPE (NIL NIL ((NIL NIL \"a\" \"x\") (NIL NIL \"b\" \"x\")) NIL NIL NIL NIL NIL NIL NIL) BODY ((\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1) (\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 1 1) \"ALTERNATIVE\"))\r\n";
+    assert!(parse::response(line).is_err());
+    let mut o = parse::ParserOptions::default();
+    o.quirk_list_separators = true;
+    let (_, r) = parse::response_with(line, &o).unwrap();
+    let mut out = Vec::new();
+    encode::response(&r, &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(line).replace(") (", ")(")
+    );
+
     let line = b"* 1 FETCH (UID 19436 )\r\n";
     assert!(parse::response(line).is_err());
     let mut o = parse::ParserOptions::default();

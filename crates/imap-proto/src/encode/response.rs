@@ -9,8 +9,8 @@ use super::command::{section, section_binary};
 use super::{EncodeOptions, W};
 use crate::types::{
     Address, BodyExtension, BodyStructure, Code, Continue, Data, ESearchItem, ExtDisposition,
-    FetchAttr, FetchLiteralItem, FlagPerm, Greeting, GreetingKind, ListExtItem, NamespaceDesc,
-    Response, SinglePartKind, StatusAttr, StatusKind, Text,
+    ExtValue, FetchAttr, FetchLiteralItem, FlagPerm, Greeting, GreetingKind, ListExtItem,
+    NamespaceDesc, Response, SinglePartKind, StatusAttr, StatusKind, Text,
 };
 
 /// Encodes a response (with default options), appending to `out`.
@@ -290,6 +290,11 @@ fn data(w: &mut W<'_>, d: &Data) {
                         w.mailbox(m);
                         w.raw(b")");
                     }
+                    ListExtItem::Other { name, value } => {
+                        w.string(name);
+                        w.sp();
+                        ext_value(w, value);
+                    }
                 });
             }
         }
@@ -432,6 +437,14 @@ fn data(w: &mut W<'_>, d: &Data) {
                 w.astring(r);
             }
         }
+    }
+}
+
+fn ext_value(w: &mut W<'_>, v: &ExtValue) {
+    match v {
+        ExtValue::Token(t) => w.raw(t),
+        ExtValue::String(s) => w.string(s),
+        ExtValue::List(l) => w.list(l, ext_value),
     }
 }
 

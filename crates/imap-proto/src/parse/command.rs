@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::cursor::{Fail, P, R};
+use super::cursor::{Fail, P, R, Upper};
 use super::{AppendPrefix, ParseError, ParserOptions};
 use crate::types::{
     AppendMessage, Capability, Command, CommandBody, FetchItem, FetchItems, FetchModifiers,
@@ -18,7 +18,7 @@ fn tag(p: &mut P<'_>) -> R<Tag> {
     }
     let start = p.pos;
     p.pos += n;
-    if p.peek() != Some(b' ') {
+    if p.peek() != Some(b' ') && !p.at_crlf() {
         return p.fail("forbidden character in tag");
     }
     Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
@@ -40,14 +40,17 @@ pub(crate) fn parse_command(buf: Bytes, opts: &ParserOptions) -> Result<Command,
 }
 
 fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
+    if p.at_crlf() {
+        return p.fail("missing command name");
+    }
     p.sp()?;
     let name = p.atom_range()?;
-    let name = p.slice(name).to_ascii_uppercase();
+    let name = Upper::new(p.slice(name));
     let body = match name.as_slice() {
         b"UID" => {
             p.sp()?;
             let sub = p.atom_range()?;
-            let sub = p.slice(sub).to_ascii_uppercase();
+            let sub = Upper::new(p.slice(sub));
             match sub.as_slice() {
                 b"FETCH" => fetch(p, true)?,
                 b"STORE" => store(p, true)?,
@@ -109,7 +112,7 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
             p.sp()?;
             let mailbox = p.mailbox()?;
             let params = select_params(p)?;
-            if name == b"SELECT" {
+            if name.as_slice() == b"SELECT" {
                 CommandBody::Select { mailbox, params }
             } else {
                 CommandBody::Examine { mailbox, params }
@@ -175,7 +178,14 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
         }
         b"APPEND" => {
             let (mailbox, flags, date) = append_head(p)?;
+            let utf8 = p.keyword(b"UTF8 (");
+            if utf8 && p.peek() != Some(b'~') {
+                return p.fail("UTF8 (...) needs a binary literal ~{n}");
+            }
             let (data, binary) = p.literal_any(true)?;
+            if utf8 {
+                p.expect(b')', "expected ')' after the UTF8 literal")?;
+            }
             CommandBody::Append {
                 mailbox,
                 message: AppendMessage {
@@ -183,6 +193,7 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
                     date,
                     data,
                     binary,
+                    utf8,
                 },
             }
         }
@@ -296,7 +307,11 @@ pub(crate) fn append_prefix(
             return p.fail("not an APPEND command");
         }
         let (mailbox, flags, date) = append_head(&mut p)?;
+        let utf8 = p.keyword(b"UTF8 (");
         let binary = p.eat(b'~');
+        if utf8 && !binary {
+            return p.fail("UTF8 (...) needs a binary literal ~{n}");
+        }
         p.expect(b'{', "expected the message literal")?;
         let len = p.number64()?;
         let sync = !p.eat(b'+');
@@ -311,6 +326,7 @@ pub(crate) fn append_prefix(
             flags,
             date,
             literal: super::LiteralHeader { len, sync, binary },
+            utf8,
             consumed: end,
         })
     })();
@@ -731,7 +747,7 @@ fn search_key_inner(p: &mut P<'_>) -> R<SearchKey> {
         return Ok(SearchKey::SequenceSet(p.sequence_set()?));
     }
     let r = p.atom_range()?;
-    let w = p.slice(r).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r));
     macro_rules! arg {
         ($f:ident) => {{
             p.sp()?;
@@ -816,7 +832,7 @@ fn search_key_inner(p: &mut P<'_>) -> R<SearchKey> {
         }
         _ => {
             return Err(Fail {
-                pos: p.pos - w.len(),
+                pos: p.pos - w.as_slice().len(),
                 reason: "unknown search key",
             });
         }

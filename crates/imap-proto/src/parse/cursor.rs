@@ -301,10 +301,13 @@ impl<'o> P<'o> {
     }
 
     pub fn is_nil(&mut self) -> bool {
-        self.word(b"NIL")
+        matches!(self.peek(), Some(b'N' | b'n')) && self.word(b"NIL")
     }
 
     pub fn nstring(&mut self) -> R<Option<Bytes>> {
+        if self.peek() == Some(b'"') {
+            return self.quoted().map(Some);
+        }
         if self.is_nil() {
             Ok(None)
         } else {
@@ -592,5 +595,32 @@ impl<'o> P<'o> {
             }
         }
         Ok(part)
+    }
+}
+
+/// An upper-cased copy of a short keyword on the stack (no allocation). Words longer than
+/// the buffer come out empty, which matches no keyword.
+pub(crate) struct Upper {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl Upper {
+    pub fn new(src: &[u8]) -> Self {
+        let mut buf = [0u8; 32];
+        if src.len() > buf.len() {
+            return Self { buf, len: 0 };
+        }
+        for (d, s) in buf.iter_mut().zip(src) {
+            *d = s.to_ascii_uppercase();
+        }
+        Self {
+            buf,
+            len: src.len(),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
     }
 }

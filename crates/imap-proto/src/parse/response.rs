@@ -6,14 +6,14 @@ use std::num::NonZeroU32;
 use bytes::Bytes;
 
 use super::command::{id_params, section, section_binary, status_item};
-use super::cursor::{Fail, P, R};
+use super::cursor::{Fail, P, R, Upper};
 use super::{LiteralHeader, ParseError, ParserOptions};
 use crate::types::{
     Address, BodyExtension, BodyFields, BodyStructure, Capability, Code, Continue, Data,
-    Disposition, ESearchItem, Envelope, ExtDisposition, ExtLanguage, ExtLocation, FetchAttr,
-    FetchLiteralItem, FlagPerm, Greeting, GreetingKind, ListData, ListExtItem, MailboxAttr,
-    MultiPartExt, NamespaceDesc, QuotaResource, Response, SinglePartExt, SinglePartKind,
-    StatusAttr, StatusItem, StatusKind, StatusResponse, Tag, Text, is_tag_char,
+    Disposition, ESearchItem, Envelope, ExtDisposition, ExtLanguage, ExtLocation, ExtValue,
+    FetchAttr, FetchLiteralItem, FlagPerm, Greeting, GreetingKind, ListData, ListExtItem,
+    MailboxAttr, MultiPartExt, NamespaceDesc, QuotaResource, Response, SinglePartExt,
+    SinglePartKind, StatusAttr, StatusItem, StatusKind, StatusResponse, Tag, Text, is_tag_char,
 };
 
 pub(crate) fn parse_response(buf: Bytes, opts: &ParserOptions) -> Result<Response, ParseError> {
@@ -30,14 +30,11 @@ pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greetin
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");
         }
-        let kind = if p.word(b"OK") {
-            GreetingKind::Ok
-        } else if p.word(b"PREAUTH") {
-            GreetingKind::PreAuth
-        } else if p.word(b"BYE") {
-            GreetingKind::Bye
-        } else {
-            return p.fail("expected OK, PREAUTH or BYE");
+        let kind = match status_keyword(&mut p) {
+            Some(StatusKind::Ok) => GreetingKind::Ok,
+            Some(StatusKind::PreAuth) => GreetingKind::PreAuth,
+            Some(StatusKind::Bye) => GreetingKind::Bye,
+            _ => return p.fail("expected OK, PREAUTH or BYE"),
         };
         let (code, text) = resp_text(&mut p)?;
         end(&mut p)?;
@@ -77,14 +74,9 @@ fn response(p: &mut P<'_>) -> R<Response> {
         reason: "invalid tag",
     }))?;
     p.sp()?;
-    let kind = if p.word(b"OK") {
-        StatusKind::Ok
-    } else if p.word(b"NO") {
-        StatusKind::No
-    } else if p.word(b"BAD") {
-        StatusKind::Bad
-    } else {
-        return p.fail("expected OK, NO or BAD");
+    let kind = match status_keyword(p) {
+        Some(k @ (StatusKind::Ok | StatusKind::No | StatusKind::Bad)) => k,
+        _ => return p.fail("expected OK, NO or BAD"),
     };
     let (code, text) = resp_text(p)?;
     end(p)?;
@@ -94,6 +86,28 @@ fn response(p: &mut P<'_>) -> R<Response> {
         code,
         text,
     }))
+}
+
+/// `OK`/`NO`/`BAD`/`PREAUTH`/`BYE` followed by SP, CRLF or (quirk) `[`.
+fn status_keyword(p: &mut P<'_>) -> Option<StatusKind> {
+    const KINDS: [(&[u8], StatusKind); 5] = [
+        (b"OK", StatusKind::Ok),
+        (b"NO", StatusKind::No),
+        (b"BAD", StatusKind::Bad),
+        (b"PREAUTH", StatusKind::PreAuth),
+        (b"BYE", StatusKind::Bye),
+    ];
+    let save = p.pos;
+    for (kw, kind) in KINDS {
+        if p.keyword(kw) {
+            match p.peek() {
+                Some(b' ' | b'\r') => return Some(kind),
+                Some(b'[') if p.opts.quirk_missing_text => return Some(kind),
+                _ => p.pos = save,
+            }
+        }
+    }
+    None
 }
 
 fn continue_req(p: &mut P<'_>) -> R<Continue> {
@@ -170,13 +184,18 @@ fn capabilities(p: &mut P<'_>) -> R<Vec<Capability>> {
 
 fn resp_text_code(p: &mut P<'_>) -> R<Code> {
     let r = p.atom_range()?;
-    let w = p.slice(r.clone()).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r.clone()));
     Ok(match w.as_slice() {
         b"ALERT" => Code::Alert,
         b"BADCHARSET" => {
             let mut v = Vec::new();
             if p.eat(b' ') {
-                v = p.paren_list(|p| p.astring())?;
+                if p.peek() == Some(b'(') {
+                    v = p.paren_list(|p| p.astring())?;
+                } else {
+                    // RFC 9051's own example omits the parentheses; accept one charset.
+                    v = vec![p.astring()?];
+                }
             }
             Code::BadCharset(v)
         }
@@ -281,7 +300,7 @@ fn untagged(p: &mut P<'_>) -> R<Response> {
         let n = p.number()?;
         p.sp()?;
         let w = p.atom_range()?;
-        let w = p.slice(w).to_ascii_uppercase();
+        let w = Upper::new(p.slice(w));
         let nz = || {
             NonZeroU32::new(n).ok_or(Fail {
                 pos: at,
@@ -303,8 +322,11 @@ fn untagged(p: &mut P<'_>) -> R<Response> {
             _ => return p.fail("expected EXISTS, RECENT, EXPUNGE or FETCH"),
         }));
     }
+    if let Some(kind) = status_keyword(p) {
+        return status(p, kind);
+    }
     let r = p.atom_range()?;
-    let w = p.slice(r).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r));
     fn status(p: &mut P<'_>, kind: StatusKind) -> R<Response> {
         let (code, text) = resp_text(p)?;
         Ok(Response::Status(StatusResponse {
@@ -522,7 +544,6 @@ fn mailbox_list(p: &mut P<'_>, extended: bool) -> R<ListData> {
     let mut ext = Vec::new();
     if extended && p.eat(b' ') {
         ext = p.paren_list(|p| {
-            let at = p.pos;
             let name = p.astring()?;
             p.sp()?;
             if name.eq_ignore_ascii_case(b"CHILDINFO") {
@@ -534,9 +555,9 @@ fn mailbox_list(p: &mut P<'_>, extended: bool) -> R<ListData> {
                 p.expect(b')', "expected ')'")?;
                 Ok(ListExtItem::OldName(m))
             } else {
-                Err(Fail {
-                    pos: at,
-                    reason: "unsupported LIST extended item",
+                Ok(ListExtItem::Other {
+                    name,
+                    value: ext_value(p)?,
                 })
             }
         })?;
@@ -547,6 +568,30 @@ fn mailbox_list(p: &mut P<'_>, extended: bool) -> R<ListData> {
         mailbox,
         extended: ext,
     })
+}
+
+/// `tagged-ext-val`, liberally: tokens, strings and nested lists.
+fn ext_value(p: &mut P<'_>) -> R<ExtValue> {
+    p.enter()?;
+    let r = (|| match p.peek() {
+        Some(b'(') => Ok(ExtValue::List(p.paren_list(ext_value)?)),
+        Some(b'"' | b'{') => Ok(ExtValue::String(p.string()?)),
+        _ => {
+            let rest = p.rest();
+            let n = rest
+                .iter()
+                .take_while(|b| crate::types::is_astring_char(**b) || matches!(b, b'*' | b'%'))
+                .count();
+            if n == 0 {
+                return p.fail("expected an extension value");
+            }
+            let start = p.pos;
+            p.pos += n;
+            Ok(ExtValue::Token(p.buf.slice(start..start + n)))
+        }
+    })();
+    p.leave();
+    r
 }
 
 fn namespace(p: &mut P<'_>) -> R<Vec<NamespaceDesc>> {
@@ -636,7 +681,13 @@ fn origin(p: &mut P<'_>) -> R<Option<u32>> {
 }
 
 fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
-    if let Some(item) = literal_item_name(p)? {
+    // Only BODY[...], BINARY[...] and RFC822* carry string values.
+    let maybe_literal = matches!(p.peek(), Some(b'B' | b'b' | b'R' | b'r'));
+    if let Some(item) = if maybe_literal {
+        literal_item_name(p)?
+    } else {
+        None
+    } {
         p.sp()?;
         let data = if matches!(item, FetchLiteralItem::Binary { .. }) {
             if p.is_nil() {
@@ -652,7 +703,7 @@ fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
         return Ok(item.with_data(data));
     }
     let r = p.atom_range()?;
-    let w = p.slice(r.clone()).to_ascii_uppercase();
+    let w = Upper::new(p.slice(r.clone()));
     Ok(match w.as_slice() {
         b"FLAGS" => {
             p.sp()?;
@@ -699,7 +750,7 @@ fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
                 size: p.number64()?,
             }
         }
-        _ if w.starts_with(b"BINARY.SIZE[") => {
+        _ if w.as_slice().starts_with(b"BINARY.SIZE[") => {
             p.pos = r.start + "BINARY.SIZE".len();
             let part = section_binary(p)?;
             p.sp()?;
@@ -742,8 +793,9 @@ fn addresses(p: &mut P<'_>) -> R<Vec<Address>> {
         if p.eat(b')') {
             return Ok(v);
         }
-        // Some servers separate addresses with a space.
-        p.eat(b' ');
+        if p.opts.quirk_list_separators {
+            p.eat(b' ');
+        }
     }
 }
 
@@ -819,8 +871,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
         let mut parts = Vec::new();
         while p.peek() == Some(b'(') {
             parts.push(body(p, ext_ok)?);
-            // Liberal: some servers put a space between parts.
-            if p.rest().starts_with(b" (") {
+            if p.opts.quirk_list_separators && p.rest().starts_with(b" (") {
                 p.pos += 1;
             }
         }
@@ -981,20 +1032,18 @@ pub(crate) fn fetch_literal_prefix(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<FetchLiteralPrefix, ParseError> {
-    // The first line must end in a literal announcement.
-    let Some(nl) = memchr::memchr(b'\n', input) else {
-        return Err(ParseError::Incomplete);
-    };
-    let line = input.get(..nl).unwrap_or(&[]);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // Frame up to the literal whose data is not all there; earlier literals are complete.
     let not_found = || ParseError::Failed {
         position: 0,
-        reason: "not a FETCH response ending in a literal",
+        reason: "not a FETCH response ending in an unread literal",
         tag: None,
         consumed: None,
     };
-    let literal = super::literal_announcement(line).ok_or_else(not_found)?;
-    let end = nl + 1;
+    let (literal, end) = match super::frame(input, opts) {
+        Err(ParseError::Literal { header, offset, .. }) => (header, offset),
+        Ok(_) => return Err(not_found()),
+        Err(e) => return Err(e),
+    };
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     let mut p = P::new(buf, opts);
     let r = (|| {
@@ -1012,31 +1061,28 @@ pub(crate) fn fetch_literal_prefix(
         loop {
             if let Some(item) = literal_item_name(&mut p)? {
                 p.sp()?;
-                if p.peek() == Some(b'~') || p.peek() == Some(b'{') {
-                    let ann_start = p.pos;
-                    // Everything from here to the CRLF must be the announcement.
-                    let rest = p.rest();
-                    if rest.len() >= 2 && rest.ends_with(b"\r\n") {
-                        let ann = rest.get(..rest.len() - 2).unwrap_or(&[]);
-                        if super::literal_announcement(ann).is_some()
-                            && ann.iter().filter(|b| **b == b'{').count() == 1
-                        {
-                            return Ok(FetchLiteralPrefix {
-                                seq,
-                                items,
-                                item,
-                                literal,
-                                consumed: end,
-                            });
-                        }
-                    }
-                    return Err(Fail {
-                        pos: ann_start,
-                        reason: "literal is not the end of the line",
+                let rest = p.rest();
+                let is_last = rest.strip_suffix(b"\r\n").is_some_and(|ann| {
+                    !ann.contains(&b'\n') && super::literal_announcement(ann).is_some()
+                });
+                if is_last && matches!(p.peek(), Some(b'~' | b'{')) {
+                    return Ok(FetchLiteralPrefix {
+                        seq,
+                        items,
+                        item,
+                        literal,
+                        consumed: end,
                     });
                 }
-                let data = p.nstring()?;
+                let data =
+                    if matches!(item, FetchLiteralItem::Binary { .. }) && p.peek() == Some(b'~') {
+                        Some(p.literal_any(true)?.0)
+                    } else {
+                        p.nstring()?
+                    };
                 items.push(item.with_data(data));
+                p.sp()?;
+                continue;
             } else {
                 items.push(msg_att_item(&mut p)?);
             }

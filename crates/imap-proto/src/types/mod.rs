@@ -32,9 +32,9 @@ pub use self::core::{
 pub use self::datetime::{Date, DateTime};
 pub use self::mutf7::{decode_mutf7, encode_mutf7};
 pub use self::response::{
-    Code, Continue, Data, ESearchItem, FetchAttr, FetchLiteralItem, Greeting, GreetingKind,
-    ListData, ListExtItem, NamespaceDesc, QuotaResource, Response, StatusAttr, StatusKind,
-    StatusResponse,
+    Code, Continue, Data, ESearchItem, ExtValue, FetchAttr, FetchLiteralItem, Greeting,
+    GreetingKind, ListData, ListExtItem, NamespaceDesc, QuotaResource, Response, StatusAttr,
+    StatusKind, StatusResponse,
 };
 pub use self::search::SearchKey;
 pub use self::sequence::{SeqNum, SeqRange, SequenceSet};

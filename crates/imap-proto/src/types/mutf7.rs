@@ -25,6 +25,13 @@ fn err(at: usize, reason: &'static str) -> ValidationError {
 /// closing `-`, base64 that encodes printable ASCII, non-zero padding bits, partial UTF-16
 /// units and unpaired surrogates.
 pub fn decode_mutf7(input: &[u8]) -> Result<String, ValidationError> {
+    // Fast path: plain printable ASCII without shifts.
+    if memchr::memchr(b'&', input).is_none() {
+        if let Some(at) = input.iter().position(|b| !(0x20..=0x7e).contains(b)) {
+            return Err(err(at, "byte outside printable US-ASCII"));
+        }
+        return Ok(String::from_utf8_lossy(input).into_owned());
+    }
     let mut out = String::with_capacity(input.len());
     let mut i = 0;
     while let Some(&b) = input.get(i) {

@@ -328,6 +328,26 @@ pub enum ListExtItem {
     ChildInfo(Vec<Bytes>),
     /// `OLDNAME (mailbox)` (RFC 9051).
     OldName(Mailbox),
+    /// Any other extended item: its name and value (`tagged-ext-val`).
+    Other {
+        /// The item's name (`tag-string`).
+        name: Bytes,
+        /// Its value.
+        value: ExtValue,
+    },
+}
+
+/// A generic extension value (`tagged-ext-val`, RFC 4466): a bare token (number, sequence
+/// set, atom), a string, or a parenthesised list of values.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum ExtValue {
+    /// A bare token such as `17`, `1:*` or `lacy`: non-empty, only `ASTRING-CHAR`s, `*` and
+    /// `%` (written as is; other bytes make the encoding invalid).
+    Token(Bytes),
+    /// A string (written quoted or as a literal).
+    String(Bytes),
+    /// `( value *(SP value) )`, possibly empty.
+    List(Vec<ExtValue>),
 }
 
 /// A namespace description: prefix, delimiter, extensions.
