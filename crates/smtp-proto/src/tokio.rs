@@ -261,6 +261,8 @@ where
                     let step = ex.start(initial_response.as_ref().map(|r| r.expose().as_slice()));
                     sasl = Sasl::Running(ex);
                     let answer = drive_sasl(&mut sasl, step, &mut backend).await;
+                    // The failed-login delay counts from now.
+                    conn.handle_timeout(std::time::Instant::now());
                     conn.reply(answer)?;
                 }
                 Event::AuthResponse(data) => {
@@ -280,6 +282,7 @@ where
                         }
                         Sasl::Idle => AuthAnswer::Failure,
                     };
+                    conn.handle_timeout(std::time::Instant::now());
                     conn.reply(answer)?;
                 }
                 Event::AuthCancelled => sasl = Sasl::Idle,
@@ -301,6 +304,7 @@ where
                     return Ok(());
                 }
                 conn.feed(buf.get(..n).unwrap_or_default());
+                conn.handle_timeout(std::time::Instant::now());
             }
             _ = tokio::time::sleep_until(deadline) => {
                 conn.handle_timeout(std::time::Instant::now());
