@@ -798,6 +798,15 @@ impl Connection {
         if self.state == State::Sasl {
             return self.sasl_line(&line);
         }
+        // Only AUTH lines may use the longer auth_line_length (RFC 4954 section 4).
+        let is_auth = line
+            .get(..5)
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH "));
+        if line.len() > self.config.limits.line_length && !is_auth {
+            self.line_too_long();
+            self.seal();
+            return None;
+        }
         let cmd = match parse::command(&line) {
             Ok(cmd) => cmd,
             Err(err) => {
@@ -821,10 +830,6 @@ impl Connection {
                 return None;
             }
         };
-        if line.len() > self.config.limits.line_length && !matches!(cmd, Command::Auth { .. }) {
-            self.line_too_long();
-            return None;
-        }
         let ends_group = !cmd.may_continue_group();
         let ev = self.command(cmd);
         if ends_group && self.pending.is_none() {

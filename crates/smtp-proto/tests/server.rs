@@ -288,6 +288,10 @@ fn one_mebibyte_command_line_is_refused_with_bounded_memory() {
     l.extend(vec![b'x'; 4092]);
     l.extend_from_slice(b"\r\n");
     assert_eq!(h.feed(&l), "500 5.5.2 Line too long\r\n");
+    let mut l = b"XYZZY ".to_vec();
+    l.extend(vec![b'x'; 5000]);
+    l.extend_from_slice(b"\r\n");
+    assert_eq!(h.feed(&l), "500 5.5.2 Line too long\r\n");
 }
 
 #[test]
