@@ -48,7 +48,7 @@ impl Backend for TestBackend {
     }
     async fn rcpt_to(&mut self, to: &ForwardPath, _: &RcptParams) -> RcptDecision {
         match to.mailbox() {
-            Some(m) if m.local_part == "nobody" => RcptDecision::UnknownUser,
+            Some(m) if m.local_part() == "nobody" => RcptDecision::UnknownUser,
             _ => {
                 self.to.push(to.to_string());
                 RcptDecision::Accept
