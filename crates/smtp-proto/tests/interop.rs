@@ -382,6 +382,17 @@ async fn our_client_against_our_server() {
         c.prefer_bdat = false;
         let body = "Subject: 2\r\n\r\n.y\r\nb\u{fc}\r\n";
         c.send(&env, body.as_bytes()).await.unwrap();
+        // A 2.5 MiB body streamed from a reader: three BDAT chunks, then over DATA.
+        let big: Vec<u8> = b"line .\r\n.dot\r\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(14 * 187_246)
+            .collect();
+        c.prefer_bdat = true;
+        c.send_reader(&env, &big[..]).await.unwrap();
+        c.prefer_bdat = false;
+        c.send_reader(&env, &big[..]).await.unwrap();
         c.quit().await.unwrap();
     })
     .await
@@ -389,6 +400,22 @@ async fn our_client_against_our_server() {
     let msgs = srv.store.messages.lock().unwrap().clone();
     assert_eq!(msgs[0].2, b"Subject: 1\r\n\r\n.x\r\n");
     assert_eq!(msgs[1].2, "Subject: 2\r\n\r\n.y\r\nb\u{fc}\r\n".as_bytes());
+    let big: Vec<u8> = b"line .\r\n.dot\r\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(14 * 187_246)
+        .collect();
+    assert!(
+        msgs[2].2 == big,
+        "BDAT body differs ({} octets)",
+        msgs[2].2.len()
+    );
+    assert!(
+        msgs[3].2 == big,
+        "DATA body differs ({} octets)",
+        msgs[3].2.len()
+    );
     assert_eq!(srv.store.auth.lock().unwrap().as_slice(), ["user"]);
 }
 
