@@ -562,6 +562,16 @@ impl Connection {
         self.tx.as_ref()
     }
 
+    /// True when more input would be acted on now: no answer is owed, no failed-login reply
+    /// is held back, no STARTTLS handshake is pending and the session is open. An adapter
+    /// may stop reading while it is false (backpressure).
+    pub fn wants_input(&self) -> bool {
+        !self.closed
+            && self.pending.is_none()
+            && self.held.is_none()
+            && !matches!(self.state, State::TlsPending { .. })
+    }
+
     /// True once the session is over (after `221` or `421`); write the remaining output,
     /// then close the connection.
     pub fn is_closed(&self) -> bool {

@@ -121,6 +121,7 @@ fn next_event_waits_for_the_answer() {
     assert!(matches!(conn.next_event(), Some(Event::Hello { .. })));
     assert!(matches!(conn.next_event(), Some(Event::MailFrom { .. })));
     assert_eq!(conn.next_event(), None);
+    assert!(!conn.wants_input());
     assert!(conn.reply(RcptDecision::Accept).is_err());
     conn.reply(MailDecision::Accept).unwrap();
     assert!(matches!(conn.next_event(), Some(Event::RcptTo { .. })));
