@@ -113,6 +113,8 @@ use std::str::FromStr;
 use subtle::ConstantTimeEq;
 
 pub mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 mod scram;
 pub mod server;
 mod util;
