@@ -240,6 +240,7 @@ where
                     stream = stream
                         .upgrade_server_timeout(acceptor, config.handshake_timeout)
                         .await?;
+                    tracing::debug!(tls = ?stream.tls_info().map(|t| t.describe()), "STARTTLS done");
                     conn.tls_established();
                 }
                 Event::Auth {
@@ -290,6 +291,7 @@ where
         }
         flush(&mut stream, &mut conn).await?;
         if conn.is_closed() {
+            tracing::debug!("SMTP session closed by the protocol machine");
             let _ = stream.shutdown().await;
             return Ok(());
         }
@@ -301,6 +303,7 @@ where
             read = stream.read(&mut buf) => {
                 let n = read?;
                 if n == 0 {
+                    tracing::debug!("SMTP client closed the connection");
                     return Ok(());
                 }
                 conn.feed(buf.get(..n).unwrap_or_default());
@@ -336,11 +339,13 @@ async fn drive_sasl<B: Backend>(sasl: &mut Sasl, mut step: Step, backend: &mut B
                     *sasl = Sasl::Final(identity);
                     return AuthAnswer::Challenge(data);
                 }
+                tracing::debug!(user = %identity.username, "SMTP AUTH succeeded");
                 backend.authenticated(&identity).await;
                 *sasl = Sasl::Idle;
                 return AuthAnswer::Success;
             }
             Step::Failure(f) => {
+                tracing::debug!(reason = %f, "SMTP AUTH failed");
                 *sasl = Sasl::Idle;
                 return if f.is_temporary() {
                     AuthAnswer::TempFail

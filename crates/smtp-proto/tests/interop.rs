@@ -713,3 +713,67 @@ async fn our_client_against_postfix_smtpd() {
     .unwrap();
     drop(pf);
 }
+
+/// Reads until a final reply line (`ddd ` at the start of a line) has arrived.
+async fn read_reply<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if text.ends_with("\r\n")
+            && text
+                .lines()
+                .last()
+                .is_some_and(|l| l.as_bytes().get(3) == Some(&b' '))
+        {
+            return text;
+        }
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed after {text:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_discards_injected_plaintext_end_to_end() {
+    use tokio::io::AsyncWriteExt;
+    // CVE-2011-0411: a command pipelined after STARTTLS in the same plaintext packet must
+    // not be executed inside the TLS session.
+    let srv = start(Config::mx("mx.test"), true).await;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        assert!(read_reply(&mut tcp).await.starts_with("220 mx.test"));
+        tcp.write_all(b"EHLO a\r\n").await.unwrap();
+        assert!(read_reply(&mut tcp).await.contains("STARTTLS"));
+        tcp.write_all(b"STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_reply(&mut tcp).await,
+            "220 2.0.0 Ready to start TLS\r\n"
+        );
+        let connector = TlsConnector::from(srv.cert.client_config().unwrap());
+        let name = mail_net::tls::server_name("localhost").unwrap();
+        let mut tls = mail_net::MaybeTls::Plain(tcp)
+            .upgrade_client(&connector, name)
+            .await
+            .unwrap();
+        tls.write_all(b"MAIL FROM:<a@b.test>\r\n").await.unwrap();
+        // Had the injected MAIL run, this would be "250 2.1.0 Ok" or a nested-MAIL error.
+        assert_eq!(
+            read_reply(&mut tls).await,
+            "503 5.5.1 Send HELO/EHLO first\r\n"
+        );
+        tls.write_all(b"EHLO a\r\n").await.unwrap();
+        let ehlo = read_reply(&mut tls).await;
+        assert!(
+            !ehlo.contains("STARTTLS") && ehlo.contains("REQUIRETLS"),
+            "{ehlo}"
+        );
+        tls.write_all(b"QUIT\r\n").await.unwrap();
+        assert_eq!(read_reply(&mut tls).await, "221 2.0.0 Bye\r\n");
+    })
+    .await
+    .unwrap();
+}
