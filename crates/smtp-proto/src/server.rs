@@ -572,6 +572,22 @@ impl Connection {
             && !matches!(self.state, State::TlsPending { .. })
     }
 
+    /// Ends the session from our side, for example when the server shuts down: queues
+    /// `421 4.3.2 <host> Service shutting down, closing connection` (RFC 5321 section 3.8)
+    /// and closes. An answer still owed is dropped.
+    pub fn shutdown(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.held = None;
+        let text = format!(
+            "{} Service shutting down, closing connection",
+            self.config.hostname
+        );
+        self.send(&r(421, e(4, 3, 2), &text));
+        self.close();
+    }
+
     /// True once the session is over (after `221` or `421`); write the remaining output,
     /// then close the connection.
     pub fn is_closed(&self) -> bool {

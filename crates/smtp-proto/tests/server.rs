@@ -814,3 +814,16 @@ fn failed_auth_reply_is_held_back() {
     assert_eq!(conn.next_event(), None);
     assert_eq!(&conn.take_output().unwrap()[..], b"250 2.0.0 Ok\r\n");
 }
+
+#[test]
+fn shutdown_sends_421() {
+    let mut h = mx();
+    h.feed(b"EHLO a\r\nMAIL FROM:<a@b.c>\r\n");
+    h.conn.shutdown();
+    assert_eq!(
+        h.drain(),
+        "421 4.3.2 mx.test Service shutting down, closing connection\r\n"
+    );
+    assert!(h.conn.is_closed());
+    assert_eq!(h.conn.poll_timeout(), None);
+}
