@@ -2,7 +2,12 @@
 //! command-line parsing, and DATA dot-unstuffing with end detection.
 //!
 //! Run: `cargo bench -p mail-benches --bench smtp -- --warm-up-time 1 --measurement-time 3`
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -151,7 +156,7 @@ fn data(c: &mut Criterion) {
             let mut conn = Connection::new(Config::mx("bench"), Instant::now());
             conn.feed(b"EHLO a\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nDATA\r\n");
             let mut total = 0;
-            let mut pump = |conn: &mut Connection, total: &mut usize| {
+            let pump = |conn: &mut Connection, total: &mut usize| {
                 while let Some(ev) = conn.next_event() {
                     match ev {
                         Event::MailFrom { .. } => conn.reply(MailDecision::Accept).unwrap(),

@@ -631,6 +631,18 @@ fn mailbox_names_modified_utf7_and_utf8() {
 
 #[test]
 fn quirks_are_off_by_default() {
+    let line = b"* 1 FETCH (ENVELOPE (NIL NIL ((NIL NIL \"a\" \"x\") (NIL NIL \"b\" \"x\")) NIL NIL NIL NIL NIL NIL NIL) BODY ((\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 1 1) (\"TEXT\" \"HTML\" NIL NIL NIL \"7BIT\" 1 1) \"ALTERNATIVE\"))\r\n";
+    assert!(parse::response(line).is_err());
+    let mut o = parse::ParserOptions::default();
+    o.quirk_list_separators = true;
+    let (_, r) = parse::response_with(line, &o).unwrap();
+    let mut out = Vec::new();
+    encode::response(&r, &mut out);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(line).replace(") (", ")(")
+    );
+
     let line = b"* 1 FETCH (UID 19436 )\r\n";
     assert!(parse::response(line).is_err());
     let mut o = parse::ParserOptions::default();

@@ -47,6 +47,31 @@
 //! assert!(conn.is_closed());
 //! ```
 //!
+//! # Modules
+//!
+//! | Module | Contents |
+//! |---|---|
+//! | [`types`] | commands, replies, enhanced status codes, paths, ESMTP parameters |
+//! | [`parse`] | command and reply parsers over framed lines (RFC 5321 ABNF and extensions) |
+//! | [`encode`] | the writers; `parse(encode(x)) == x` is a property test |
+//! | [`server`] | [`server::Connection`] (SMTP, submission, LMTP), [`server::DotDecoder`] |
+//! | [`client`] | [`client::Connection`]: capabilities, pipelined transactions, dot-stuffing, BDAT |
+//! | `tokio` | feature `tokio`: `serve(stream, config, backend)` and an async `Client` |
+//!
+//! # Extensions
+//!
+//! PIPELINING (RFC 2920), 8BITMIME (RFC 6152), SIZE (RFC 1870), STARTTLS (RFC 3207), AUTH
+//! (RFC 4954, mechanisms from `mail-sasl`), SMTPUTF8 (RFC 6531), ENHANCEDSTATUSCODES
+//! (RFC 2034, RFC 3463), CHUNKING and BINARYMIME (RFC 3030), DSN parameters (RFC 3461),
+//! REQUIRETLS as a parameter (RFC 8689), LMTP (RFC 2033), submission rules (RFC 6409).
+//!
+//! # Guarantees
+//!
+//! - Peer input never panics the machines (fuzzed); peer mistakes become SMTP replies.
+//! - Only `CRLF . CRLF` ends a message (no SMTP smuggling); input after `STARTTLS` is
+//!   discarded; every input has a limit with a documented default.
+//! - Message bodies stream in both directions; nothing needs a whole message in memory.
+//!
 //! See `docs/smtp.md` in the repository for embedding the server (MX, submission, LMTP)
 //! and the client, and for every limit and default.
 

@@ -125,6 +125,11 @@ pub struct Limits {
     pub errors: u32,
     /// Failed authentications before `421 4.7.0` and close (default 3).
     pub auth_failures: u32,
+    /// How long the `535` (and a following `421`) of a failed authentication is held back,
+    /// slowing down password guessing (default 2 s; zero sends it at once). Measured from
+    /// the last `now` the machine saw ([`Connection::new`] or
+    /// [`Connection::handle_timeout`]); no input is processed meanwhile.
+    pub auth_failure_delay: Duration,
 }
 
 impl Default for Limits {
@@ -136,6 +141,7 @@ impl Default for Limits {
             recipients: 100,
             errors: 10,
             auth_failures: 3,
+            auth_failure_delay: Duration::from_secs(2),
         }
     }
 }
@@ -482,6 +488,9 @@ pub struct Connection {
     auth_failures: u32,
     deadline: Instant,
     activity: bool,
+    now: Instant,
+    /// A failed-authentication reply held back until the instant, and whether to close then.
+    held: Option<(Bytes, Instant, bool)>,
     closed: bool,
 }
 
@@ -518,6 +527,8 @@ impl Connection {
             errors: 0,
             auth_failures: 0,
             activity: false,
+            now,
+            held: None,
             closed: false,
         };
         let kind = if c.config.mode == Mode::Lmtp {
@@ -549,6 +560,32 @@ impl Connection {
     /// The transaction in progress, if any.
     pub fn transaction(&self) -> Option<&Transaction> {
         self.tx.as_ref()
+    }
+
+    /// True when more input would be acted on now: no answer is owed, no failed-login reply
+    /// is held back, no STARTTLS handshake is pending and the session is open. An adapter
+    /// may stop reading while it is false (backpressure).
+    pub fn wants_input(&self) -> bool {
+        !self.closed
+            && self.pending.is_none()
+            && self.held.is_none()
+            && !matches!(self.state, State::TlsPending { .. })
+    }
+
+    /// Ends the session from our side, for example when the server shuts down: queues
+    /// `421 4.3.2 <host> Service shutting down, closing connection` (RFC 5321 section 3.8)
+    /// and closes. An answer still owed is dropped.
+    pub fn shutdown(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.held = None;
+        let text = format!(
+            "{} Service shutting down, closing connection",
+            self.config.hostname
+        );
+        self.send(&r(421, e(4, 3, 2), &text));
+        self.close();
     }
 
     /// True once the session is over (after `221` or `421`); write the remaining output,
@@ -612,14 +649,36 @@ impl Connection {
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.closed {
             None
+        } else if let Some((_, until, _)) = &self.held {
+            Some(*until)
         } else {
             Some(self.deadline)
         }
     }
 
-    /// Checks the deadline. Input since the last check (or an answer the application still
-    /// owes) moves it forward; otherwise the session ends with `421 4.4.2`.
+    /// Advances the machine's clock (call it after every read too: it is cheap), releases a
+    /// held failed-authentication reply, and checks the idle deadline. Input since the
+    /// last check (or an answer the application still owes) moves the deadline forward;
+    /// otherwise the session ends with `421 4.4.2`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if now > self.now {
+            self.now = now;
+        }
+        if let Some((_, until, _)) = &self.held {
+            if now < *until {
+                return;
+            }
+            if let Some((bytes, _, close)) = self.held.take() {
+                self.out.extend_from_slice(&bytes);
+                if close {
+                    self.close();
+                } else {
+                    self.seal();
+                }
+                self.deadline = now + self.config.timeouts.command;
+            }
+            return;
+        }
         if self.closed || now < self.deadline {
             return;
         }
@@ -686,7 +745,7 @@ impl Connection {
             if let Some(ev) = self.queued.pop_front() {
                 return Some(ev);
             }
-            if self.closed || self.pending.is_some() {
+            if self.closed || self.pending.is_some() || self.held.is_some() {
                 return None;
             }
             match &mut self.state {
@@ -765,6 +824,15 @@ impl Connection {
         if self.state == State::Sasl {
             return self.sasl_line(&line);
         }
+        // Only AUTH lines may use the longer auth_line_length (RFC 4954 section 4).
+        let is_auth = line
+            .get(..5)
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"AUTH "));
+        if line.len() > self.config.limits.line_length && !is_auth {
+            self.line_too_long();
+            self.seal();
+            return None;
+        }
         let cmd = match parse::command(&line) {
             Ok(cmd) => cmd,
             Err(err) => {
@@ -788,10 +856,6 @@ impl Connection {
                 return None;
             }
         };
-        if line.len() > self.config.limits.line_length && !matches!(cmd, Command::Auth { .. }) {
-            self.line_too_long();
-            return None;
-        }
         let ends_group = !cmd.may_continue_group();
         let ev = self.command(cmd);
         if ends_group && self.pending.is_none() {
@@ -993,9 +1057,7 @@ impl Connection {
                 } else {
                     match &self.tx {
                         None => Some(r(503, e(5, 5, 1), "Need MAIL command")),
-                        Some(tx) if tx.accepted == 0 => {
-                            Some(self.no_valid_recipients())
-                        }
+                        Some(tx) if tx.accepted == 0 => Some(self.no_valid_recipients()),
                         Some(tx)
                             if tx.received.saturating_add(size)
                                 > self.config.limits.message_size =>
@@ -1114,7 +1176,11 @@ impl Connection {
     /// RFC 5321 section 3.3 allows 503 or 554 when no recipient was accepted; LMTP
     /// (RFC 2033 section 4.2) requires 503.
     fn no_valid_recipients(&self) -> Reply {
-        let code = if self.config.mode == Mode::Lmtp { 503 } else { 554 };
+        let code = if self.config.mode == Mode::Lmtp {
+            503
+        } else {
+            554
+        };
         r(code, e(5, 5, 1), "No valid recipients")
     }
 
@@ -1235,19 +1301,41 @@ impl Connection {
                     AuthAnswer::Reply(reply) => reply,
                 };
                 self.state = State::Command;
-                self.send(&reply);
                 if reply.is_positive() {
                     self.authenticated = true;
+                    self.send(&reply);
                 } else if reply.is_permanent() {
                     self.auth_failures += 1;
-                    if self.auth_failures >= self.config.limits.auth_failures {
+                    let mut held = BytesMut::new();
+                    encode::reply(
+                        &reply,
+                        self.config.extensions.enhanced_status_codes,
+                        &mut held,
+                    );
+                    let close = self.auth_failures >= self.config.limits.auth_failures;
+                    if close {
                         let text = format!(
                             "{} Too many authentication failures, closing connection",
                             self.config.hostname
                         );
-                        self.send(&r(421, e(4, 7, 0), &text));
-                        self.close();
+                        encode::reply(
+                            &r(421, e(4, 7, 0), &text),
+                            self.config.extensions.enhanced_status_codes,
+                            &mut held,
+                        );
                     }
+                    let delay = self.config.limits.auth_failure_delay;
+                    if delay.is_zero() {
+                        self.out.extend_from_slice(&held);
+                        if close {
+                            self.close();
+                        }
+                    } else {
+                        self.seal();
+                        self.held = Some((held.freeze(), self.now + delay, close));
+                    }
+                } else {
+                    self.send(&reply);
                 }
                 self.seal();
             }

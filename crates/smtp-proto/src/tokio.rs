@@ -240,6 +240,7 @@ where
                     stream = stream
                         .upgrade_server_timeout(acceptor, config.handshake_timeout)
                         .await?;
+                    tracing::debug!(tls = ?stream.tls_info().map(|t| t.describe()), "STARTTLS done");
                     conn.tls_established();
                 }
                 Event::Auth {
@@ -261,6 +262,8 @@ where
                     let step = ex.start(initial_response.as_ref().map(|r| r.expose().as_slice()));
                     sasl = Sasl::Running(ex);
                     let answer = drive_sasl(&mut sasl, step, &mut backend).await;
+                    // The failed-login delay counts from now.
+                    conn.handle_timeout(std::time::Instant::now());
                     conn.reply(answer)?;
                 }
                 Event::AuthResponse(data) => {
@@ -280,6 +283,7 @@ where
                         }
                         Sasl::Idle => AuthAnswer::Failure,
                     };
+                    conn.handle_timeout(std::time::Instant::now());
                     conn.reply(answer)?;
                 }
                 Event::AuthCancelled => sasl = Sasl::Idle,
@@ -287,6 +291,7 @@ where
         }
         flush(&mut stream, &mut conn).await?;
         if conn.is_closed() {
+            tracing::debug!("SMTP session closed by the protocol machine");
             let _ = stream.shutdown().await;
             return Ok(());
         }
@@ -298,9 +303,11 @@ where
             read = stream.read(&mut buf) => {
                 let n = read?;
                 if n == 0 {
+                    tracing::debug!("SMTP client closed the connection");
                     return Ok(());
                 }
                 conn.feed(buf.get(..n).unwrap_or_default());
+                conn.handle_timeout(std::time::Instant::now());
             }
             _ = tokio::time::sleep_until(deadline) => {
                 conn.handle_timeout(std::time::Instant::now());
@@ -332,11 +339,13 @@ async fn drive_sasl<B: Backend>(sasl: &mut Sasl, mut step: Step, backend: &mut B
                     *sasl = Sasl::Final(identity);
                     return AuthAnswer::Challenge(data);
                 }
+                tracing::debug!(user = %identity.username, "SMTP AUTH succeeded");
                 backend.authenticated(&identity).await;
                 *sasl = Sasl::Idle;
                 return AuthAnswer::Success;
             }
             Step::Failure(f) => {
+                tracing::debug!(reason = %f, "SMTP AUTH failed");
                 *sasl = Sasl::Idle;
                 return if f.is_temporary() {
                     AuthAnswer::TempFail
@@ -596,29 +605,41 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// `BODY=8BITMIME` for 8-bit content, `SMTPUTF8` for non-ASCII addresses.
     ///
     /// Fails with [`Error::Rejected`] when `MAIL` or every `RCPT` is refused (the
-    /// transaction is then reset); otherwise returns every reply.
+    /// transaction is then reset), or locally when the message exceeds the server's SIZE;
+    /// otherwise returns every reply.
     pub async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Result<Delivery, Error> {
         let caps = self.capabilities().cloned().unwrap_or_default();
-        let mut params = envelope.params.clone();
+        let mut envelope = envelope.clone();
+        let params = &mut envelope.params;
         if caps.size.is_some() && params.size.is_none() {
             params.size = Some(message.len() as u64);
         }
         if let Some(limit) = caps.size.filter(|&l| l > 0 && message.len() as u64 > l) {
-            {
-                return Err(Error::Rejected(Reply::enh(
-                    552,
-                    (5, 3, 4),
-                    format!(
-                        "message of {} octets exceeds the server's SIZE {limit}",
-                        message.len()
-                    ),
-                )));
-            }
+            return Err(Error::Rejected(Reply::enh(
+                552,
+                (5, 3, 4),
+                format!(
+                    "message of {} octets exceeds the server's SIZE {limit}",
+                    message.len()
+                ),
+            )));
         }
         let eight_bit = message.iter().any(|&b| b >= 0x80);
         if eight_bit && params.body.is_none() && caps.eight_bit_mime {
             params.body = Some(Body::EightBitMime);
         }
+        self.send_reader(&envelope, message).await
+    }
+
+    /// Sends one message read from `body` as it goes (never held whole): 64 KiB pieces
+    /// dot-stuffed after `DATA`, or 1 MiB `BDAT` chunks. Like [`Client::send`], but the
+    /// envelope's parameters are used as given (set `SIZE=` and `BODY=` yourself).
+    pub async fn send_reader<R: AsyncRead + Unpin>(
+        &mut self,
+        envelope: &Envelope,
+        mut body: R,
+    ) -> Result<Delivery, Error> {
+        let caps = self.capabilities().cloned().unwrap_or_default();
         let transfer = if caps.chunking && self.prefer_bdat {
             Transfer::Bdat
         } else {
@@ -629,8 +650,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             .iter()
             .map(|t| (t.clone(), RcptParams::default()))
             .collect();
-        self.conn
-            .send_transaction(envelope.from.clone(), params, &rcpts, transfer)?;
+        self.conn.send_transaction(
+            envelope.from.clone(),
+            envelope.params.clone(),
+            &rcpts,
+            transfer,
+        )?;
         let mut delivery = Delivery {
             recipients: Vec::new(),
             message: Vec::new(),
@@ -684,8 +709,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 let _ = self.next().await?;
                 return Err(Error::Rejected(first_refusal(&delivery)));
             }
-            for chunk in message.chunks(64 * 1024) {
-                self.conn.send_body(chunk)?;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = body.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                self.conn.send_body(buf.get(..n).unwrap_or_default())?;
                 self.write_out().await?;
             }
             self.conn.finish_body()?;
@@ -694,30 +724,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 let _ = self.command(Command::Rset).await;
                 return Err(Error::Rejected(first_refusal(&delivery)));
             }
-            let chunks: Vec<&[u8]> = if message.is_empty() {
-                vec![&[][..]]
-            } else {
-                message.chunks(1024 * 1024).collect()
-            };
-            let n = chunks.len();
-            for (i, chunk) in chunks.into_iter().enumerate() {
-                self.conn.send_bdat(chunk, i + 1 == n)?;
+            const CHUNK: usize = 1024 * 1024;
+            let mut current = read_chunk(&mut body, CHUNK).await?;
+            let mut sent = 0usize;
+            loop {
+                // Read one chunk ahead to know whether this one is the last.
+                let next = if current.len() < CHUNK {
+                    Vec::new()
+                } else {
+                    read_chunk(&mut body, CHUNK).await?
+                };
+                let last = next.is_empty();
+                self.conn.send_bdat(&current, last)?;
                 self.write_out().await?;
-                if i + 1 < n && !pipelined {
-                    let (_, r) = self.next().await?;
-                    if !r.is_positive() {
-                        return Err(Error::Rejected(r));
-                    }
+                if last {
+                    break;
                 }
-            }
-            if pipelined {
-                for _ in 0..n - 1 {
+                sent += 1;
+                if !pipelined {
                     let (_, r) = self.next().await?;
                     if !r.is_positive() {
-                        // The final reply is still due.
-                        let _ = self.next().await;
                         return Err(Error::Rejected(r));
                     }
+                    sent -= 1;
+                }
+                current = next;
+            }
+            for _ in 0..sent {
+                let (_, r) = self.next().await?;
+                if !r.is_positive() {
+                    // The final reply is still due.
+                    let _ = self.next().await;
+                    return Err(Error::Rejected(r));
                 }
             }
         }
@@ -737,6 +775,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
         reply.map(|_| ())
     }
+}
+
+/// Reads up to `max` octets (fewer only at the end of `r`).
+async fn read_chunk<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Vec<u8>, Error> {
+    let mut v = Vec::with_capacity(max.min(64 * 1024));
+    let n = r.take(max as u64).read_to_end(&mut v).await?;
+    let _ = n;
+    Ok(v)
 }
 
 fn first_refusal(d: &Delivery) -> Reply {

@@ -321,3 +321,96 @@ proptest! {
         let _ = parse::reply(&input);
     }
 }
+
+/// Dot-stuffing by the client machine and unstuffing by the server's decoder are inverse,
+/// whatever the content and wherever the stream is cut.
+fn stuff(body: &[u8], cuts: &[usize]) -> Vec<u8> {
+    use smtp_proto::client::{Config, Connection, Event, Transfer};
+    let mut c = Connection::new(Config::new("c"), std::time::Instant::now());
+    c.feed(b"220 s\r\n");
+    let _ = c.next_event();
+    let to = (
+        ForwardPath::Mailbox(Mailbox::new("d", "e.f")),
+        RcptParams::default(),
+    );
+    c.send_transaction(
+        ReversePath::Null,
+        MailParams::default(),
+        &[to],
+        Transfer::Data,
+    )
+    .unwrap();
+    c.feed(b"250 ok\r\n");
+    let _ = c.next_event();
+    c.feed(b"250 ok\r\n");
+    let _ = c.next_event();
+    c.feed(b"354 go\r\n");
+    assert!(matches!(c.next_event(), Some(Event::Reply { .. })));
+    while c.take_output().is_some() {}
+    let mut prev = 0;
+    for &cut in cuts {
+        let cut = cut.min(body.len()).max(prev);
+        c.send_body(&body[prev..cut]).unwrap();
+        prev = cut;
+    }
+    c.send_body(&body[prev..]).unwrap();
+    c.finish_body().unwrap();
+    c.take_output().unwrap().to_vec()
+}
+
+fn unstuff(wire: &[u8], cuts: &[usize]) -> (Vec<u8>, usize) {
+    use smtp_proto::server::{BareLf, Decoded, DotDecoder};
+    let mut d = DotDecoder::new(BareLf::Reject);
+    let mut input = BytesMut::new();
+    let mut out = Vec::new();
+    let mut prev = 0;
+    let mut pieces: Vec<&[u8]> = Vec::new();
+    for &cut in cuts {
+        let cut = cut.min(wire.len()).max(prev);
+        pieces.push(&wire[prev..cut]);
+        prev = cut;
+    }
+    pieces.push(&wire[prev..]);
+    for piece in pieces {
+        input.extend_from_slice(piece);
+        loop {
+            match d.decode(&mut input) {
+                Decoded::Chunk {
+                    data,
+                    bare_lf,
+                    bare_cr,
+                } => {
+                    assert!(!bare_lf && !bare_cr);
+                    out.extend_from_slice(&data);
+                }
+                Decoded::End => return (out, input.len()),
+                _ => break,
+            }
+        }
+    }
+    panic!("no end marker in {wire:?}");
+}
+
+proptest! {
+    #[test]
+    fn dot_stuffing_roundtrip(
+        lines in prop::collection::vec(
+            prop::collection::vec(prop_oneof![Just(b'.'), Just(b'x'), any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n')], 0..12),
+            0..12,
+        ),
+        cuts in prop::collection::vec(0usize..200, 0..4),
+    ) {
+        let mut body = Vec::new();
+        for l in &lines {
+            body.extend_from_slice(l);
+            body.extend_from_slice(b"\r\n");
+        }
+        let mut sorted = cuts.clone();
+        sorted.sort_unstable();
+        let wire = stuff(&body, &sorted);
+        prop_assert!(wire == b".\r\n" || wire.ends_with(b"\r\n.\r\n"));
+        let (decoded, left) = unstuff(&wire, &sorted);
+        prop_assert_eq!(left, 0);
+        prop_assert_eq!(decoded, body);
+    }
+}

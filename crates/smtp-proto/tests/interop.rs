@@ -48,7 +48,7 @@ impl Backend for TestBackend {
     }
     async fn rcpt_to(&mut self, to: &ForwardPath, _: &RcptParams) -> RcptDecision {
         match to.mailbox() {
-            Some(m) if m.local_part == "nobody" => RcptDecision::UnknownUser,
+            Some(m) if m.local_part() == "nobody" => RcptDecision::UnknownUser,
             _ => {
                 self.to.push(to.to_string());
                 RcptDecision::Accept
@@ -382,6 +382,17 @@ async fn our_client_against_our_server() {
         c.prefer_bdat = false;
         let body = "Subject: 2\r\n\r\n.y\r\nb\u{fc}\r\n";
         c.send(&env, body.as_bytes()).await.unwrap();
+        // A 2.5 MiB body streamed from a reader: three BDAT chunks, then over DATA.
+        let big: Vec<u8> = b"line .\r\n.dot\r\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(14 * 187_246)
+            .collect();
+        c.prefer_bdat = true;
+        c.send_reader(&env, &big[..]).await.unwrap();
+        c.prefer_bdat = false;
+        c.send_reader(&env, &big[..]).await.unwrap();
         c.quit().await.unwrap();
     })
     .await
@@ -389,6 +400,22 @@ async fn our_client_against_our_server() {
     let msgs = srv.store.messages.lock().unwrap().clone();
     assert_eq!(msgs[0].2, b"Subject: 1\r\n\r\n.x\r\n");
     assert_eq!(msgs[1].2, "Subject: 2\r\n\r\n.y\r\nb\u{fc}\r\n".as_bytes());
+    let big: Vec<u8> = b"line .\r\n.dot\r\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(14 * 187_246)
+        .collect();
+    assert!(
+        msgs[2].2 == big,
+        "BDAT body differs ({} octets)",
+        msgs[2].2.len()
+    );
+    assert!(
+        msgs[3].2 == big,
+        "DATA body differs ({} octets)",
+        msgs[3].2.len()
+    );
     assert_eq!(srv.store.auth.lock().unwrap().as_slice(), ["user"]);
 }
 
@@ -685,4 +712,68 @@ async fn our_client_against_postfix_smtpd() {
     .await
     .unwrap();
     drop(pf);
+}
+
+/// Reads until a final reply line (`ddd ` at the start of a line) has arrived.
+async fn read_reply<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&got).into_owned();
+        if text.ends_with("\r\n")
+            && text
+                .lines()
+                .last()
+                .is_some_and(|l| l.as_bytes().get(3) == Some(&b' '))
+        {
+            return text;
+        }
+        let n = s.read(&mut buf).await.unwrap();
+        assert!(n > 0, "connection closed after {text:?}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_discards_injected_plaintext_end_to_end() {
+    use tokio::io::AsyncWriteExt;
+    // CVE-2011-0411: a command pipelined after STARTTLS in the same plaintext packet must
+    // not be executed inside the TLS session.
+    let srv = start(Config::mx("mx.test"), true).await;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+        assert!(read_reply(&mut tcp).await.starts_with("220 mx.test"));
+        tcp.write_all(b"EHLO a\r\n").await.unwrap();
+        assert!(read_reply(&mut tcp).await.contains("STARTTLS"));
+        tcp.write_all(b"STARTTLS\r\nMAIL FROM:<injected@evil.test>\r\n")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_reply(&mut tcp).await,
+            "220 2.0.0 Ready to start TLS\r\n"
+        );
+        let connector = TlsConnector::from(srv.cert.client_config().unwrap());
+        let name = mail_net::tls::server_name("localhost").unwrap();
+        let mut tls = mail_net::MaybeTls::Plain(tcp)
+            .upgrade_client(&connector, name)
+            .await
+            .unwrap();
+        tls.write_all(b"MAIL FROM:<a@b.test>\r\n").await.unwrap();
+        // Had the injected MAIL run, this would be "250 2.1.0 Ok" or a nested-MAIL error.
+        assert_eq!(
+            read_reply(&mut tls).await,
+            "503 5.5.1 Send HELO/EHLO first\r\n"
+        );
+        tls.write_all(b"EHLO a\r\n").await.unwrap();
+        let ehlo = read_reply(&mut tls).await;
+        assert!(
+            !ehlo.contains("STARTTLS") && ehlo.contains("REQUIRETLS"),
+            "{ehlo}"
+        );
+        tls.write_all(b"QUIT\r\n").await.unwrap();
+        assert_eq!(read_reply(&mut tls).await, "221 2.0.0 Bye\r\n");
+    })
+    .await
+    .unwrap();
 }

@@ -121,6 +121,7 @@ fn next_event_waits_for_the_answer() {
     assert!(matches!(conn.next_event(), Some(Event::Hello { .. })));
     assert!(matches!(conn.next_event(), Some(Event::MailFrom { .. })));
     assert_eq!(conn.next_event(), None);
+    assert!(!conn.wants_input());
     assert!(conn.reply(RcptDecision::Accept).is_err());
     conn.reply(MailDecision::Accept).unwrap();
     assert!(matches!(conn.next_event(), Some(Event::RcptTo { .. })));
@@ -288,6 +289,10 @@ fn one_mebibyte_command_line_is_refused_with_bounded_memory() {
     l.extend(vec![b'x'; 4092]);
     l.extend_from_slice(b"\r\n");
     assert_eq!(h.feed(&l), "500 5.5.2 Line too long\r\n");
+    let mut l = b"XYZZY ".to_vec();
+    l.extend(vec![b'x'; 5000]);
+    l.extend_from_slice(b"\r\n");
+    assert_eq!(h.feed(&l), "500 5.5.2 Line too long\r\n");
 }
 
 #[test]
@@ -451,6 +456,7 @@ fn rfc3207_starttls_discards_pipelined_plaintext_and_resets() {
 fn tls_submission() -> Harness {
     let mut c = Config::submission("smtp.test");
     c.implicit_tls = true;
+    c.limits.auth_failure_delay = Duration::ZERO;
     let mut h = Harness::new(c);
     h.feed(b"EHLO a\r\n");
     h
@@ -773,4 +779,51 @@ fn garbage_never_panics() {
         h.feed(b"EHLO a\r\nMAIL FROM:<a@b.c>\r\n");
         h.feed(input);
     }
+}
+
+#[test]
+fn failed_auth_reply_is_held_back() {
+    let t0 = Instant::now();
+    let mut c = Config::submission("smtp.test");
+    c.implicit_tls = true;
+    let mut conn = Connection::new(c, t0);
+    conn.feed(b"EHLO a\r\nAUTH PLAIN AHVzZXIAeA==\r\nNOOP\r\n");
+    while let Some(ev) = conn.next_event() {
+        if let Event::Auth { .. } = ev {
+            conn.reply(smtp_proto::server::AuthAnswer::Failure).unwrap();
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(b) = conn.take_output() {
+        out.extend_from_slice(&b);
+    }
+    assert!(out.ends_with(b"250 REQUIRETLS\r\n"), "no 535 yet");
+    assert_eq!(conn.poll_timeout(), Some(t0 + Duration::from_secs(2)));
+    conn.handle_timeout(t0 + Duration::from_secs(1));
+    assert_eq!(conn.take_output(), None);
+    assert_eq!(
+        conn.next_event(),
+        None,
+        "input waits while the reply is held"
+    );
+    conn.handle_timeout(t0 + Duration::from_secs(2));
+    assert_eq!(
+        &conn.take_output().unwrap()[..],
+        b"535 5.7.8 Authentication credentials invalid\r\n"
+    );
+    assert_eq!(conn.next_event(), None);
+    assert_eq!(&conn.take_output().unwrap()[..], b"250 2.0.0 Ok\r\n");
+}
+
+#[test]
+fn shutdown_sends_421() {
+    let mut h = mx();
+    h.feed(b"EHLO a\r\nMAIL FROM:<a@b.c>\r\n");
+    h.conn.shutdown();
+    assert_eq!(
+        h.drain(),
+        "421 4.3.2 mx.test Service shutting down, closing connection\r\n"
+    );
+    assert!(h.conn.is_closed());
+    assert_eq!(h.conn.poll_timeout(), None);
 }

@@ -150,7 +150,7 @@ impl<S: MailStore> Session<S> {
 }
 
 fn address_of(m: &smtp_proto::Mailbox) -> String {
-    format!("{}@{}", m.local_part_unquoted(), m.domain)
+    format!("{}@{}", m.local_part_unquoted(), m.domain())
 }
 
 fn failure_decision(e: &StoreError) -> MessageDecision {

@@ -178,7 +178,14 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
         }
         b"APPEND" => {
             let (mailbox, flags, date) = append_head(p)?;
+            let utf8 = p.keyword(b"UTF8 (");
+            if utf8 && p.peek() != Some(b'~') {
+                return p.fail("UTF8 (...) needs a binary literal ~{n}");
+            }
             let (data, binary) = p.literal_any(true)?;
+            if utf8 {
+                p.expect(b')', "expected ')' after the UTF8 literal")?;
+            }
             CommandBody::Append {
                 mailbox,
                 message: AppendMessage {
@@ -186,6 +193,7 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
                     date,
                     data,
                     binary,
+                    utf8,
                 },
             }
         }
@@ -299,7 +307,11 @@ pub(crate) fn append_prefix(
             return p.fail("not an APPEND command");
         }
         let (mailbox, flags, date) = append_head(&mut p)?;
+        let utf8 = p.keyword(b"UTF8 (");
         let binary = p.eat(b'~');
+        if utf8 && !binary {
+            return p.fail("UTF8 (...) needs a binary literal ~{n}");
+        }
         p.expect(b'{', "expected the message literal")?;
         let len = p.number64()?;
         let sync = !p.eat(b'+');
@@ -314,6 +326,7 @@ pub(crate) fn append_prefix(
             flags,
             date,
             literal: super::LiteralHeader { len, sync, binary },
+            utf8,
             consumed: end,
         })
     })();

@@ -305,6 +305,9 @@ impl<'o> P<'o> {
     }
 
     pub fn nstring(&mut self) -> R<Option<Bytes>> {
+        if self.peek() == Some(b'"') {
+            return self.quoted().map(Some);
+        }
         if self.is_nil() {
             Ok(None)
         } else {

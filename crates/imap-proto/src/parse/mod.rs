@@ -31,7 +31,15 @@ use crate::types::{DateTime, Flag, Mailbox, Tag};
 
 pub use self::response::FetchLiteralPrefix;
 
-/// Parser options. The defaults are strict RFC 9051/3501 behaviour.
+/// Parser options. The defaults are strict RFC 9051/3501 behaviour, except for deviations
+/// that are harmless and common enough to accept always: status responses without text
+/// (`a1 OK`), a continuation request without a space (`+` CRLF), 8-bit bytes in quoted
+/// strings (UTF-8, IMAP4rev2), `[BADCHARSET cs]` without parentheses (as in RFC 9051's own
+/// example) and a tag-string in `ESEARCH (TAG ...)` written as an atom.
+///
+/// Literal sizes are not limited here: the parser reports every announced literal
+/// ([`ParseError::Literal`], with its length) before a byte of it is read, and the framer
+/// decides whether to accept it.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ParserOptions {
@@ -49,6 +57,10 @@ pub struct ParserOptions {
     /// Quirk: accept `NIL` in place of a body parameter string, as sent by Mail.ru
     /// (read as an empty string). Default off.
     pub quirk_body_param_nil: bool,
+    /// Quirk: accept a space between the addresses of an ENVELOPE address list and
+    /// between the parts of a multipart BODYSTRUCTURE (`((...) (...))`), as written by
+    /// davmail and some Exchange versions. Default off.
+    pub quirk_list_separators: bool,
     /// Quirk: accept a response code after an untagged status without text and without
     /// the separating space, and a tagged status without any text (`a1 OK`), as sent by
     /// several servers (e.g. older Exchange). Default off.
@@ -63,6 +75,7 @@ impl Default for ParserOptions {
             max_depth: 32,
             quirk_trailing_space: false,
             quirk_body_param_nil: false,
+            quirk_list_separators: false,
             quirk_missing_text: false,
         }
     }
@@ -139,14 +152,14 @@ pub fn literal_announcement(line: &[u8]) -> Option<LiteralHeader> {
     Some(LiteralHeader { len, sync, binary })
 }
 
-/// Where a framed message ends.
-pub(crate) enum Frame {
-    /// The message is `input[..end]`.
-    Complete(usize),
-}
-
-/// Finds the end of the message at the start of `input`.
-pub(crate) fn frame(input: &[u8], opts: &ParserOptions) -> Result<Frame, ParseError> {
+/// Frames the message at the start of `input`: returns the length of the complete message
+/// (its lines, its literals and the final CRLF) without parsing it.
+///
+/// Errors: [`ParseError::Incomplete`] when the final CRLF is missing,
+/// [`ParseError::Literal`] when a literal's bytes are not all there (or a synchronising
+/// `{0}` has nothing after it yet), [`ParseError::Failed`] when a line exceeds
+/// [`ParserOptions::max_line_len`] or a literal length does not fit in memory.
+pub fn frame(input: &[u8], opts: &ParserOptions) -> Result<usize, ParseError> {
     let mut pos = 0usize;
     loop {
         let rest = input.get(pos..).unwrap_or(&[]);
@@ -184,7 +197,7 @@ pub(crate) fn frame(input: &[u8], opts: &ParserOptions) -> Result<Frame, ParseEr
                 }
                 pos = end;
             }
-            None => return Ok(Frame::Complete(next)),
+            None => return Ok(next),
         }
     }
 }
@@ -216,7 +229,7 @@ pub fn command_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Command), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     command::parse_command(buf, opts).map(|c| (end, c))
 }
@@ -227,7 +240,7 @@ pub fn command_bytes(
     input: &Bytes,
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Command), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     command::parse_command(input.slice(..end), opts).map(|c| (end, c))
 }
 
@@ -241,7 +254,7 @@ pub fn response_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Response), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     response::parse_response(buf, opts).map(|r| (end, r))
 }
@@ -251,7 +264,7 @@ pub fn response_bytes(
     input: &Bytes,
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Response), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     response::parse_response(input.slice(..end), opts).map(|r| (end, r))
 }
 
@@ -265,7 +278,7 @@ pub fn greeting_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Greeting), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
     response::parse_greeting(buf, opts).map(|g| (end, g))
 }
@@ -352,6 +365,9 @@ pub struct AppendPrefix {
     pub date: Option<DateTime>,
     /// The message literal.
     pub literal: LiteralHeader,
+    /// The message was sent as `UTF8 (~{n}` (RFC 6855): after the literal data a `)`
+    /// comes before the CRLF.
+    pub utf8: bool,
     /// Bytes up to and including the CRLF after the literal announcement: the literal
     /// data starts here.
     pub consumed: usize,

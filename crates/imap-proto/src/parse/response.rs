@@ -681,7 +681,13 @@ fn origin(p: &mut P<'_>) -> R<Option<u32>> {
 }
 
 fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
-    if let Some(item) = literal_item_name(p)? {
+    // Only BODY[...], BINARY[...] and RFC822* carry string values.
+    let maybe_literal = matches!(p.peek(), Some(b'B' | b'b' | b'R' | b'r'));
+    if let Some(item) = if maybe_literal {
+        literal_item_name(p)?
+    } else {
+        None
+    } {
         p.sp()?;
         let data = if matches!(item, FetchLiteralItem::Binary { .. }) {
             if p.is_nil() {
@@ -787,8 +793,9 @@ fn addresses(p: &mut P<'_>) -> R<Vec<Address>> {
         if p.eat(b')') {
             return Ok(v);
         }
-        // Some servers separate addresses with a space.
-        p.eat(b' ');
+        if p.opts.quirk_list_separators {
+            p.eat(b' ');
+        }
     }
 }
 
@@ -864,8 +871,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
         let mut parts = Vec::new();
         while p.peek() == Some(b'(') {
             parts.push(body(p, ext_ok)?);
-            // Liberal: some servers put a space between parts.
-            if p.rest().starts_with(b" (") {
+            if p.opts.quirk_list_separators && p.rest().starts_with(b" (") {
                 p.pos += 1;
             }
         }

@@ -184,6 +184,8 @@ impl<'a> Cursor<'a> {
 /// Octet classes for the address grammar, one table lookup per octet.
 const ATEXT: u8 = 1;
 const LDH: u8 = 2;
+const ATEXT_DOT: u8 = 4;
+const LDH_DOT: u8 = 8;
 
 // Compile-time table construction: `i < 256` is the loop bound.
 #[allow(clippy::indexing_slicing)]
@@ -222,6 +224,15 @@ const fn classes() -> [u8; 256] {
         if alnum || b == b'-' || b >= 0x80 {
             c |= LDH;
         }
+        if b == b'.' {
+            c |= ATEXT_DOT | LDH_DOT;
+        }
+        if c & ATEXT != 0 {
+            c |= ATEXT_DOT;
+        }
+        if c & LDH != 0 {
+            c |= LDH_DOT;
+        }
         t[i] = c;
         i += 1;
     }
@@ -232,10 +243,6 @@ static CLASS: [u8; 256] = classes();
 
 fn class(b: u8) -> u8 {
     CLASS.get(usize::from(b)).copied().unwrap_or(0)
-}
-
-fn is_atext(b: u8) -> bool {
-    class(b) & ATEXT != 0
 }
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )`
@@ -261,34 +268,31 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
             }
         }
     } else {
-        // Dot-string = Atom *("." Atom)
-        loop {
-            let atom_start = c.pos;
-            while c.peek().is_some_and(is_atext) {
-                c.pos += 1;
-            }
-            if c.pos == atom_start {
-                return Err(c.bad_address());
-            }
-            if !c.eat(b'.') {
-                break;
-            }
+        // Dot-string = Atom *("." Atom): one tight scan, then the dot rules.
+        let rest = c.rest();
+        let n = rest
+            .iter()
+            .position(|&b| class(b) & ATEXT_DOT == 0)
+            .unwrap_or(rest.len());
+        let s = rest.get(..n).unwrap_or_default();
+        if s.first().is_none_or(|&b| b == b'.')
+            || s.last() == Some(&b'.')
+            || s.windows(2).any(|w| w == b"..")
+        {
+            return Err(c.bad_address());
         }
+        c.pos += n;
     }
     let local_end = c.pos;
     if local_end - start > 64 * 4 || !c.eat(b'@') {
         return Err(c.bad_address());
     }
-    let dom_start = c.pos;
     domain_or_literal(c)?;
-    let local = c.line.get(start..local_end).unwrap_or_default();
-    let dom = c.line.get(dom_start..c.pos).unwrap_or_default();
-    let local =
-        std::str::from_utf8(local).map_err(|_| Error::InvalidAddress { position: start })?;
-    let dom = std::str::from_utf8(dom).map_err(|_| Error::InvalidAddress {
-        position: dom_start,
+    let whole = c.line.get(start..c.pos).unwrap_or_default();
+    let whole = std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
+        position: start + e.valid_up_to(),
     })?;
-    Ok(Mailbox::new(local, dom))
+    Ok(Mailbox::from_wire(whole, local_end - start))
 }
 
 /// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`.
@@ -309,13 +313,15 @@ fn domain_or_literal(c: &mut Cursor<'_>) -> Result<(), Error> {
 
 fn domain(c: &mut Cursor<'_>) -> Result<(), Error> {
     let start = c.pos;
-    loop {
-        // sub-domain = Let-dig [Ldh-str]; U-labels (RFC 6531) are any UTF-8 octets.
-        let label_start = c.pos;
-        while c.peek().is_some_and(|b| class(b) & LDH != 0) {
-            c.pos += 1;
-        }
-        let label = c.line.get(label_start..c.pos).unwrap_or_default();
+    let rest = c.rest();
+    let n = rest
+        .iter()
+        .position(|&b| class(b) & LDH_DOT == 0)
+        .unwrap_or(rest.len());
+    let d = rest.get(..n).unwrap_or_default();
+    // sub-domain = Let-dig [Ldh-str]; U-labels (RFC 6531) are any UTF-8 octets.
+    let mut label_start = start;
+    for label in d.split(|&b| b == b'.') {
         if label.is_empty()
             || label.len() > 63
             || label.first() == Some(&b'-')
@@ -325,13 +331,12 @@ fn domain(c: &mut Cursor<'_>) -> Result<(), Error> {
                 position: label_start,
             });
         }
-        if !c.eat(b'.') {
-            break;
-        }
+        label_start += label.len() + 1;
     }
-    if c.pos - start > 255 {
+    if n > 255 {
         return Err(Error::InvalidAddress { position: start });
     }
+    c.pos += n;
     Ok(())
 }
 

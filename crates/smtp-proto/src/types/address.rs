@@ -2,34 +2,58 @@ use std::fmt;
 
 /// A mailbox `local-part@domain` (RFC 5321 section 4.1.2, extended to UTF-8 by RFC 6531).
 ///
-/// `local_part` is kept in its wire form: a dot-string (`john.doe`) or a quoted string with
-/// its quotes (`"john doe"`). `domain` is a domain name (A-labels or U-labels) or an
-/// address literal with its brackets (`[192.0.2.1]`, `[IPv6:2001:db8::1]`).
+/// The local part is kept in its wire form: a dot-string (`john.doe`) or a quoted string
+/// with its quotes (`"john doe"`). The domain is a domain name (A-labels or U-labels) or an
+/// address literal with its brackets (`[192.0.2.1]`, `[IPv6:2001:db8::1]`). Both live in
+/// one `String` (`local@domain`), so a mailbox costs one allocation.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Mailbox {
-    /// The local part in wire form (quotes kept).
-    pub local_part: String,
-    /// The domain or address literal.
-    pub domain: String,
+    addr: String,
+    at: usize,
 }
 
 impl Mailbox {
     /// Builds a mailbox from its two halves (no validation: the encoder writes them as is).
-    pub fn new(local_part: impl Into<String>, domain: impl Into<String>) -> Self {
+    pub fn new(local_part: impl AsRef<str>, domain: impl AsRef<str>) -> Self {
+        let (l, d) = (local_part.as_ref(), domain.as_ref());
+        let mut addr = String::with_capacity(l.len() + 1 + d.len());
+        addr.push_str(l);
+        addr.push('@');
+        addr.push_str(d);
+        Mailbox { addr, at: l.len() }
+    }
+
+    /// `whole` is `local@domain` with the `@` at byte `at`.
+    pub(crate) fn from_wire(whole: &str, at: usize) -> Self {
         Mailbox {
-            local_part: local_part.into(),
-            domain: domain.into(),
+            addr: whole.to_string(),
+            at,
         }
+    }
+
+    /// The local part in wire form (quotes kept).
+    pub fn local_part(&self) -> &str {
+        self.addr.get(..self.at).unwrap_or_default()
+    }
+
+    /// The domain or address literal.
+    pub fn domain(&self) -> &str {
+        self.addr.get(self.at + 1..).unwrap_or_default()
+    }
+
+    /// The whole address, `local-part@domain`.
+    pub fn as_str(&self) -> &str {
+        &self.addr
     }
 
     /// True when the address contains a non-ASCII character, which requires SMTPUTF8.
     pub fn is_utf8(&self) -> bool {
-        !self.local_part.is_ascii() || !self.domain.is_ascii()
+        !self.addr.is_ascii()
     }
 
     /// The local part without the quoting of a quoted string (`"a\ b"` gives `a b`).
     pub fn local_part_unquoted(&self) -> String {
-        let lp = self.local_part.as_str();
+        let lp = self.local_part();
         match lp.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
             None => lp.to_string(),
             Some(inner) => {
@@ -51,7 +75,7 @@ impl Mailbox {
 
 impl fmt::Display for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.local_part, self.domain)
+        f.write_str(&self.addr)
     }
 }
 

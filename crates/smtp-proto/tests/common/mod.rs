@@ -70,7 +70,7 @@ impl Harness {
                 Event::MailFrom { .. } => self.conn.reply(MailDecision::Accept).unwrap(),
                 Event::RcptTo { to, .. } => {
                     let unknown =
-                        matches!(to, ForwardPath::Mailbox(m) if m.local_part == "unknown");
+                        matches!(to, ForwardPath::Mailbox(m) if m.local_part() == "unknown");
                     let d = if unknown {
                         RcptDecision::UnknownUser
                     } else {
