@@ -705,3 +705,62 @@ mod tests {
         assert!(!is_quoted_from(b"> From x"));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn mbox_entry(body: &[u8]) -> Vec<u8> {
+        let mut chunk = b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n".to_vec();
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            if is_from_line(line) || is_quoted_from(line) {
+                chunk.push(b'>');
+            }
+            chunk.extend_from_slice(line);
+        }
+        chunk.push(b'\n');
+        chunk
+    }
+
+    proptest! {
+        #[test]
+        fn asctime_round_trip(t in -2_000_000_000i64..10_000_000_000) {
+            prop_assert_eq!(parse_asctime(&asctime(Timestamp(t))), Some(Timestamp(t)));
+        }
+
+        #[test]
+        fn folder_name_round_trip(segs in proptest::collection::vec("[a-zA-Z0-9 .äß_-]{1,8}", 1..4)) {
+            let name = segs.join("/");
+            prop_assume!(name != "INBOX" && !segs.iter().any(|s| s.starts_with('.')));
+            let dir = folder_dir(&name).unwrap();
+            prop_assert_eq!(folder_name(&dir), Some(name));
+        }
+
+        /// mboxrd quoting: any body (lines of `>`s, `From `, text) comes back byte for byte.
+        #[test]
+        fn mboxrd_quoting_round_trip(lines in proptest::collection::vec(
+            prop_oneof![Just("From x".to_string()), Just(">From y".to_string()), Just(">>From".to_string()),
+                        Just("".to_string()), "[ -~]{0,12}"], 0..8),
+            crlf: bool, final_newline: bool) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut body = format!("Subject: t{eol}{eol}");
+            body.push_str(&lines.join(eol));
+            if final_newline {
+                body.push_str(eol);
+            }
+            let out = mbox_entry(body.as_bytes());
+            let mut raw = Vec::new();
+            for line in out.split_inclusive(|&b| b == b'\n').skip(1) {
+                if is_quoted_from(line) {
+                    raw.extend_from_slice(&line[1..]);
+                } else {
+                    raw.extend_from_slice(line);
+                }
+            }
+            let p = finish_mbox_message(b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n", raw);
+            prop_assert_eq!(p.body, body.into_bytes());
+            prop_assert_eq!(p.date, Some(Timestamp(0)));
+        }
+    }
+}

@@ -896,3 +896,49 @@ impl StoreConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// UidSet built from ranges contains exactly the UIDs of the ranges.
+        #[test]
+        fn uidset_matches_model(ranges in proptest::collection::vec((0u32..200, 0u32..200), 0..6), probe in 0u32..220) {
+            let mut s = UidSet::new();
+            for (a, b) in &ranges {
+                s.insert_range(*a, *b);
+            }
+            let model = ranges.iter().any(|(a, b)| {
+                let (lo, hi) = if a <= b { (*a, *b) } else { (*b, *a) };
+                probe != 0 && lo <= probe && probe <= hi
+            });
+            prop_assert_eq!(s.contains(probe), model);
+            prop_assert!(s.ranges().windows(2).all(|w| w[0].1.saturating_add(1) < w[1].0));
+            let from_iter: UidSet = s.ranges().iter().flat_map(|&(a, b)| a..=b).collect();
+            prop_assert_eq!(from_iter, s);
+        }
+
+        /// Flags: names() parsed back gives the same flags.
+        #[test]
+        fn flags_names_round_trip(bits in 0u8..32, kws in proptest::collection::vec("[A-Za-z$][A-Za-z0-9]{0,6}", 0..4)) {
+            let mut f = Flags::system(SystemFlags::from_bits(bits));
+            for k in kws {
+                f.insert_keyword(k);
+            }
+            let names = f.names();
+            prop_assert_eq!(Flags::from_names(names.iter().map(String::as_str)), f);
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        for t in [-5, 0, 1_700_000_000] {
+            assert_eq!(
+                Timestamp::from_system_time(Timestamp(t).to_system_time()),
+                Timestamp(t)
+            );
+        }
+    }
+}
