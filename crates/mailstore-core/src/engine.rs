@@ -1459,22 +1459,17 @@ impl Engine {
         r: MailboxRef,
         set: &UidSet,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        let (rows, custom): (Vec<(Entry, Flags, String)>, bool) = {
+        let rows: Vec<(Entry, Flags, String)> = {
             let st = lock(&self.state);
             let m = mailbox(&st, r)?;
-            let custom = !m.uidls.is_empty();
-            (
-                m.selected(set)
-                    .into_iter()
-                    .map(|e| {
-                        let f = m.flags_of(&e);
-                        (e, f, m.default_uidl(e.uid))
-                    })
-                    .collect(),
-                custom,
-            )
+            m.selected(set)
+                .into_iter()
+                .map(|e| {
+                    let f = m.flags_of(&e);
+                    (e, f, m.default_uidl(e.uid))
+                })
+                .collect()
         };
-        let _ = custom;
         let uids: Vec<u32> = rows.iter().map(|(e, _, _)| e.uid).collect();
         let colds = match &self.backend {
             Backend::Memory(mem) => {
