@@ -233,6 +233,8 @@ fn parse_uidlist(text: &str) -> UidList {
             continue;
         };
         let uidl = toks.find_map(|t| t.strip_prefix('P')).map(str::to_string);
+        // Some writers keep the `:2,<flags>` part; the base name is what identifies a file.
+        let base = base.split_once(":2,").map_or(base, |(b, _)| b);
         by_base.insert(base.to_string(), (uid, uidl));
     }
     UidList {
@@ -695,6 +697,20 @@ mod tests {
         assert_eq!(folder_name(".a.b%2Ec").as_deref(), Some("a/b.c"));
         assert_eq!(folder_name(".."), None);
         assert_eq!(folder_name("cur"), None);
+    }
+
+    #[test]
+    fn uidlist() {
+        let u = parse_uidlist(
+            "3 V1234 N9 Gabc\n5 :a.b.host,S=17\n7 W30 Pold-uidl :c.d.host:2,S\nbad line\n",
+        );
+        assert_eq!(u.uidvalidity, Some(1234));
+        assert_eq!(u.by_base.get("a.b.host,S=17"), Some(&(5, None)));
+        assert_eq!(
+            u.by_base.get("c.d.host"),
+            Some(&(7, Some("old-uidl".to_string())))
+        );
+        assert_eq!(u.by_base.len(), 2);
     }
 
     #[test]
