@@ -676,3 +676,88 @@ proptest! {
         });
     }
 }
+
+#[test]
+fn corrupt_index_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.redb"), vec![0xA5u8; 8192]).unwrap();
+    let r = DiskStore::open(dir.path(), StoreConfig::for_tests());
+    assert!(r.is_err());
+}
+
+#[test]
+fn missing_body_file_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("m@example.org", None))
+            .await
+            .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let _ = s
+            .append(inbox, AppendOptions::default(), msg("x", "y"))
+            .await
+            .unwrap();
+        let sub = std::fs::read_dir(dir.path().join("msg"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        for f in std::fs::read_dir(sub).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        let e = s.open_body(inbox, 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Io { .. }), "{e:?}");
+    });
+}
+
+/// Concurrent appends against a message quota: the group commit checks the quota
+/// cumulatively, so exactly the allowed number get in.
+#[test]
+fn concurrent_appends_respect_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("q@example.org", None))
+            .await
+            .unwrap();
+        s.set_quota(
+            a.id,
+            Quota {
+                max_bytes: None,
+                max_messages: Some(5),
+            },
+        )
+        .await
+        .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.append(inbox, AppendOptions::default(), msg(&format!("c{i}"), "b"))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        let mut over = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::OverQuota {
+                    resource: "messages",
+                    ..
+                }) => over += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((ok, over), (5, 7));
+        let st = s.mailbox_status(inbox).await.unwrap();
+        assert_eq!((st.messages, st.uidnext), (5, 6));
+        assert_eq!(count_files(&dir.path().join("tmp")), 0);
+    });
+}
