@@ -1483,7 +1483,6 @@ impl Engine {
                 .map(|r| r.and_then(|_| Err(duplicate_error(&e))))
                 .collect();
         }
-        drop(st);
         for (mbx, _, out) in planned.iter().flatten() {
             self.notify(
                 *mbx,
@@ -1493,6 +1492,8 @@ impl Engine {
                 }],
             );
         }
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         planned.into_iter().map(|r| r.map(|x| x.2)).collect()
     }
 
@@ -1673,8 +1674,9 @@ impl Engine {
                 ],
             )?;
         }
-        drop(st);
         self.notify(r.mailbox.0, events);
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         Ok(out)
     }
 
@@ -1824,13 +1826,14 @@ impl Engine {
             }
             return Err(e);
         }
-        drop(st);
         if let Backend::Disk(d) = &self.backend {
             d.finish_new(links.iter().map(|l| l.1));
         }
         self.after_delete(&deleted);
         self.notify(to.mailbox.0, new_events);
         self.notify(from.mailbox.0, src_events);
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         Ok(CopyOutcome {
             uidvalidity,
             mapping,
@@ -1866,7 +1869,6 @@ impl Engine {
         ];
         let deleted = collect_deleted(&muts);
         self.commit(&mut st, muts)?;
-        drop(st);
         self.after_delete(&deleted);
         self.notify(
             r.mailbox.0,
@@ -1875,6 +1877,8 @@ impl Engine {
                 modseq,
             }],
         );
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         Ok(uids)
     }
 

@@ -71,7 +71,8 @@ async fn populate<S: MailStore>(s: &S) {
             inbox,
             AppendOptions::default()
                 .uidl("X-UIDL-1")
-                .origin(Origin::Imported("old".into())),
+                .origin(Origin::Imported("old".into()))
+                .internal_date(Timestamp(1_650_000_000)),
             msg("imp", "x"),
         )
         .await
