@@ -1032,6 +1032,56 @@ async fn concurrent_appends<F: Fixture>() {
     assert_eq!((st.messages, st.uidnext, st.highest_modseq), (80, 81, 81));
 }
 
+async fn feed_in_modseq_order<F: Fixture>() {
+    let (s, _g) = F::make();
+    let (_, inbox) = account(&s, "olive@example.org").await;
+    for i in 0..4 {
+        let _ = s
+            .append(inbox, AppendOptions::default(), msg(&format!("o{i}"), "b"))
+            .await
+            .unwrap();
+    }
+    let mut sub = s.subscribe(inbox).await.unwrap();
+    let tasks: Vec<_> = (1..=4u32)
+        .map(|uid| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for round in 0..10 {
+                    let f = if round % 2 == 0 {
+                        Flags::system(SystemFlags::FLAGGED)
+                    } else {
+                        Flags::new()
+                    };
+                    let _ = s
+                        .store_flags(inbox, &UidSet::single(uid), FlagOp::Replace, &f, None)
+                        .await
+                        .unwrap();
+                    let _ = s
+                        .append(inbox, AppendOptions::default(), msg("more", "b"))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut last = 0;
+    let mut n = 0;
+    while let Some(e) = sub.try_recv() {
+        let m = match e {
+            ChangeEvent::New { modseq, .. } | ChangeEvent::FlagsChanged { modseq, .. } => modseq,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert!(m > last, "event MODSEQ {m} after {last}");
+        last = m;
+        n += 1;
+    }
+    assert_eq!(n, 80);
+    assert_eq!(last, s.mailbox_status(inbox).await.unwrap().highest_modseq);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1072,4 +1122,5 @@ suite!(
     isolation,
     change_feed,
     concurrent_appends,
+    feed_in_modseq_order,
 );
