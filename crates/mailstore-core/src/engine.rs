@@ -877,9 +877,15 @@ impl Engine {
 
     pub fn add_alias(&self, id: AccountId, alias: &str) -> Result<(), StoreError> {
         let alias = normalize_address(alias)?;
+        let max = self.cfg.limits.max_aliases;
         self.update_account(id, |st, rec| {
             if st.addr.contains_key(&address_key(&alias)) {
                 return Err(StoreError::AddressInUse(alias.clone()));
+            }
+            if rec.aliases.len() >= max {
+                return Err(StoreError::InvalidArgument(format!(
+                    "at most {max} aliases per account"
+                )));
             }
             rec.aliases.push(alias);
             Ok(())

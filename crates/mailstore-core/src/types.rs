@@ -817,6 +817,8 @@ pub struct Limits {
     pub max_keywords: usize,
     /// Most app passwords per account; default 20.
     pub max_app_passwords: usize,
+    /// Most aliases per account; default 100.
+    pub max_aliases: usize,
     /// Largest settings value; default 1 MiB.
     pub max_setting_size: usize,
     /// Capacity of each mailbox's change-feed channel; default 1024.
@@ -833,6 +835,7 @@ impl Default for Limits {
             max_keyword_len: 128,
             max_keywords: 64,
             max_app_passwords: 20,
+            max_aliases: 100,
             max_setting_size: 1024 * 1024,
             feed_capacity: 1024,
         }

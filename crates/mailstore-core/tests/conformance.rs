@@ -99,6 +99,20 @@ async fn accounts_and_aliases<F: Fixture>() {
         s.add_alias(b.id, "al@example.org").await,
         Err(StoreError::AddressInUse(_))
     ));
+    for i in 1..100 {
+        s.add_alias(a.id, &format!("al{i}@example.org"))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        s.add_alias(a.id, "one-too-many@example.org").await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    for i in 1..100 {
+        s.remove_alias(a.id, &format!("al{i}@example.org"))
+            .await
+            .unwrap();
+    }
     s.remove_alias(a.id, "al@example.org").await.unwrap();
     assert!(s.find_account("al@example.org").await.unwrap().is_none());
     assert!(matches!(
