@@ -644,6 +644,14 @@ macro_rules! impl_mail_store {
             ) -> StoreResult<Changes> {
                 self.run(move |e| e.changes_since(mailbox, modseq)).await
             }
+            async fn purge_tombstones(
+                &self,
+                mailbox: MailboxRef,
+                up_to_modseq: u64,
+            ) -> StoreResult<usize> {
+                self.run(move |e| e.purge_tombstones(mailbox, up_to_modseq))
+                    .await
+            }
             async fn subscribe(&self, mailbox: MailboxRef) -> StoreResult<ChangeSubscription> {
                 self.engine.subscribe(mailbox).map(ChangeSubscription::new)
             }

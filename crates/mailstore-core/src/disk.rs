@@ -250,7 +250,8 @@ fn encode_mailbox(m: &MailboxRec) -> Vec<u8> {
         .u32(m.uidnext)
         .u64(m.highest_modseq)
         .u8(m.special_use.map_or(0, SpecialUse::code))
-        .bool(m.subscribed);
+        .bool(m.subscribed)
+        .u64(m.tomb_floor);
     w.0
 }
 
@@ -265,6 +266,7 @@ fn decode_mailbox(id: u64, b: &[u8]) -> Result<MailboxRec, StoreError> {
         highest_modseq: d.u64()?,
         special_use: SpecialUse::from_code(d.u8()?),
         subscribed: d.bool()?,
+        tomb_floor: if d.is_empty() { 0 } else { d.u64()? },
     })
 }
 
@@ -746,6 +748,11 @@ impl Disk {
                             pending.insert(*s, ())?;
                         }
                     }
+                    Mut::PurgeTombs { mbx, uids } => {
+                        for u in uids {
+                            tombs.remove((*mbx, *u))?;
+                        }
+                    }
                     Mut::Setting { scope, key, value } => match value {
                         Some(v) => {
                             settings.insert((scope.as_str(), key.as_str()), v.as_slice())?;
@@ -826,6 +833,7 @@ mod tests {
                 id, account, name, uidvalidity, uidnext, highest_modseq,
                 special_use: SpecialUse::from_code(su),
                 subscribed,
+                tomb_floor: highest_modseq / 2,
             };
             prop_assert_eq!(decode_mailbox(id, &encode_mailbox(&m)).unwrap(), m);
         }

@@ -114,6 +114,8 @@ pub(crate) struct MailboxRec {
     pub highest_modseq: u64,
     pub special_use: Option<SpecialUse>,
     pub subscribed: bool,
+    /// Tombstones with a MODSEQ up to this one have been purged.
+    pub tomb_floor: u64,
 }
 
 #[derive(Debug)]
@@ -280,6 +282,10 @@ pub(crate) enum Mut {
         scope: String,
         key: String,
         value: Option<Vec<u8>>,
+    },
+    PurgeTombs {
+        mbx: u64,
+        uids: Vec<u32>,
     },
 }
 
@@ -639,6 +645,11 @@ pub(crate) fn apply(st: &mut State, m: Mut) {
                 a.usage_msgs = a.usage_msgs.saturating_sub(count);
             }
         }
+        Mut::PurgeTombs { mbx, uids } => {
+            if let Some(m) = st.mailboxes.get_mut(&mbx) {
+                m.tombs.retain(|(u, _)| uids.binary_search(u).is_err());
+            }
+        }
         Mut::Setting { scope, key, value } => match value {
             Some(v) => {
                 st.settings.insert((scope, key), v);
@@ -799,6 +810,7 @@ impl Engine {
                     highest_modseq: 1,
                     special_use: su,
                     subscribed: true,
+                    tomb_floor: 0,
                 }));
             }
         }
@@ -1165,6 +1177,7 @@ impl Engine {
             highest_modseq: 1,
             special_use: opts.special_use,
             subscribed: opts.subscribe,
+            tomb_floor: 0,
         };
         self.commit(&mut st, vec![Mut::PutMailbox(rec)])?;
         st.mailboxes
@@ -1904,7 +1917,9 @@ impl Engine {
             .map(|(u, _)| *u)
             .collect();
         vanished.sort_unstable();
+        vanished.dedup();
         Ok(Changes {
+            vanished_complete: since >= m.rec.tomb_floor,
             changed: m
                 .msgs
                 .iter()
@@ -1918,6 +1933,37 @@ impl Engine {
             vanished,
             highest_modseq: m.rec.highest_modseq,
         })
+    }
+
+    pub fn purge_tombstones(&self, r: MailboxRef, up_to: u64) -> Result<usize, StoreError> {
+        let mut st = self.writer();
+        let m = mailbox(&st, r)?;
+        let mut uids: Vec<u32> = m
+            .tombs
+            .iter()
+            .filter(|(_, ms)| *ms <= up_to)
+            .map(|(u, _)| *u)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let n = uids.len();
+        let mut rec = m.rec.clone();
+        let floor = up_to.min(rec.highest_modseq);
+        if n == 0 && floor <= rec.tomb_floor {
+            return Ok(0);
+        }
+        rec.tomb_floor = rec.tomb_floor.max(floor);
+        self.commit(
+            &mut st,
+            vec![
+                Mut::PurgeTombs {
+                    mbx: r.mailbox.0,
+                    uids,
+                },
+                Mut::PutMailbox(rec),
+            ],
+        )?;
+        Ok(n)
     }
 
     /// Bytes of RAM held by the message indexes (entries, keyword tables, tombstones,

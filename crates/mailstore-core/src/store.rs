@@ -405,6 +405,14 @@ pub trait MailStore: Send + Sync + 'static {
         mailbox: MailboxRef,
         modseq: u64,
     ) -> impl Future<Output = StoreResult<Changes>> + Send;
+    /// Drops the expunge tombstones with a MODSEQ up to `up_to_modseq` (RAM and index
+    /// space); returns how many went. Afterwards [`MailStore::changes_since`] for an older
+    /// MODSEQ reports `vanished_complete: false`.
+    fn purge_tombstones(
+        &self,
+        mailbox: MailboxRef,
+        up_to_modseq: u64,
+    ) -> impl Future<Output = StoreResult<usize>> + Send;
     /// Subscribes to the mailbox's change feed (events from every connection).
     ///
     /// To build a consistent session view, subscribe first, then take the

@@ -753,7 +753,7 @@ pub struct CopyOutcome {
 }
 
 /// Changes after a MODSEQ (CONDSTORE/QRESYNC).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Changes {
     /// Messages whose MODSEQ is greater, ascending UID.
@@ -762,6 +762,10 @@ pub struct Changes {
     pub vanished: Vec<u32>,
     /// The mailbox's HIGHESTMODSEQ now.
     pub highest_modseq: u64,
+    /// False when tombstones newer than the asked MODSEQ were purged
+    /// ([`crate::MailStore::purge_tombstones`]): `vanished` may then miss UIDs, and the
+    /// caller must compare UID lists instead (QRESYNC: treat as a full resync).
+    pub vanished_complete: bool,
 }
 
 /// One event of the change feed.

@@ -749,6 +749,27 @@ async fn flags_and_condstore<F: Fixture>() {
         .await
         .is_err()
     );
+    assert!(all.vanished_complete);
+    // Purging tombstones up to MODSEQ 11 forgets UIDs 2 and 5.
+    let _ = s
+        .store_flags(
+            inbox,
+            &UidSet::single(1),
+            FlagOp::Add,
+            &Flags::new().with_keyword("p"),
+            None,
+        )
+        .await
+        .unwrap(); // MODSEQ 12
+    let _ = s.expunge(inbox, &UidSet::single(3)).await.unwrap(); // MODSEQ 13
+    assert_eq!(s.purge_tombstones(inbox, 11).await.unwrap(), 2);
+    assert_eq!(s.purge_tombstones(inbox, 11).await.unwrap(), 0);
+    let ch = s.changes_since(inbox, 5).await.unwrap();
+    assert_eq!(ch.vanished, vec![3]);
+    assert!(!ch.vanished_complete);
+    let ch = s.changes_since(inbox, 11).await.unwrap();
+    assert_eq!(ch.vanished, vec![3]);
+    assert!(ch.vanished_complete);
     // UIDs are never reused.
     let r = s
         .append(inbox, AppendOptions::default(), msg("after", "b"))

@@ -88,6 +88,9 @@ async fn populate<S: MailStore>(s: &S) {
         .await
         .unwrap();
     let _ = s.expunge(inbox, &UidSet::from_iter([3, 7])).await.unwrap();
+    let _ = s.expunge(inbox, &UidSet::single(9)).await.unwrap();
+    let floor = s.mailbox_status(inbox).await.unwrap().highest_modseq - 1;
+    assert_eq!(s.purge_tombstones(inbox, floor).await.unwrap(), 2);
     let _ = s.copy(inbox, &UidSet::range(1, 4), work).await.unwrap();
     let _ = s
         .move_messages(inbox, &UidSet::range(8, 11), work)
@@ -120,6 +123,21 @@ fn reopen_keeps_everything() {
         let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
         let after = observe(&s).await;
         assert_eq!(before, after);
+        let olga_inbox = s
+            .mailbox(
+                s.find_account("olga@example.org")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                "INBOX",
+            )
+            .await
+            .unwrap()
+            .mailbox;
+        let ch = s.changes_since(olga_inbox, 0).await.unwrap();
+        assert!(!ch.vanished_complete, "the purge floor survives a reopen");
+        assert!(ch.vanished.contains(&9));
         let uv2: Vec<u32> = s
             .list_mailboxes(olga.id)
             .await
