@@ -427,14 +427,17 @@ pub(crate) fn parse_asctime(s: &str) -> Option<Timestamp> {
         _ => return None,
     };
     let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? + 1;
-    let d: u32 = day.parse().ok()?;
-    let y: i64 = year.parse().ok()?;
+    let d: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let y: i64 = year.parse().ok().filter(|y| (1..=9999).contains(y))?;
     let mut hms = time.split(':').map(|x| x.parse::<i64>().ok());
     let (h, mi, se) = (
         hms.next()??,
         hms.next()??,
         hms.next().flatten().unwrap_or(0),
     );
+    if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..=60).contains(&se) {
+        return None;
+    }
     let days = days_from_civil(y, u32::try_from(m).ok()?, d);
     Some(Timestamp(days * 86_400 + h * 3600 + mi * 60 + se))
 }
@@ -574,6 +577,9 @@ fn finish_mbox_message(from_line: &[u8], mut raw: Vec<u8>) -> Parsed {
         pos += first_end;
         for _ in 0..n {
             let rest = body.get(pos..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
             let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
             lines.push(rest.get(..end).unwrap_or_default());
             pos += end;
@@ -746,6 +752,13 @@ mod proptests {
         }
 
         #[test]
+        fn from_line_dates_never_panic(s in "\\PC{0,40}", y in any::<i64>(), d in any::<i64>()) {
+            let _ = parse_asctime(&s);
+            let _ = parse_asctime(&format!("Thu Jan {d} 10:00:00 {y}"));
+            let _ = parse_asctime(&format!("Thu Jan 1 {d}:{y}:{d} 2000"));
+        }
+
+        #[test]
         fn folder_name_round_trip(segs in proptest::collection::vec("[a-zA-Z0-9 .äß_-]{1,8}", 1..4)) {
             let name = segs.join("/");
             prop_assume!(name != "INBOX" && !segs.iter().any(|s| s.starts_with('.')));
@@ -777,6 +790,16 @@ mod proptests {
             let p = finish_mbox_message(b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n", raw);
             prop_assert_eq!(p.body, body.into_bytes());
             prop_assert_eq!(p.date, Some(Timestamp(0)));
+        }
+
+        /// Whatever follows a From_ line, parsing the entry never panics (or loops on a
+        /// huge `n=` count).
+        #[test]
+        fn mbox_entries_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..200), n in any::<u64>()) {
+            let mut v = format!("X-Mailstore-Meta: uid=1 n={n}\n").into_bytes();
+            v.extend_from_slice(&raw);
+            let _ = finish_mbox_message(b"From x\n", v);
+            let _ = finish_mbox_message(&raw, raw.clone());
         }
     }
 }
