@@ -602,6 +602,9 @@ fn finish_mbox_message(from_line: &[u8], mut raw: Vec<u8>) -> Parsed {
     }
 }
 
+/// Largest mbox entry (and line) the importer holds in memory.
+const MBOX_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Reads an mboxrd (or plain mboxo/mboxcl without `Content-Length` reliance) stream into
 /// `mailbox`, one message at a time.
 pub async fn import_mbox<S: MailStore, R: AsyncBufRead + Unpin + Send>(
@@ -621,7 +624,12 @@ pub async fn import_mbox<S: MailStore, R: AsyncBufRead + Unpin + Send>(
     let mut index = 0usize;
     loop {
         line.clear();
-        let n = input.read_until(b'\n', &mut line).await.map_err(rerr)?;
+        // Bounded: a file without newlines must not be read into memory whole.
+        let n = (&mut *input)
+            .take(MBOX_LIMIT as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(rerr)?;
         let at_end = n == 0;
         if at_end || is_from_line(&line) {
             if let Some(fl) = from_line.take() {
@@ -664,7 +672,7 @@ pub async fn import_mbox<S: MailStore, R: AsyncBufRead + Unpin + Send>(
         } else {
             raw.extend_from_slice(&line);
         }
-        let limit = 64 * 1024 * 1024;
+        let limit = MBOX_LIMIT;
         if raw.len() > limit {
             return Err(StoreError::InvalidArgument(format!(
                 "mbox message {} is over {limit} bytes; is this an mbox file?",
