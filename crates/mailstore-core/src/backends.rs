@@ -87,6 +87,21 @@ impl MemoryStore {
 ///
 /// Only one process can open a data directory: a second [`DiskStore::open`] fails with
 /// [`StoreError::Locked`]. Cheap to clone (shared).
+///
+/// ```
+/// use mailstore_core::{DiskStore, MailStore, NewAccount, StoreConfig, StoreError};
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = DiskStore::open(dir.path(), StoreConfig::default())?;
+/// let a = store.create_account(NewAccount::new("bob@example.org", None)).await?;
+/// // The directory is locked while `store` lives.
+/// assert!(matches!(DiskStore::open(dir.path(), StoreConfig::default()), Err(StoreError::Locked { .. })));
+/// drop(store);
+/// let again = DiskStore::open(dir.path(), StoreConfig::default())?;
+/// assert_eq!(again.account(a.id).await?.address, "bob@example.org");
+/// # Ok::<(), StoreError>(())
+/// # }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct DiskStore {
     engine: Arc<Engine>,
@@ -628,6 +643,14 @@ macro_rules! impl_mail_store {
                 modseq: u64,
             ) -> StoreResult<Changes> {
                 self.run(move |e| e.changes_since(mailbox, modseq)).await
+            }
+            async fn purge_tombstones(
+                &self,
+                mailbox: MailboxRef,
+                up_to_modseq: u64,
+            ) -> StoreResult<usize> {
+                self.run(move |e| e.purge_tombstones(mailbox, up_to_modseq))
+                    .await
             }
             async fn subscribe(&self, mailbox: MailboxRef) -> StoreResult<ChangeSubscription> {
                 self.engine.subscribe(mailbox).map(ChangeSubscription::new)
