@@ -835,11 +835,80 @@ pub(crate) fn envelope(p: &mut P<'_>) -> R<Envelope> {
     })
 }
 
+/// Common body-structure tokens are returned as static `Bytes`, whose clones and drops
+/// need no reference counting.
+fn intern(b: Bytes) -> Bytes {
+    macro_rules! tokens {
+        ($($t:literal),* $(,)?) => {
+            match b.as_ref() {
+                $($t => Bytes::from_static($t),)*
+                _ => b,
+            }
+        };
+    }
+    tokens!(
+        b"TEXT",
+        b"PLAIN",
+        b"HTML",
+        b"MULTIPART",
+        b"MIXED",
+        b"ALTERNATIVE",
+        b"RELATED",
+        b"APPLICATION",
+        b"OCTET-STREAM",
+        b"PDF",
+        b"IMAGE",
+        b"JPEG",
+        b"PNG",
+        b"MESSAGE",
+        b"RFC822",
+        b"7BIT",
+        b"8BIT",
+        b"BINARY",
+        b"BASE64",
+        b"QUOTED-PRINTABLE",
+        b"CHARSET",
+        b"UTF-8",
+        b"US-ASCII",
+        b"ISO-8859-1",
+        b"BOUNDARY",
+        b"NAME",
+        b"FILENAME",
+        b"FORMAT",
+        b"flowed",
+        b"attachment",
+        b"inline",
+        b"text",
+        b"plain",
+        b"html",
+        b"utf-8",
+        b"us-ascii",
+        b"7bit",
+        b"8bit",
+        b"base64",
+        b"quoted-printable",
+        b"charset",
+        b"boundary",
+        b"name",
+        b"filename",
+        b"mixed",
+        b"alternative",
+        b"related",
+        b"application",
+        b"image",
+    )
+}
+
+/// A body-structure string, interned when it is a common token.
+fn body_string(p: &mut P<'_>) -> R<Bytes> {
+    p.string().map(intern)
+}
+
 fn param_string(p: &mut P<'_>) -> R<Bytes> {
     if p.opts.quirk_body_param_nil && p.is_nil() {
         return Ok(Bytes::new());
     }
-    p.string()
+    body_string(p)
 }
 
 /// `body-fld-param` = "(" string SP string *(SP string SP string) ")" / nil
@@ -876,7 +945,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
             }
         }
         p.sp()?;
-        let subtype = p.string()?;
+        let subtype = body_string(p)?;
         let mut ext = None;
         if p.eat(b' ') {
             let params = body_params(p)?;
@@ -892,9 +961,9 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
             ext,
         });
     }
-    let media_type = p.string()?;
+    let media_type = body_string(p)?;
     p.sp()?;
-    let subtype = p.string()?;
+    let subtype = body_string(p)?;
     p.sp()?;
     let params = body_params(p)?;
     p.sp()?;
@@ -902,7 +971,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
     p.sp()?;
     let description = p.nstring()?;
     p.sp()?;
-    let encoding = p.string()?;
+    let encoding = body_string(p)?;
     p.sp()?;
     let size = p.number()?;
     let fields = BodyFields {
@@ -957,7 +1026,7 @@ fn ext_dsp(p: &mut P<'_>) -> R<Option<ExtDisposition>> {
         None
     } else {
         p.expect(b'(', "expected '(' or NIL")?;
-        let kind = p.string()?;
+        let kind = body_string(p)?;
         p.sp()?;
         let params = body_params(p)?;
         p.expect(b')', "expected ')'")?;
