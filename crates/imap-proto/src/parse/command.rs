@@ -21,14 +21,18 @@ fn tag(p: &mut P<'_>) -> R<Tag> {
     if p.peek() != Some(b' ') && !p.at_crlf() {
         return p.fail("forbidden character in tag");
     }
-    Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
+    Tag::new(p.bytes(start..start + n)).or(Err(Fail {
         pos: start,
         reason: "invalid tag",
     }))
 }
 
-pub(crate) fn parse_command(buf: Bytes, opts: &ParserOptions) -> Result<Command, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_command(
+    src: &Bytes,
+    end: usize,
+    opts: &ParserOptions,
+) -> Result<Command, ParseError> {
+    let mut p = P::new(src, end, opts);
     let t = match tag(&mut p) {
         Ok(t) => t,
         Err(f) => return Err(p.into_error(f, None)),
@@ -232,7 +236,7 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
         _ => return p.fail("unknown command"),
     };
     p.crlf()?;
-    if p.pos != p.buf.len() {
+    if p.pos != p.len() {
         return p.fail("unexpected data after command");
     }
     Ok(body)
@@ -294,7 +298,7 @@ pub(crate) fn append_prefix(
         Err(e) => return Err(e),
     };
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    let mut p = P::new(buf, opts);
+    let mut p = P::new(&buf, buf.len(), opts);
     let t = tag(&mut p).map_err(|f| ParseError::Failed {
         position: f.pos,
         reason: f.reason,
@@ -806,7 +810,7 @@ fn search_key_inner(p: &mut P<'_>) -> R<SearchKey> {
                         reason: "expected priv, shared or all",
                     });
                 }
-                let a = crate::types::Atom::new(p.buf.slice(r)).or(Err(Fail {
+                let a = crate::types::Atom::new(p.bytes(r)).or(Err(Fail {
                     pos: p.pos,
                     reason: "expected an atom",
                 }))?;

@@ -16,16 +16,24 @@ use crate::types::{
     SinglePartKind, StatusAttr, StatusItem, StatusKind, StatusResponse, Tag, Text, is_tag_char,
 };
 
-pub(crate) fn parse_response(buf: Bytes, opts: &ParserOptions) -> Result<Response, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_response(
+    src: &Bytes,
+    end: usize,
+    opts: &ParserOptions,
+) -> Result<Response, ParseError> {
+    let mut p = P::new(src, end, opts);
     match response(&mut p) {
         Ok(r) => Ok(r),
         Err(f) => Err(p.into_error(f, None)),
     }
 }
 
-pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greeting, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_greeting(
+    src: &Bytes,
+    len: usize,
+    opts: &ParserOptions,
+) -> Result<Greeting, ParseError> {
+    let mut p = P::new(src, len, opts);
     let r = (|| {
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");
@@ -45,7 +53,7 @@ pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greetin
 
 fn end(p: &mut P<'_>) -> R<()> {
     p.crlf()?;
-    if p.pos != p.buf.len() {
+    if p.pos != p.len() {
         return p.fail("unexpected data after response");
     }
     Ok(())
@@ -69,7 +77,7 @@ fn response(p: &mut P<'_>) -> R<Response> {
     }
     let start = p.pos;
     p.pos += n;
-    let tag = Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
+    let tag = Tag::new(p.bytes(start..start + n)).or(Err(Fail {
         pos: start,
         reason: "invalid tag",
     }))?;
@@ -271,7 +279,7 @@ fn resp_text_code(p: &mut P<'_>) -> R<Code> {
         b"NONEXISTENT" => Code::NonExistent,
         b"USEATTR" => Code::UseAttr,
         _ => {
-            let atom = crate::types::Atom::new(p.buf.slice(r)).or(Err(Fail {
+            let atom = crate::types::Atom::new(p.bytes(r)).or(Err(Fail {
                 pos: p.pos,
                 reason: "expected an atom",
             }))?;
@@ -287,7 +295,7 @@ fn resp_text_code(p: &mut P<'_>) -> R<Code> {
                 }
                 let start = p.pos;
                 p.pos += n;
-                arg = Some(p.buf.slice(start..start + n));
+                arg = Some(p.bytes(start..start + n));
             }
             Code::Other(atom, arg)
         }
@@ -587,7 +595,7 @@ fn ext_value(p: &mut P<'_>) -> R<ExtValue> {
             }
             let start = p.pos;
             p.pos += n;
-            Ok(ExtValue::Token(p.buf.slice(start..start + n)))
+            Ok(ExtValue::Token(p.bytes(start..start + n)))
         }
     })();
     p.leave();
@@ -1114,7 +1122,7 @@ pub(crate) fn fetch_literal_prefix(
         Err(e) => return Err(e),
     };
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    let mut p = P::new(buf, opts);
+    let mut p = P::new(&buf, buf.len(), opts);
     let r = (|| {
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");
