@@ -231,7 +231,7 @@ pub fn command_with(
 ) -> Result<(usize, crate::types::Command), ParseError> {
     let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    command::parse_command(buf, opts).map(|c| (end, c))
+    command::parse_command(&buf, end, opts).map(|c| (end, c))
 }
 
 /// Parses one command out of a shared buffer without copying it: strings and literals in
@@ -241,7 +241,7 @@ pub fn command_bytes(
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Command), ParseError> {
     let end = frame(input, opts)?;
-    command::parse_command(input.slice(..end), opts).map(|c| (end, c))
+    command::parse_command(input, end, opts).map(|c| (end, c))
 }
 
 /// Parses one response (client input after the greeting) with default options.
@@ -256,7 +256,7 @@ pub fn response_with(
 ) -> Result<(usize, crate::types::Response), ParseError> {
     let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    response::parse_response(buf, opts).map(|r| (end, r))
+    response::parse_response(&buf, end, opts).map(|r| (end, r))
 }
 
 /// Parses one response out of a shared buffer without copying it.
@@ -265,7 +265,7 @@ pub fn response_bytes(
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Response), ParseError> {
     let end = frame(input, opts)?;
-    response::parse_response(input.slice(..end), opts).map(|r| (end, r))
+    response::parse_response(input, end, opts).map(|r| (end, r))
 }
 
 /// Parses the server greeting (`* OK`, `* PREAUTH` or `* BYE`).
@@ -280,7 +280,7 @@ pub fn greeting_with(
 ) -> Result<(usize, crate::types::Greeting), ParseError> {
     let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    response::parse_greeting(buf, opts).map(|g| (end, g))
+    response::parse_greeting(&buf, end, opts).map(|g| (end, g))
 }
 
 /// Recognises `DONE` CRLF, which ends IDLE (case-insensitive). Returns the bytes consumed.

@@ -16,16 +16,24 @@ use crate::types::{
     SinglePartKind, StatusAttr, StatusItem, StatusKind, StatusResponse, Tag, Text, is_tag_char,
 };
 
-pub(crate) fn parse_response(buf: Bytes, opts: &ParserOptions) -> Result<Response, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_response(
+    src: &Bytes,
+    end: usize,
+    opts: &ParserOptions,
+) -> Result<Response, ParseError> {
+    let mut p = P::new(src, end, opts);
     match response(&mut p) {
         Ok(r) => Ok(r),
         Err(f) => Err(p.into_error(f, None)),
     }
 }
 
-pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greeting, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_greeting(
+    src: &Bytes,
+    len: usize,
+    opts: &ParserOptions,
+) -> Result<Greeting, ParseError> {
+    let mut p = P::new(src, len, opts);
     let r = (|| {
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");
@@ -45,7 +53,7 @@ pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greetin
 
 fn end(p: &mut P<'_>) -> R<()> {
     p.crlf()?;
-    if p.pos != p.buf.len() {
+    if p.pos != p.len() {
         return p.fail("unexpected data after response");
     }
     Ok(())
@@ -69,7 +77,7 @@ fn response(p: &mut P<'_>) -> R<Response> {
     }
     let start = p.pos;
     p.pos += n;
-    let tag = Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
+    let tag = Tag::new(p.bytes(start..start + n)).or(Err(Fail {
         pos: start,
         reason: "invalid tag",
     }))?;
@@ -271,7 +279,7 @@ fn resp_text_code(p: &mut P<'_>) -> R<Code> {
         b"NONEXISTENT" => Code::NonExistent,
         b"USEATTR" => Code::UseAttr,
         _ => {
-            let atom = crate::types::Atom::new(p.buf.slice(r)).or(Err(Fail {
+            let atom = crate::types::Atom::new(p.bytes(r)).or(Err(Fail {
                 pos: p.pos,
                 reason: "expected an atom",
             }))?;
@@ -287,7 +295,7 @@ fn resp_text_code(p: &mut P<'_>) -> R<Code> {
                 }
                 let start = p.pos;
                 p.pos += n;
-                arg = Some(p.buf.slice(start..start + n));
+                arg = Some(p.bytes(start..start + n));
             }
             Code::Other(atom, arg)
         }
@@ -587,7 +595,7 @@ fn ext_value(p: &mut P<'_>) -> R<ExtValue> {
             }
             let start = p.pos;
             p.pos += n;
-            Ok(ExtValue::Token(p.buf.slice(start..start + n)))
+            Ok(ExtValue::Token(p.bytes(start..start + n)))
         }
     })();
     p.leave();
@@ -835,11 +843,80 @@ pub(crate) fn envelope(p: &mut P<'_>) -> R<Envelope> {
     })
 }
 
+/// Common body-structure tokens are returned as static `Bytes`, whose clones and drops
+/// need no reference counting.
+fn intern(b: Bytes) -> Bytes {
+    macro_rules! tokens {
+        ($($t:literal),* $(,)?) => {
+            match b.as_ref() {
+                $($t => Bytes::from_static($t),)*
+                _ => b,
+            }
+        };
+    }
+    tokens!(
+        b"TEXT",
+        b"PLAIN",
+        b"HTML",
+        b"MULTIPART",
+        b"MIXED",
+        b"ALTERNATIVE",
+        b"RELATED",
+        b"APPLICATION",
+        b"OCTET-STREAM",
+        b"PDF",
+        b"IMAGE",
+        b"JPEG",
+        b"PNG",
+        b"MESSAGE",
+        b"RFC822",
+        b"7BIT",
+        b"8BIT",
+        b"BINARY",
+        b"BASE64",
+        b"QUOTED-PRINTABLE",
+        b"CHARSET",
+        b"UTF-8",
+        b"US-ASCII",
+        b"ISO-8859-1",
+        b"BOUNDARY",
+        b"NAME",
+        b"FILENAME",
+        b"FORMAT",
+        b"flowed",
+        b"attachment",
+        b"inline",
+        b"text",
+        b"plain",
+        b"html",
+        b"utf-8",
+        b"us-ascii",
+        b"7bit",
+        b"8bit",
+        b"base64",
+        b"quoted-printable",
+        b"charset",
+        b"boundary",
+        b"name",
+        b"filename",
+        b"mixed",
+        b"alternative",
+        b"related",
+        b"application",
+        b"image",
+    )
+}
+
+/// A body-structure string, interned when it is a common token.
+fn body_string(p: &mut P<'_>) -> R<Bytes> {
+    p.string().map(intern)
+}
+
 fn param_string(p: &mut P<'_>) -> R<Bytes> {
     if p.opts.quirk_body_param_nil && p.is_nil() {
         return Ok(Bytes::new());
     }
-    p.string()
+    body_string(p)
 }
 
 /// `body-fld-param` = "(" string SP string *(SP string SP string) ")" / nil
@@ -876,7 +953,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
             }
         }
         p.sp()?;
-        let subtype = p.string()?;
+        let subtype = body_string(p)?;
         let mut ext = None;
         if p.eat(b' ') {
             let params = body_params(p)?;
@@ -892,9 +969,9 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
             ext,
         });
     }
-    let media_type = p.string()?;
+    let media_type = body_string(p)?;
     p.sp()?;
-    let subtype = p.string()?;
+    let subtype = body_string(p)?;
     p.sp()?;
     let params = body_params(p)?;
     p.sp()?;
@@ -902,7 +979,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
     p.sp()?;
     let description = p.nstring()?;
     p.sp()?;
-    let encoding = p.string()?;
+    let encoding = body_string(p)?;
     p.sp()?;
     let size = p.number()?;
     let fields = BodyFields {
@@ -957,7 +1034,7 @@ fn ext_dsp(p: &mut P<'_>) -> R<Option<ExtDisposition>> {
         None
     } else {
         p.expect(b'(', "expected '(' or NIL")?;
-        let kind = p.string()?;
+        let kind = body_string(p)?;
         p.sp()?;
         let params = body_params(p)?;
         p.expect(b')', "expected ')'")?;
@@ -1045,7 +1122,7 @@ pub(crate) fn fetch_literal_prefix(
         Err(e) => return Err(e),
     };
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    let mut p = P::new(buf, opts);
+    let mut p = P::new(&buf, buf.len(), opts);
     let r = (|| {
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");
