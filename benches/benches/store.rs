@@ -208,5 +208,24 @@ fn big_mailbox(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, durable_append, big_mailbox);
+/// The cost of one login with the default argon2id parameters (19 MiB, t=2, p=1).
+fn login_cost(c: &mut Criterion) {
+    let rt = rt();
+    let s = MemoryStore::new();
+    rt.block_on(s.create_account(NewAccount::new("login@example.org", Some("correct horse"))))
+        .unwrap();
+    let mut g = c.benchmark_group("store/credentials");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("verify_login_default_argon2", |b| {
+        b.iter(|| {
+            rt.block_on(s.verify_login("login@example.org", "correct horse"))
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, durable_append, big_mailbox, login_cost);
 criterion_main!(benches);
