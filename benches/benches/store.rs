@@ -2,7 +2,12 @@
 //! mailbox, STORE and EXPUNGE on 10,000 messages, RAM per indexed message.
 //!
 //! Run: `cargo bench -p mail-benches --bench store`. Figures: docs/bench-notes/store.md.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +44,10 @@ fn cfg() -> StoreConfig {
 async fn account(s: &DiskStore) -> MailboxRef {
     let a = match s.find_account("bench@example.org").await.unwrap() {
         Some(a) => a,
-        None => s.create_account(NewAccount::new("bench@example.org", None)).await.unwrap(),
+        None => s
+            .create_account(NewAccount::new("bench@example.org", None))
+            .await
+            .unwrap(),
     };
     s.mailbox(a.id, "INBOX").await.unwrap().mailbox
 }
@@ -76,7 +84,9 @@ fn durable_append(c: &mut Criterion) {
                     .map(|_| {
                         let (s, body) = (s.clone(), body.clone());
                         tokio::spawn(async move {
-                            s.append(inbox, AppendOptions::default(), body).await.unwrap()
+                            s.append(inbox, AppendOptions::default(), body)
+                                .await
+                                .unwrap()
                         })
                     })
                     .collect();
@@ -102,9 +112,13 @@ fn build_big(dir: &std::path::Path) {
             } else {
                 Flags::new()
             };
-            s.append(inbox, AppendOptions::with_flags(flags), message(2048 + i * 37, i))
-                .await
-                .unwrap();
+            s.append(
+                inbox,
+                AppendOptions::with_flags(flags),
+                message(2048 + i * 37, i),
+            )
+            .await
+            .unwrap();
         }
         loop {
             let n = s.mailbox_status(inbox).await.unwrap().messages;
