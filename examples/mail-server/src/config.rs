@@ -56,6 +56,30 @@ pub struct Config {
     /// POP3 options.
     #[serde(default)]
     pub pop3: Pop3Config,
+    /// Policy scheduler options (docs/policy.md).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// The `[policy]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// How often the server runs retention (POP-7). Default `1h`.
+    #[serde(default = "default_retention_interval", with = "humantime_serde_lite")]
+    pub retention_interval: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            retention_interval: default_retention_interval(),
+        }
+    }
+}
+
+fn default_retention_interval() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// The `[listeners]` table: each key is optional; absent means not listening.
@@ -363,6 +387,12 @@ impl Config {
         let _ = writeln!(s, "\n[pop3]");
         let _ = writeln!(s, "apop = {}", self.pop3.apop);
         let _ = writeln!(s, "require_tls = {}", self.pop3.require_tls);
+        let _ = writeln!(s, "\n[policy]");
+        let _ = writeln!(
+            s,
+            "retention_interval = {}",
+            q(&humantime::format_duration(self.policy.retention_interval).to_string())
+        );
         s
     }
 }
@@ -389,6 +419,7 @@ fn unreachable_config() -> Config {
         tls: None,
         limits: LimitsConfig::default(),
         pop3: Pop3Config::default(),
+        policy: PolicyConfig::default(),
     }
 }
 

@@ -38,12 +38,16 @@ use mailstore_core::{
 #[derive(Debug)]
 pub struct StoreBackend<S> {
     store: Arc<S>,
+    connections: crate::policy::ImapConnections,
 }
 
 impl<S: MailStore> StoreBackend<S> {
     /// A backend over `store`.
     pub fn new(store: Arc<S>) -> Self {
-        Self { store }
+        Self {
+            store,
+            connections: crate::policy::ImapConnections::new(),
+        }
     }
 }
 
@@ -89,8 +93,13 @@ where
                     tracing::info!(user = username, "imap refused: access disabled");
                     return Err(Status::no(IMAP_DISABLED).with_code("CONTACTADMIN"));
                 }
+                // Policy (docs/policy.md): switches, opt-in, two-step, federated, ACC-9.
+                let (policy, slot) =
+                    crate::policy::imap_login(&*self.store, &self.connections, &outcome).await?;
                 tracing::info!(user = username, via = ?outcome.via, "imap login");
                 Ok(StoreSession {
+                    policy,
+                    _slot: slot,
                     store: Arc::clone(&self.store),
                     account: outcome.account,
                     view: None,
@@ -117,6 +126,8 @@ struct View {
 
 /// One logged-in IMAP connection.
 pub struct StoreSession<S: MailStore> {
+    policy: sync_policy::EffectivePolicy,
+    _slot: crate::policy::ImapSlot,
     store: Arc<S>,
     account: AccountInfo,
     view: Option<View>,
@@ -364,7 +375,11 @@ impl<S: MailStore> StoreSession<S> {
         let store = Arc::clone(&self.store);
         let account = self.account.id;
         let name = mailbox.as_str().to_string();
+        let hidden = !crate::policy::imap_visible(&self.policy, &name);
         async move {
+            if hidden {
+                return Err(Status::no("No such mailbox").with_code("NONEXISTENT"));
+            }
             store
                 .mailbox(account, &name)
                 .await
@@ -555,7 +570,9 @@ where
             .map_err(|e| store_status(&e))?;
         let mut out = Vec::new();
         for m in &all {
-            if subscribed_only && !m.subscribed {
+            if (subscribed_only && !m.subscribed)
+                || !crate::policy::imap_visible(&self.policy, &m.name)
+            {
                 continue;
             }
             let hit = patterns.iter().any(|p| {
@@ -913,6 +930,8 @@ where
             };
             result.modified = seqset(&numbers);
         }
+        crate::policy::imap_after_store(&*self.store, mailbox, &self.policy, &outcome.updated)
+            .await;
         Ok(result)
     }
 
@@ -968,6 +987,7 @@ where
         target: &Mailbox,
     ) -> Result<Option<Code>, Status> {
         let mailbox = self.selected()?.mailbox;
+        crate::policy::imap_guard(&self.policy, target.as_str())?;
         let to = match self.store.mailbox(self.account.id, target.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1009,6 +1029,7 @@ where
         if read_only {
             return Err(Status::no("The mailbox is read-only (EXAMINE)"));
         }
+        crate::policy::imap_guard(&self.policy, target.as_str())?;
         let to = match self.store.mailbox(self.account.id, target.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1079,6 +1100,7 @@ where
         date: Option<&DateTime>,
         _size: u64,
     ) -> Result<(), Status> {
+        crate::policy::imap_guard(&self.policy, mailbox.as_str())?;
         let target = match self.store.mailbox(self.account.id, mailbox.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {

@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod imap;
 mod mime;
+mod policy;
 mod pop3;
 mod serve;
 mod smtp;
@@ -102,6 +103,58 @@ enum Command {
         #[arg(long)]
         folder: Option<String>,
     },
+    /// Show or change account / organisation policy settings (docs/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Retention (POP-7): delete mail older than each account's retention period.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+/// `policy` subcommands.
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the settings (TOML) of an account or an organisation.
+    Show {
+        /// The account (full address).
+        #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+        user: Option<String>,
+        /// The organisation (domain).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Change one setting: `policy set --user U pop3.on_delete keep_original`.
+    Set {
+        /// The account (full address).
+        #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+        user: Option<String>,
+        /// The organisation (domain).
+        #[arg(long)]
+        org: Option<String>,
+        /// Dotted key, as `policy show` prints it.
+        key: String,
+        /// A TOML value (`true`, `30`, `"News"`, `[...]`, `{...}`), `none` to unset.
+        value: String,
+    },
+}
+
+/// `retention` subcommands.
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Run the retention pass now (the server also runs it every `policy.retention_interval`).
+    RunNow {
+        /// Run as if it were this Unix time (seconds), e.g. to test a retention period.
+        #[arg(long)]
+        at: Option<i64>,
+    },
+}
+
+fn policy_target(user: Option<String>, org: Option<String>) -> policy::PolicyTarget {
+    match (user, org) {
+        (Some(u), _) => policy::PolicyTarget::User(u),
+        (None, Some(o)) => policy::PolicyTarget::Org(o),
+        (None, None) => policy::PolicyTarget::Org(String::new()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -315,6 +368,20 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             path: absolute(&path)?,
             folder,
         },
+        Command::Policy(PolicyCommand::Show { user, org }) => Request::PolicyShow {
+            target: policy_target(user, org),
+        },
+        Command::Policy(PolicyCommand::Set {
+            user,
+            org,
+            key,
+            value,
+        }) => Request::PolicySet {
+            target: policy_target(user, org),
+            key,
+            value,
+        },
+        Command::Retention(RetentionCommand::RunNow { at }) => Request::RetentionRun { at },
         Command::Serve | Command::CheckConfig => {
             return Err(ServerError::Usage("not an admin command".into()));
         }
