@@ -106,6 +106,7 @@ where
                     append: None,
                     append_target: None,
                     condstore: false,
+                    consumer: crate::policy::ConsumerLedger::default(),
                 })
             }
             Err(StoreError::AuthFailed) => {
@@ -134,6 +135,7 @@ pub struct StoreSession<S: MailStore> {
     append: Option<S::Append>,
     append_target: Option<MailboxRef>,
     condstore: bool,
+    consumer: crate::policy::ConsumerLedger,
 }
 
 impl<S: MailStore> std::fmt::Debug for StoreSession<S> {
@@ -657,6 +659,7 @@ where
         params: &SelectParams,
     ) -> Result<SelectInfo, Status> {
         self.view = None;
+        self.consumer.finish(&*self.store, &self.policy).await;
         let info = self.mailbox_ref(mailbox).await?;
         // Subscribe first so no change between the snapshot and the subscription is lost.
         let sub = self
@@ -691,6 +694,7 @@ where
     }
 
     async fn unselect(&mut self, expunge: bool) -> Result<(), Status> {
+        self.consumer.finish(&*self.store, &self.policy).await;
         if expunge && self.view.as_ref().is_some_and(|v| !v.read_only) {
             let _ = self.expunge(None).await?;
         }
@@ -714,6 +718,9 @@ where
             return Ok(Vec::new());
         }
         let uidset: UidSet = targets.iter().map(|&(_, u)| u).collect();
+        let consumed = targets.iter().map(|&(_, u)| u);
+        self.consumer
+            .note_fetch(&self.policy, mailbox, items, consumed);
         let metas = self
             .store
             .message_meta(mailbox, &uidset)
@@ -1282,6 +1289,10 @@ where
             ));
         }
         out
+    }
+
+    async fn logout(&mut self) {
+        self.consumer.finish(&*self.store, &self.policy).await;
     }
 
     async fn wait_changes(&mut self) {

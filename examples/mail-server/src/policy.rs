@@ -722,6 +722,93 @@ pub fn imap_expunge_after_store(policy: &EffectivePolicy, newly_deleted: &[u32])
     policy.imap.deletion_mode.expunge_after_store(newly_deleted)
 }
 
+/// True when a FETCH reads a whole message (`RFC822`, `BODY[]`, `BODY.PEEK[]`,
+/// `BINARY[]`, without a partial range): what IMAP-6's consumer mode counts as fetched.
+#[must_use]
+pub fn is_whole_message_fetch(items: &[imap_proto::types::FetchItem]) -> bool {
+    use imap_proto::types::FetchItem;
+    items.iter().any(|i| match i {
+        FetchItem::Rfc822 => true,
+        FetchItem::BodySection {
+            section, partial, ..
+        } => section.part.is_empty() && section.text.is_none() && partial.is_none(),
+        FetchItem::Binary { part, partial, .. } => part.is_empty() && partial.is_none(),
+        _ => false,
+    })
+}
+
+/// IMAP-6: what a consumer-mode session fetched from its INBOX, deleted when the session
+/// leaves the mailbox (CLOSE, UNSELECT, another SELECT) or ends.
+#[derive(Debug, Default)]
+pub struct ConsumerLedger {
+    mailbox: Option<MailboxRef>,
+    fetched: BTreeSet<u32>,
+}
+
+/// UIDs a consumer ledger remembers at most (a longer session deletes in batches).
+pub const MAX_CONSUMER_LEDGER: usize = 100_000;
+
+impl ConsumerLedger {
+    /// Records a FETCH in `mailbox` (only in a consumer mode, only whole-message fetches).
+    pub fn note_fetch(
+        &mut self,
+        policy: &EffectivePolicy,
+        mailbox: MailboxRef,
+        items: &[imap_proto::types::FetchItem],
+        uids: impl Iterator<Item = u32>,
+    ) {
+        if !policy.imap.consumer.is_consumer() || !is_whole_message_fetch(items) {
+            return;
+        }
+        if self.mailbox != Some(mailbox) {
+            self.fetched.clear();
+            self.mailbox = Some(mailbox);
+        }
+        for uid in uids {
+            if self.fetched.len() < MAX_CONSUMER_LEDGER {
+                self.fetched.insert(uid);
+            }
+        }
+    }
+
+    /// Deletes what the policy says is due among the fetched messages and empties the
+    /// ledger (errors are logged).
+    pub async fn finish<S: MailStore>(&mut self, store: &S, policy: &EffectivePolicy) {
+        let Some(mailbox) = self.mailbox.take() else {
+            return;
+        };
+        let fetched = std::mem::take(&mut self.fetched);
+        if fetched.is_empty() {
+            return;
+        }
+        let set: UidSet = fetched.iter().copied().collect();
+        let metas = match store.message_meta(mailbox, &set).await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("imap consumer: {e}");
+                return;
+            }
+        };
+        let facts: Vec<MessageFacts> = metas
+            .iter()
+            .map(|m| MessageFacts::inbox(mailbox.mailbox.0, m.uid, UnixTime(m.received.0), m.size))
+            .collect();
+        let now = UnixTime::from_system_time(std::time::SystemTime::now());
+        let due: UidSet =
+            sync_policy::imap::consumer_expunge(&facts, &fetched, now, policy.imap.consumer)
+                .into_iter()
+                .map(|k| k.uid)
+                .collect();
+        if due.is_empty() {
+            return;
+        }
+        match store.expunge(mailbox, &due).await {
+            Ok(n) => tracing::info!(deleted = n.len(), "imap consumer: fetched messages deleted"),
+            Err(e) => tracing::warn!("imap consumer: {e}"),
+        }
+    }
+}
+
 /// ACC-6: the SMTP submission source-IP allowlist.
 ///
 /// # Errors

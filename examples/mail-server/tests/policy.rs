@@ -758,3 +758,39 @@ fn policy_show_and_set_refuse_bad_input() {
     );
     finish(server);
 }
+
+#[test]
+fn imap_consumer_mode_e2e() {
+    let Some((env, server)) = setup() else { return };
+    deliver(&env, "alice@example.test", "INBOX", "first");
+    deliver(&env, "alice@example.test", "INBOX", "second");
+    deliver(&env, "alice@example.test", "Archive", "elsewhere");
+    set(
+        &env,
+        "--user",
+        "alice@example.test",
+        "imap.consumer",
+        "{ mode = \"delete_fetched\" }",
+    );
+    let out = py(
+        &server,
+        r#"m = imap('alice@example.test', 'alice-pw')
+print([l.decode().split(' "/" ')[-1] for l in m.list()[1]])
+print(m.select('Archive')[0])
+m.select('INBOX')
+m.fetch('1', '(RFC822)')
+m.fetch('2', '(BODY.PEEK[HEADER])')
+m.close()
+m.select('INBOX')
+print(m.fetch('1:*', '(BODY.PEEK[HEADER.FIELDS (SUBJECT)])')[1][0][1].decode().strip())
+m.logout()
+m = imap('alice@example.test', 'alice-pw')
+print(m.select('INBOX')[1][0].decode())
+m.logout()
+"#,
+    );
+    // Only the INBOX is visible; the whole-message fetch of `first` deleted it at CLOSE,
+    // the header-only fetch of `second` did not.
+    assert_eq!(out, "['INBOX']\nNO\nSubject: second\n1\n");
+    finish(server);
+}
