@@ -1,0 +1,205 @@
+//! Our async Client against our tokio server (in-memory backend), over TCP on 127.0.0.1.
+#![cfg(feature = "tokio")]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::memory::MemBackend;
+use imap_proto::tokio::{Client, ClientConfig, Security};
+use imap_proto::types::{
+    Data, FetchItem, Flag, Response, SearchKey, Section, SequenceSet, StoreKind,
+};
+use mail_net::{DevCertificate, TlsAcceptor, TlsConnector};
+
+const GUARD: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn full_session_plain() {
+    tokio::time::timeout(GUARD, async {
+        let backend = MemBackend::new();
+        let addr = common::start_server(common::plain_serve_config(), backend.clone()).await;
+        let mut c = Client::connect(addr, ClientConfig::plain()).await.unwrap();
+        assert!(c.has_capability("IMAP4rev2"));
+        assert!(c.login("user", "wrong").await.is_err());
+        c.login("user", "pass").await.unwrap();
+        assert!(
+            c.has_capability("MOVE"),
+            "post-login capabilities: {:?}",
+            c.capabilities()
+        );
+
+        let list = c.list("", "*").await.unwrap();
+        let names: Vec<&str> = list.iter().map(|l| l.mailbox.as_str()).collect();
+        assert_eq!(names, vec!["INBOX", "Sent", "Trash"]);
+
+        let sel = c.select("INBOX").await.unwrap();
+        assert_eq!(sel.exists, 3);
+        assert_eq!(sel.uid_validity, Some(1_700_000_000));
+        assert_eq!(sel.uid_next, Some(4));
+
+        let f = c
+            .fetch(
+                SequenceSet::range(1, 3).unwrap(),
+                false,
+                vec![FetchItem::Uid, FetchItem::Flags],
+            )
+            .await
+            .unwrap();
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[1].uid(), Some(2));
+        assert_eq!(f[1].flags(), Some(&[Flag::Seen][..]));
+
+        let unseen = c.uid_search(vec![SearchKey::Unseen]).await.unwrap();
+        assert_eq!(unseen, vec![1, 3]);
+
+        let st = c
+            .store(
+                SequenceSet::single(1).unwrap(),
+                true,
+                StoreKind::Add,
+                vec![Flag::Seen],
+            )
+            .await
+            .unwrap();
+        assert_eq!(st[0].flags(), Some(&[Flag::Seen][..]));
+        assert_eq!(
+            c.uid_search(vec![SearchKey::Unseen]).await.unwrap(),
+            vec![3]
+        );
+
+        // Streaming APPEND of a 1 MiB message, then streaming it back.
+        let mut body = b"Subject: big\r\n\r\n".to_vec();
+        body.resize(1024 * 1024, b'x');
+        let code = c
+            .append(
+                "INBOX",
+                &[Flag::Draft],
+                None,
+                body.len() as u64,
+                &mut &body[..],
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(code, Some(imap_proto::types::Code::AppendUid { .. })),
+            "{code:?}"
+        );
+        let mut sink = Vec::new();
+        let n = c.fetch_body_to(4, &mut sink).await.unwrap();
+        assert_eq!(n as usize, body.len());
+        assert_eq!(sink, body);
+
+        // The APPEND was reported as EXISTS before its completion.
+        let updates = c.take_unsolicited();
+        assert!(
+            updates.contains(&Response::Data(Data::Exists(4))),
+            "{updates:?}"
+        );
+        assert!(c.noop().await.unwrap().is_empty());
+
+        let moved = c
+            .move_messages(SequenceSet::single(2).unwrap(), true, "Trash")
+            .await
+            .unwrap();
+        assert!(
+            moved
+                .iter()
+                .any(|r| matches!(r, Response::Data(Data::Expunge(n)) if n.get() == 2)),
+            "{moved:?}"
+        );
+
+        let peek = FetchItem::BodySection {
+            peek: true,
+            section: Section::default(),
+            partial: None,
+        };
+        let f = c
+            .fetch(SequenceSet::single(3).unwrap(), true, vec![peek])
+            .await
+            .unwrap();
+        assert_eq!(
+            f[0].body().unwrap().as_ref(),
+            b"From: carol@example.org\r\nSubject: third\r\n\r\nHello three\r\n"
+        );
+
+        c.store(
+            SequenceSet::single(1).unwrap(),
+            false,
+            StoreKind::Add,
+            vec![Flag::Deleted],
+        )
+        .await
+        .unwrap();
+        let gone = c.expunge().await.unwrap();
+        assert_eq!(
+            gone,
+            vec![Response::Data(Data::Expunge(1.try_into().unwrap()))]
+        );
+        c.logout().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn idle_sees_a_concurrent_delivery() {
+    tokio::time::timeout(GUARD, async {
+        let backend = MemBackend::new();
+        let addr = common::start_server(common::plain_serve_config(), backend.clone()).await;
+        let mut c = Client::connect(addr, ClientConfig::plain()).await.unwrap();
+        c.login("user", "pass").await.unwrap();
+        c.select("INBOX").await.unwrap();
+        let mut idle = c.idle().await.unwrap();
+        // Another client delivers (through a second connection).
+        let mut other = Client::connect(addr, ClientConfig::plain()).await.unwrap();
+        other.login("user", "pass").await.unwrap();
+        other
+            .append("INBOX", &[], None, 12, &mut &b"Subject: x\r\n"[..])
+            .await
+            .unwrap();
+        let got = idle.wait(Duration::from_secs(20)).await.unwrap();
+        assert_eq!(got, vec![Response::Data(Data::Exists(4))]);
+        idle.done().await.unwrap();
+        // After IDLE the connection still works.
+        assert_eq!(
+            c.uid_search(vec![SearchKey::All]).await.unwrap(),
+            vec![1, 2, 3, 4]
+        );
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn starttls_then_login() {
+    tokio::time::timeout(GUARD, async {
+        let cert = DevCertificate::generate(&["localhost"]).unwrap();
+        let mut config = imap_proto::tokio::ServeConfig::default();
+        config.tls = Some(TlsAcceptor::from(cert.server_config().unwrap()));
+        let addr = common::start_server(config, MemBackend::new()).await;
+
+        // Without TLS, LOGIN is refused (LOGINDISABLED by default).
+        let mut plain = Client::connect(addr, ClientConfig::plain()).await.unwrap();
+        assert!(plain.has_capability("STARTTLS") && plain.has_capability("LOGINDISABLED"));
+        assert!(plain.login("user", "pass").await.is_err());
+
+        let connector = TlsConnector::from(cert.client_config().unwrap());
+        let mut c = Client::connect(
+            addr,
+            ClientConfig::tls(Security::StartTls, "localhost", connector),
+        )
+        .await
+        .unwrap();
+        assert!(!c.has_capability("STARTTLS") && !c.has_capability("LOGINDISABLED"));
+        assert!(c.has_capability("AUTH=PLAIN"));
+        c.authenticate_plain("user", mail_sasl::Secret::new("pass".to_string()))
+            .await
+            .unwrap();
+        assert_eq!(c.select("INBOX").await.unwrap().exists, 3);
+        c.logout().await.unwrap();
+    })
+    .await
+    .unwrap();
+}

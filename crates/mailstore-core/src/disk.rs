@@ -1,0 +1,732 @@
+//! The embedded durable backend: message files + a redb index.
+
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::codec::{Dec, Enc};
+use crate::engine::{
+    AccountRec, AccountState, AppPw, Cold, Entry, Ids, MailboxRec, MailboxState, Mut, State,
+};
+use crate::error::StoreError;
+use crate::types::*;
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const ACCOUNTS: TableDefinition<u64, &[u8]> = TableDefinition::new("accounts");
+const SECRETS: TableDefinition<u64, &str> = TableDefinition::new("plaintext_secrets");
+const MAILBOXES: TableDefinition<u64, &[u8]> = TableDefinition::new("mailboxes");
+const MSGS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("messages");
+const COLD: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("message_meta");
+const TOMBS: TableDefinition<(u64, u32), u64> = TableDefinition::new("tombstones");
+const UIDLS: TableDefinition<(u64, &str), u32> = TableDefinition::new("uidls");
+const SETTINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("settings");
+const PENDING_DEL: TableDefinition<u64, ()> = TableDefinition::new("pending_deletes");
+
+/// Version of the on-disk format (META `format`).
+pub(crate) const FORMAT_VERSION: u64 = 1;
+
+/// The disk half of a `DiskStore`.
+pub(crate) struct Disk {
+    pub dir: PathBuf,
+    db: Database,
+    /// Store ids whose files are gone; their `pending_deletes` rows are removed by the
+    /// next write transaction.
+    pending_clear: Arc<Mutex<Vec<u64>>>,
+    /// Background thread that unlinks the files of expunged messages (after the expunge
+    /// is committed), so EXPUNGE does not wait for thousands of unlinks.
+    deleter: Mutex<Option<mpsc::Sender<Vec<u64>>>>,
+    deleter_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for Disk {
+    fn drop(&mut self) {
+        // Finish pending unlinks before the database lock is released.
+        drop(lock(&self.deleter).take());
+        if let Some(t) = lock(&self.deleter_thread).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn remove_body(dir: &Path, id: u64) {
+    // msg/ first, then tmp/ (not moved yet), then msg/ again (moved in between).
+    if fs::remove_file(msg_path(dir, id)).is_err() && fs::remove_file(tmp_path(dir, id)).is_err() {
+        let _ = fs::remove_file(msg_path(dir, id));
+    }
+}
+
+fn msg_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join("msg")
+        .join(format!("{:02x}", id & 0xff))
+        .join(format!("{id:016x}"))
+}
+
+fn tmp_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join("tmp").join(format!("{id:016x}"))
+}
+
+impl std::fmt::Debug for Disk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Disk").field("dir", &self.dir).finish()
+    }
+}
+
+fn fsync_dir(p: &Path) -> Result<(), StoreError> {
+    fs::File::open(p)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::io(p, e))
+}
+
+pub(crate) fn encode_hot(e: &Entry, kws: &[String]) -> Vec<u8> {
+    let mut w = Enc::default();
+    w.u64(e.modseq)
+        .u32(e.size)
+        .u64(e.store_id)
+        .i64(e.internal_date)
+        .u8(e.flags)
+        .u32(u32::try_from(kws.len()).unwrap_or(0));
+    for k in kws {
+        w.str(k);
+    }
+    w.0
+}
+
+fn decode_hot(uid: u32, b: &[u8]) -> Result<(Entry, Vec<String>), StoreError> {
+    let mut d = Dec::new(b);
+    let e = Entry {
+        uid,
+        modseq: d.u64()?,
+        size: d.u32()?,
+        store_id: d.u64()?,
+        internal_date: d.i64()?,
+        flags: d.u8()?,
+        kw: 0,
+    };
+    let n = d.u32()?;
+    let mut kws = Vec::with_capacity(n.min(64) as usize);
+    for _ in 0..n {
+        kws.push(d.str()?);
+    }
+    Ok((e, kws))
+}
+
+fn encode_cold(c: &Cold) -> Vec<u8> {
+    let mut w = Enc::default();
+    w.i64(c.received);
+    match &c.origin {
+        Origin::Delivered => {
+            w.u8(0);
+        }
+        Origin::Imported(s) => {
+            w.u8(1).str(s);
+        }
+    }
+    w.opt_str(c.uidl.as_deref())
+        .opt_str(c.message_id.as_deref());
+    match &c.digest {
+        Some(d) => {
+            w.u8(1);
+            w.0.extend_from_slice(d);
+        }
+        None => {
+            w.u8(0);
+        }
+    }
+    w.0
+}
+
+fn decode_cold(b: &[u8]) -> Result<Cold, StoreError> {
+    let mut d = Dec::new(b);
+    let received = d.i64()?;
+    let origin = match d.u8()? {
+        0 => Origin::Delivered,
+        _ => Origin::Imported(d.str()?),
+    };
+    let uidl = d.opt_str()?;
+    let message_id = d.opt_str()?;
+    let digest = if d.u8()? != 0 {
+        Some(d.array32()?)
+    } else {
+        None
+    };
+    Ok(Cold {
+        received,
+        origin,
+        uidl,
+        message_id,
+        digest,
+    })
+}
+
+fn encode_account(a: &AccountRec) -> Vec<u8> {
+    let mut w = Enc::default();
+    w.str(&a.address)
+        .u32(u32::try_from(a.aliases.len()).unwrap_or(0));
+    for al in &a.aliases {
+        w.str(al);
+    }
+    w.bool(a.access.pop3)
+        .bool(a.access.imap)
+        .bool(a.access.smtp)
+        .opt_u64(a.quota.max_bytes)
+        .opt_u64(a.quota.max_messages)
+        .opt_str(a.password.as_deref())
+        .u32(u32::try_from(a.app_passwords.len()).unwrap_or(0));
+    for p in &a.app_passwords {
+        w.str(&p.name)
+            .str(&p.hash)
+            .i64(p.created)
+            .opt_i64(p.last_used);
+    }
+    w.0
+}
+
+fn decode_account(id: u64, b: &[u8]) -> Result<AccountRec, StoreError> {
+    let mut d = Dec::new(b);
+    let address = d.str()?;
+    let n = d.u32()?;
+    let mut aliases = Vec::new();
+    for _ in 0..n {
+        aliases.push(d.str()?);
+    }
+    let access = ProtocolAccess {
+        pop3: d.bool()?,
+        imap: d.bool()?,
+        smtp: d.bool()?,
+    };
+    let quota = Quota {
+        max_bytes: d.opt_u64()?,
+        max_messages: d.opt_u64()?,
+    };
+    let password = d.opt_str()?;
+    let n = d.u32()?;
+    let mut app_passwords = Vec::new();
+    for _ in 0..n {
+        app_passwords.push(AppPw {
+            name: d.str()?,
+            hash: d.str()?,
+            created: d.i64()?,
+            last_used: d.opt_i64()?,
+        });
+    }
+    Ok(AccountRec {
+        id,
+        address,
+        aliases,
+        access,
+        quota,
+        password,
+        app_passwords,
+    })
+}
+
+fn encode_mailbox(m: &MailboxRec) -> Vec<u8> {
+    let mut w = Enc::default();
+    w.u64(m.account)
+        .str(&m.name)
+        .u32(m.uidvalidity)
+        .u32(m.uidnext)
+        .u64(m.highest_modseq)
+        .u8(m.special_use.map_or(0, SpecialUse::code))
+        .bool(m.subscribed);
+    w.0
+}
+
+fn decode_mailbox(id: u64, b: &[u8]) -> Result<MailboxRec, StoreError> {
+    let mut d = Dec::new(b);
+    Ok(MailboxRec {
+        id,
+        account: d.u64()?,
+        name: d.str()?,
+        uidvalidity: d.u32()?,
+        uidnext: d.u32()?,
+        highest_modseq: d.u64()?,
+        special_use: SpecialUse::from_code(d.u8()?),
+        subscribed: d.bool()?,
+    })
+}
+
+fn parse_store_id(name: &str) -> Option<u64> {
+    if name.len() == 16 {
+        u64::from_str_radix(name, 16).ok()
+    } else {
+        None
+    }
+}
+
+impl Disk {
+    /// Opens (or creates) the data directory, loads the index, and recovers from a crash.
+    pub fn open(dir: &Path) -> Result<(Disk, State, Ids), StoreError> {
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let db_path = dir.join("index.redb");
+        let db = match Database::create(&db_path) {
+            Ok(db) => db,
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                return Err(StoreError::Locked {
+                    path: dir.to_path_buf(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Only now, holding the lock, touch the files.
+        for sub in ["msg", "tmp"] {
+            let p = dir.join(sub);
+            fs::create_dir_all(&p).map_err(|e| StoreError::io(&p, e))?;
+        }
+        let pending_clear = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<Vec<u64>>();
+        let thread = {
+            let dir2 = dir.to_path_buf();
+            let pending_clear = pending_clear.clone();
+            std::thread::Builder::new()
+                .name("mailstore-unlink".into())
+                .spawn(move || {
+                    for batch in rx {
+                        for id in &batch {
+                            remove_body(&dir2, *id);
+                        }
+                        lock(&pending_clear).extend(batch);
+                    }
+                })
+                .map_err(|e| StoreError::io(dir, e))?
+        };
+        let disk = Disk {
+            dir: dir.to_path_buf(),
+            db,
+            pending_clear,
+            deleter: Mutex::new(Some(tx)),
+            deleter_thread: Mutex::new(Some(thread)),
+        };
+        let needs_init = {
+            let tx = disk.db.begin_read()?;
+            match tx.open_table(META) {
+                Ok(meta) => match meta.get("format")?.map(|v| v.value()) {
+                    Some(FORMAT_VERSION) => false,
+                    Some(v) => {
+                        return Err(StoreError::Corrupt(format!(
+                            "{} has format version {v}, this program understands {FORMAT_VERSION}",
+                            db_path.display()
+                        )));
+                    }
+                    None => true,
+                },
+                Err(redb::TableError::TableDoesNotExist(_)) => true,
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if needs_init {
+            let tx = disk.db.begin_write()?;
+            {
+                tx.open_table(META)?.insert("format", FORMAT_VERSION)?;
+                tx.open_table(ACCOUNTS)?;
+                tx.open_table(SECRETS)?;
+                tx.open_table(MAILBOXES)?;
+                tx.open_table(MSGS)?;
+                tx.open_table(COLD)?;
+                tx.open_table(TOMBS)?;
+                tx.open_table(UIDLS)?;
+                tx.open_table(SETTINGS)?;
+                tx.open_table(PENDING_DEL)?;
+            }
+            tx.commit()?;
+        }
+        let (state, ids) = disk.load()?;
+        disk.recover(&state, &ids)?;
+        Ok((disk, state, ids))
+    }
+
+    fn load(&self) -> Result<(State, Ids), StoreError> {
+        let tx = self.db.begin_read()?;
+        let mut st = State::default();
+        let ids = Ids::default();
+        let meta = tx.open_table(META)?;
+        let get = |k: &str| -> Result<u64, StoreError> {
+            Ok(meta.get(k)?.map(|v| v.value()).unwrap_or(0))
+        };
+        ids.account
+            .store(get("next_account")?.max(1), Ordering::SeqCst);
+        ids.mailbox
+            .store(get("next_mailbox")?.max(1), Ordering::SeqCst);
+        ids.store.store(get("next_store")?.max(1), Ordering::SeqCst);
+        ids.uidvalidity.store(
+            u32::try_from(get("last_uidvalidity")?).unwrap_or(u32::MAX),
+            Ordering::SeqCst,
+        );
+        for row in tx.open_table(ACCOUNTS)?.iter()? {
+            let (k, v) = row?;
+            let rec = decode_account(k.value(), v.value())?;
+            st.accounts.insert(
+                rec.id,
+                AccountState {
+                    rec,
+                    plaintext: None,
+                    mailboxes: Default::default(),
+                    usage_bytes: 0,
+                    usage_msgs: 0,
+                },
+            );
+        }
+        for a in st.accounts.values() {
+            for k in std::iter::once(&a.rec.address).chain(a.rec.aliases.iter()) {
+                st.addr.insert(crate::name::address_key(k), a.rec.id);
+            }
+        }
+        for row in tx.open_table(SECRETS)?.iter()? {
+            let (k, v) = row?;
+            if let Some(a) = st.accounts.get_mut(&k.value()) {
+                a.plaintext = Some(v.value().to_string());
+            }
+        }
+        for row in tx.open_table(MAILBOXES)?.iter()? {
+            let (k, v) = row?;
+            let rec = decode_mailbox(k.value(), v.value())?;
+            if let Some(a) = st.accounts.get_mut(&rec.account) {
+                a.mailboxes.insert(rec.name.clone(), rec.id);
+            }
+            st.mailboxes.insert(rec.id, MailboxState::new(rec));
+        }
+        {
+            let msgs = tx.open_table(MSGS)?;
+            let mut cur: Option<(u64, &mut MailboxState)> = None;
+            let mut max_store = 0u64;
+            for row in msgs.iter()? {
+                let (k, v) = row?;
+                let (mbx, uid) = k.value();
+                let (mut e, kws) = decode_hot(uid, v.value())?;
+                max_store = max_store.max(e.store_id);
+                if cur.as_ref().map(|c| c.0) != Some(mbx) {
+                    cur = st.mailboxes.get_mut(&mbx).map(|m| (mbx, m));
+                }
+                let Some((_, m)) = cur.as_mut() else {
+                    continue;
+                };
+                if !kws.is_empty() {
+                    e.kw = m.kw.intern(&Arc::from(kws));
+                }
+                if e.flags & SystemFlags::SEEN.bits() == 0 {
+                    m.unseen += 1;
+                }
+                m.size += u64::from(e.size);
+                m.msgs.push(e);
+            }
+            ids.store
+                .fetch_max(max_store.saturating_add(1), Ordering::SeqCst);
+        }
+        for row in tx.open_table(TOMBS)?.iter()? {
+            let (k, v) = row?;
+            let (mbx, uid) = k.value();
+            if let Some(m) = st.mailboxes.get_mut(&mbx) {
+                m.tombs.push((uid, v.value()));
+            }
+        }
+        for m in st.mailboxes.values_mut() {
+            m.tombs.sort_by_key(|t| t.1);
+        }
+        for row in tx.open_table(UIDLS)?.iter()? {
+            let (k, v) = row?;
+            let (mbx, uidl) = k.value();
+            if let Some(m) = st.mailboxes.get_mut(&mbx) {
+                m.uidls.insert(uidl.to_string(), v.value());
+            }
+        }
+        for row in tx.open_table(SETTINGS)?.iter()? {
+            let (k, v) = row?;
+            let (s, key) = k.value();
+            st.settings
+                .insert((s.to_string(), key.to_string()), v.value().to_vec());
+        }
+        let usage: Vec<(u64, u64, u64)> = st
+            .mailboxes
+            .values()
+            .map(|m| (m.rec.account, m.size, m.msgs.len() as u64))
+            .collect();
+        for (acc, bytes, n) in usage {
+            if let Some(a) = st.accounts.get_mut(&acc) {
+                a.usage_bytes += bytes;
+                a.usage_msgs += n;
+            }
+        }
+        Ok((st, ids))
+    }
+
+    /// Finishes what a crash interrupted: deletes bodies whose delete was committed,
+    /// moves committed bodies still in `tmp/` into place and removes uncommitted ones.
+    fn recover(&self, st: &State, ids: &Ids) -> Result<(), StoreError> {
+        let pending: Vec<u64> = {
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(PENDING_DEL)?;
+            let mut v = Vec::new();
+            for row in t.iter()? {
+                v.push(row?.0.value());
+            }
+            v
+        };
+        for id in &pending {
+            remove_body(&self.dir, *id);
+        }
+        if !pending.is_empty() {
+            lock(&self.pending_clear).extend(pending);
+        }
+        let tmp = self.dir.join("tmp");
+        let entries: Vec<_> = fs::read_dir(&tmp)
+            .map_err(|e| StoreError::io(&tmp, e))?
+            .filter_map(Result::ok)
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let referenced: HashSet<u64> = st
+            .mailboxes
+            .values()
+            .flat_map(|m| m.msgs.iter().map(|e| e.store_id))
+            .collect();
+        let mut max_seen = 0;
+        for ent in entries {
+            let name = ent.file_name();
+            let id = name.to_str().and_then(parse_store_id);
+            match id {
+                Some(id) if referenced.contains(&id) => {
+                    max_seen = max_seen.max(id);
+                    let to = self.msg_path(id);
+                    self.ensure_parent(&to)?;
+                    fs::rename(ent.path(), &to).map_err(|e| StoreError::io(&to, e))?;
+                }
+                _ => {
+                    let _ = fs::remove_file(ent.path());
+                }
+            }
+        }
+        ids.store.fetch_max(max_seen + 1, Ordering::SeqCst);
+        fsync_dir(&tmp)?;
+        Ok(())
+    }
+
+    pub fn msg_path(&self, id: u64) -> PathBuf {
+        msg_path(&self.dir, id)
+    }
+
+    pub fn tmp_path(&self, id: u64) -> PathBuf {
+        tmp_path(&self.dir, id)
+    }
+
+    fn ensure_parent(&self, p: &Path) -> Result<(), StoreError> {
+        if let Some(parent) = p.parent()
+            && !parent.exists()
+        {
+            fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+            fsync_dir(&self.dir.join("msg"))?;
+        }
+        Ok(())
+    }
+
+    /// Opens a body file wherever it is (`msg/` normally, `tmp/` just after commit).
+    pub fn open_body_file(&self, id: u64) -> Result<fs::File, StoreError> {
+        let m = self.msg_path(id);
+        match fs::File::open(&m) {
+            Ok(f) => return Ok(f),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(StoreError::io(&m, e)),
+            Err(_) => {}
+        }
+        match fs::File::open(self.tmp_path(id)) {
+            Ok(f) => Ok(f),
+            // Renamed between the two attempts.
+            Err(_) => fs::File::open(&m).map_err(|e| StoreError::io(&m, e)),
+        }
+    }
+
+    /// fsync of `tmp/` so a new body's directory entry is durable before the index commit.
+    pub fn sync_tmp_dir(&self) -> Result<(), StoreError> {
+        fsync_dir(&self.dir.join("tmp"))
+    }
+
+    /// Hard-links existing bodies to `tmp/<new id>` for copies, then fsyncs `tmp/`.
+    pub fn link_copies(&self, links: &[(u64, u64)]) -> Result<(), StoreError> {
+        for (i, (old, new)) in links.iter().enumerate() {
+            let to = self.tmp_path(*new);
+            let res = fs::hard_link(self.msg_path(*old), &to)
+                .or_else(|_| fs::hard_link(self.tmp_path(*old), &to))
+                .or_else(|_| fs::hard_link(self.msg_path(*old), &to));
+            if let Err(e) = res {
+                self.discard_tmp(links.iter().take(i).map(|l| l.1));
+                return Err(StoreError::io(to, e));
+            }
+        }
+        self.sync_tmp_dir()
+    }
+
+    /// Moves committed bodies from `tmp/` to `msg/` (no fsync needed: recovery redoes it).
+    pub fn finish_new(&self, ids: impl Iterator<Item = u64>) {
+        for id in ids {
+            let to = self.msg_path(id);
+            let res = self.ensure_parent(&to).and_then(|_| {
+                fs::rename(self.tmp_path(id), &to).map_err(|e| StoreError::io(&to, e))
+            });
+            if let Err(e) = res {
+                tracing::warn!("moving message body {id:016x} into place: {e}");
+            }
+        }
+    }
+
+    /// Removes uncommitted bodies from `tmp/`.
+    pub fn discard_tmp(&self, ids: impl Iterator<Item = u64>) {
+        for id in ids {
+            let _ = fs::remove_file(self.tmp_path(id));
+        }
+    }
+
+    /// Deletes bodies whose removal is committed; their pending-delete rows are cleared by
+    /// the next write transaction.
+    pub fn delete_bodies(&self, ids: &[u64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let sent = lock(&self.deleter)
+            .as_ref()
+            .is_some_and(|tx| tx.send(ids.to_vec()).is_ok());
+        if !sent {
+            for id in ids {
+                remove_body(&self.dir, *id);
+            }
+            lock(&self.pending_clear).extend_from_slice(ids);
+        }
+    }
+
+    pub fn get_cold(&self, mbx: u64, uids: &[u32]) -> Result<Vec<Option<Cold>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(COLD)?;
+        let mut out = Vec::with_capacity(uids.len());
+        for u in uids {
+            out.push(match t.get((mbx, *u))? {
+                Some(v) => Some(decode_cold(v.value())?),
+                None => None,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Writes the mutations in one transaction (fsync'd when `durable`).
+    pub fn persist(&self, muts: &[Mut], ids: &Ids, durable: bool) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(|e| StoreError::Database(e.to_string()))?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let mut accounts = tx.open_table(ACCOUNTS)?;
+            let mut secrets = tx.open_table(SECRETS)?;
+            let mut mailboxes = tx.open_table(MAILBOXES)?;
+            let mut msgs = tx.open_table(MSGS)?;
+            let mut cold = tx.open_table(COLD)?;
+            let mut tombs = tx.open_table(TOMBS)?;
+            let mut uidls = tx.open_table(UIDLS)?;
+            let mut settings = tx.open_table(SETTINGS)?;
+            let mut pending = tx.open_table(PENDING_DEL)?;
+            let to_clear: Vec<u64> = std::mem::take(&mut *lock(&self.pending_clear));
+            for id in to_clear {
+                pending.remove(id)?;
+            }
+            let [a, m, s, v] = ids.snapshot();
+            meta.insert("next_account", a)?;
+            meta.insert("next_mailbox", m)?;
+            meta.insert("next_store", s)?;
+            meta.insert("last_uidvalidity", v)?;
+            for mu in muts {
+                match mu {
+                    Mut::PutAccount(rec) => {
+                        accounts.insert(rec.id, encode_account(rec).as_slice())?;
+                    }
+                    Mut::DelAccount(id) => {
+                        accounts.remove(*id)?;
+                        secrets.remove(*id)?;
+                    }
+                    Mut::Plaintext(id, v) => match v {
+                        Some(s) => {
+                            secrets.insert(*id, s.as_str())?;
+                        }
+                        None => {
+                            secrets.remove(*id)?;
+                        }
+                    },
+                    Mut::PutMailbox(rec) => {
+                        mailboxes.insert(rec.id, encode_mailbox(rec).as_slice())?;
+                    }
+                    Mut::DelMailbox { id, store_ids } => {
+                        mailboxes.remove(*id)?;
+                        msgs.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)?;
+                        cold.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)?;
+                        tombs.retain_in((*id, 0)..=(*id, u32::MAX), |_, _| false)?;
+                        let keys: Vec<String> = uidls
+                            .range((*id, "")..(id.saturating_add(1), ""))?
+                            .filter_map(Result::ok)
+                            .map(|(k, _)| k.value().1.to_string())
+                            .collect();
+                        for k in keys {
+                            uidls.remove((*id, k.as_str()))?;
+                        }
+                        for s in store_ids {
+                            pending.insert(*s, ())?;
+                        }
+                    }
+                    Mut::PutMsgs { mbx, msgs: new } => {
+                        for n in new {
+                            msgs.insert(
+                                (*mbx, n.entry.uid),
+                                encode_hot(&n.entry, &n.keywords).as_slice(),
+                            )?;
+                            cold.insert((*mbx, n.entry.uid), encode_cold(&n.cold).as_slice())?;
+                            if let Some(u) = &n.cold.uidl {
+                                uidls.insert((*mbx, u.as_str()), n.entry.uid)?;
+                            }
+                        }
+                    }
+                    Mut::SetFlags { mbx, entries } => {
+                        for (e, kws) in entries {
+                            msgs.insert((*mbx, e.uid), encode_hot(e, kws).as_slice())?;
+                        }
+                    }
+                    Mut::Expunge {
+                        mbx,
+                        uids,
+                        store_ids,
+                        uidls: gone,
+                        modseq,
+                    } => {
+                        for u in uids {
+                            msgs.remove((*mbx, *u))?;
+                            cold.remove((*mbx, *u))?;
+                            tombs.insert((*mbx, *u), *modseq)?;
+                        }
+                        for u in gone {
+                            uidls.remove((*mbx, u.as_str()))?;
+                        }
+                        for s in store_ids {
+                            pending.insert(*s, ())?;
+                        }
+                    }
+                    Mut::Setting { scope, key, value } => match value {
+                        Some(v) => {
+                            settings.insert((scope.as_str(), key.as_str()), v.as_slice())?;
+                        }
+                        None => {
+                            settings.remove((scope.as_str(), key.as_str()))?;
+                        }
+                    },
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

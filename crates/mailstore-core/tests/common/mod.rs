@@ -1,0 +1,158 @@
+//! Shared test helpers.
+#![allow(
+    dead_code,
+    clippy::type_complexity,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use bytes::Bytes;
+use mailstore_core::*;
+
+/// Makes fresh stores of one backend; the guard keeps a temp dir alive.
+pub trait Fixture {
+    type Store: MailStore + Clone;
+    fn make() -> (Self::Store, Option<tempfile::TempDir>);
+}
+
+pub struct Mem;
+impl Fixture for Mem {
+    type Store = MemoryStore;
+    fn make() -> (MemoryStore, Option<tempfile::TempDir>) {
+        (MemoryStore::with_config(StoreConfig::for_tests()), None)
+    }
+}
+
+pub struct Disk;
+impl Fixture for Disk {
+    type Store = DiskStore;
+    fn make() -> (DiskStore, Option<tempfile::TempDir>) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        (s, Some(dir))
+    }
+}
+
+pub fn msg(subject: &str, body: &str) -> Bytes {
+    Bytes::from(format!(
+        "From: a@example.org\r\nSubject: {subject}\r\nMessage-ID: <{subject}@example.org>\r\n\r\n{body}\r\n"
+    ))
+}
+
+/// Skips (prints why) unless MAIL_INTEROP_REQUIRED=1, in which case it panics.
+pub fn require_program(name: &str) -> bool {
+    let found = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {name}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !found {
+        if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
+            panic!("{name} is required (MAIL_INTEROP_REQUIRED=1) but not installed");
+        }
+        println!("skipping: {name} is not installed");
+    }
+    found
+}
+
+/// Everything a client can observe about a store, with the time-derived values
+/// (UIDVALIDITY, received times, default UIDLs) normalised so two backends compare equal.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Observed {
+    pub accounts: Vec<(AccountInfo, Vec<String>)>,
+    pub mailboxes: Vec<ObservedMailbox>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ObservedMailbox {
+    pub account: String,
+    pub name: String,
+    pub counters: (u32, u64, u32, u32, u64, Option<SpecialUse>, bool),
+    pub messages: Vec<MessageFlags>,
+    pub meta: Vec<(
+        u32,
+        u64,
+        Timestamp,
+        Origin,
+        String,
+        Option<String>,
+        Option<[u8; 32]>,
+    )>,
+    pub bodies: Vec<Vec<u8>>,
+    pub vanished: Vec<u32>,
+}
+
+pub async fn observe<S: MailStore>(s: &S) -> Observed {
+    let mut accounts = Vec::new();
+    let mut mailboxes = Vec::new();
+    for a in s.list_accounts().await.unwrap() {
+        let apps = s
+            .list_app_passwords(a.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        for m in s.list_mailboxes(a.id).await.unwrap() {
+            let snap = s.snapshot(m.mailbox).await.unwrap();
+            let uv = format!("{:08x}", m.uidvalidity);
+            let meta = s
+                .message_meta(m.mailbox, &UidSet::all())
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|x| {
+                    let uidl = match x.uidl.strip_prefix(&uv) {
+                        Some(rest) if rest == format!("{:08x}", x.uid) => "<default>".to_string(),
+                        _ => x.uidl.clone(),
+                    };
+                    (
+                        x.uid,
+                        x.size,
+                        x.internal_date,
+                        x.origin,
+                        uidl,
+                        x.message_id,
+                        x.digest,
+                    )
+                })
+                .collect();
+            let mut bodies = Vec::new();
+            for msg in &snap.messages {
+                bodies.push(
+                    s.open_body(m.mailbox, msg.uid)
+                        .await
+                        .unwrap()
+                        .read_all()
+                        .await
+                        .unwrap(),
+                );
+            }
+            mailboxes.push(ObservedMailbox {
+                account: a.address.clone(),
+                name: m.name.clone(),
+                counters: (
+                    m.uidnext,
+                    m.highest_modseq,
+                    m.messages,
+                    m.unseen,
+                    m.size,
+                    m.special_use,
+                    m.subscribed,
+                ),
+                messages: snap.messages,
+                meta,
+                bodies,
+                vanished: s.changes_since(m.mailbox, 0).await.unwrap().vanished,
+            });
+        }
+        accounts.push((a, apps));
+    }
+    Observed {
+        accounts,
+        mailboxes,
+    }
+}

@@ -1,0 +1,678 @@
+//! DiskStore specifics: persistence across reopen, the process lock, crash recovery, and
+//! MemoryStore vs DiskStore equivalence.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{msg, observe};
+use mailstore_core::*;
+use proptest::prelude::*;
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn populate<S: MailStore>(s: &S) {
+    let a = s
+        .create_account(NewAccount::new("olga@example.org", Some("pw")))
+        .await
+        .unwrap();
+    s.add_alias(a.id, "o@example.org").await.unwrap();
+    let _secret = s.create_app_password(a.id, "laptop").await.unwrap();
+    s.set_plaintext_secret(a.id, Some("apop")).await.unwrap();
+    s.put_setting(&SettingsScope::Account(a.id), "k", b"v".to_vec())
+        .await
+        .unwrap();
+    s.put_setting(
+        &SettingsScope::Domain("example.org".into()),
+        "d",
+        b"w".to_vec(),
+    )
+    .await
+    .unwrap();
+    let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+    s.create_mailbox(a.id, "Work", CreateMailbox::default())
+        .await
+        .unwrap();
+    let work = s
+        .create_mailbox(a.id, "Work/Sub", CreateMailbox::default().subscribed())
+        .await
+        .unwrap()
+        .mailbox;
+    for i in 0..10 {
+        let o = AppendOptions::with_flags(Flags::new().with_keyword(format!("kw{}", i % 3)))
+            .internal_date(Timestamp(1_600_000_000 + i));
+        let _ = s
+            .append(
+                inbox,
+                o,
+                msg(&format!("p{i}"), &"z".repeat(i as usize * 100)),
+            )
+            .await
+            .unwrap();
+    }
+    let _ = s
+        .append(
+            inbox,
+            AppendOptions::default()
+                .uidl("X-UIDL-1")
+                .origin(Origin::Imported("old".into())),
+            msg("imp", "x"),
+        )
+        .await
+        .unwrap();
+    let _ = s
+        .store_flags(
+            inbox,
+            &UidSet::range(2, 6),
+            FlagOp::Add,
+            &Flags::system(SystemFlags::SEEN),
+            None,
+        )
+        .await
+        .unwrap();
+    let _ = s.expunge(inbox, &UidSet::from_iter([3, 7])).await.unwrap();
+    let _ = s.copy(inbox, &UidSet::range(1, 4), work).await.unwrap();
+    let _ = s
+        .move_messages(inbox, &UidSet::range(8, 11), work)
+        .await
+        .unwrap();
+    s.rename_mailbox(a.id, "Work", "Job").await.unwrap();
+    let b = s
+        .create_account(NewAccount::new("pete@example.org", None))
+        .await
+        .unwrap();
+    s.delete_mailbox(b.id, "Junk").await.unwrap();
+}
+
+#[test]
+fn reopen_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        populate(&s).await;
+        let before = observe(&s).await;
+        let olga = s.find_account("olga@example.org").await.unwrap().unwrap();
+        let uv: Vec<u32> = s
+            .list_mailboxes(olga.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.uidvalidity)
+            .collect();
+        drop(s);
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let after = observe(&s).await;
+        assert_eq!(before, after);
+        let uv2: Vec<u32> = s
+            .list_mailboxes(olga.id)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.uidvalidity)
+            .collect();
+        assert_eq!(uv, uv2);
+        assert_eq!(
+            s.find_account("O@EXAMPLE.ORG").await.unwrap().unwrap().id,
+            olga.id
+        );
+        assert!(s.verify_login("olga@example.org", "pw").await.is_ok());
+        assert_eq!(
+            s.plaintext_secret(olga.id).await.unwrap(),
+            Some(PlaintextSecret("apop".into()))
+        );
+        assert_eq!(
+            s.get_setting(&SettingsScope::Domain("EXAMPLE.org".into()), "d")
+                .await
+                .unwrap()
+                .unwrap(),
+            b"w"
+        );
+        // Same results as a MemoryStore fed the same operations.
+        let m = MemoryStore::with_config(StoreConfig::for_tests());
+        populate(&m).await;
+        assert_eq!(observe(&m).await, after);
+        // Ids and UIDs continue after reopen, never reused.
+        let inbox = s.mailbox(olga.id, "INBOX").await.unwrap();
+        let r = s
+            .append(inbox.mailbox, AppendOptions::default(), msg("new", "x"))
+            .await
+            .unwrap();
+        assert_eq!(r.uid, inbox.uidnext);
+        let c = s
+            .create_account(NewAccount::new("quinn@example.org", None))
+            .await
+            .unwrap();
+        assert!(c.id.0 > olga.id.0 + 1);
+    });
+    // No stray files: one body file per stored message, nothing in tmp/.
+    let files = count_files(&dir.path().join("msg"));
+    let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+    let stored: u64 = rt().block_on(async {
+        let mut n = 0;
+        for a in s.list_accounts().await.unwrap() {
+            n += s.quota_usage(a.id).await.unwrap().messages;
+        }
+        n
+    });
+    assert_eq!(files as u64, stored);
+    assert_eq!(count_files(&dir.path().join("tmp")), 0);
+}
+
+fn count_files(p: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(p).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            n += count_files(&e.path());
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn second_open_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+    let err = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Locked { path } if path == dir.path()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&dir.path().display().to_string()));
+    assert!(err.to_string().contains("locked by another process"));
+    drop(s);
+    DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+}
+
+#[test]
+fn recovery_of_tmp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = msg("r", "recover me");
+    let (inbox, files_before) = rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("rita@example.org", None))
+            .await
+            .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let _ = s
+            .append(inbox, AppendOptions::default(), body.clone())
+            .await
+            .unwrap();
+        (inbox, count_files(&dir.path().join("msg")))
+    });
+    assert_eq!(files_before, 1);
+    // Simulate a crash after the index commit but before the rename out of tmp/: move the
+    // body back; and leave an uncommitted append and some junk behind.
+    let msg_dir = dir.path().join("msg");
+    let sub = std::fs::read_dir(&msg_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::read_dir(&sub).unwrap().next().unwrap().unwrap();
+    std::fs::rename(file.path(), dir.path().join("tmp").join(file.file_name())).unwrap();
+    std::fs::write(
+        dir.path().join("tmp").join("00000000deadbeef"),
+        b"Subject: half\r\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tmp").join("junk.txt"), b"x").unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        assert_eq!(
+            s.open_body(inbox, 1)
+                .await
+                .unwrap()
+                .read_all()
+                .await
+                .unwrap(),
+            body.to_vec()
+        );
+        let r = s
+            .append(inbox, AppendOptions::default(), msg("s", "t"))
+            .await
+            .unwrap();
+        assert_eq!(r.uid, 2);
+    });
+    assert_eq!(count_files(&dir.path().join("tmp")), 0);
+    assert_eq!(count_files(&msg_dir), 2);
+}
+
+// ---------------- crash test ----------------
+
+const CHILD_ENV: &str = "MAILSTORE_CRASH_CHILD_DIR";
+
+fn crash_body(tag: &str) -> Vec<u8> {
+    let n = tag.bytes().map(usize::from).sum::<usize>() % 50;
+    format!(
+        "Subject: {tag}\r\nMessage-ID: <{tag}@crash>\r\n\r\n{}\r\n",
+        "line of text\r\n".repeat(n * 20)
+    )
+    .into_bytes()
+}
+
+/// Not a real test: the body of the child process of `crash_recovery`.
+#[test]
+fn crash_child_entry() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let round: u32 = std::env::var("MAILSTORE_CRASH_ROUND")
+        .unwrap()
+        .parse()
+        .unwrap();
+    rt().block_on(async move {
+        use std::io::Write;
+        let s = DiskStore::open(&dir, StoreConfig::for_tests()).unwrap();
+        let a = match s.find_account("crash@example.org").await.unwrap() {
+            Some(a) => a,
+            None => s
+                .create_account(NewAccount::new("crash@example.org", None))
+                .await
+                .unwrap(),
+        };
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "READY").unwrap();
+        out.flush().unwrap();
+        for i in 0.. {
+            let tag = format!("r{round}-i{i}");
+            let flags = Flags::system(SystemFlags::from_bits(i as u8 % 32));
+            let r = s
+                .append(
+                    inbox,
+                    AppendOptions::with_flags(flags),
+                    Bytes::from(crash_body(&tag)),
+                )
+                .await
+                .unwrap();
+            if i % 3 == 0 {
+                let _ = s
+                    .store_flags(
+                        inbox,
+                        &UidSet::single(r.uid),
+                        FlagOp::Add,
+                        &Flags::new().with_keyword("k"),
+                        None,
+                    )
+                    .await
+                    .unwrap();
+            }
+            if i % 7 == 6 {
+                let _ = s.expunge(inbox, &UidSet::single(r.uid)).await.unwrap();
+                writeln!(out, "GONE {} {tag}", r.uid).unwrap();
+            } else {
+                writeln!(out, "ACK {} {tag}", r.uid).unwrap();
+            }
+            out.flush().unwrap();
+        }
+    });
+}
+
+#[test]
+fn crash_recovery() {
+    use rand::Rng;
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let mut acked: Vec<(u32, String)> = Vec::new();
+    let mut gone: Vec<u32> = Vec::new();
+    let mut uidvalidity = None;
+    let mut rng = rand::rng();
+    for round in 0..20 {
+        let mut child = Command::new(&exe)
+            .args([
+                "--exact",
+                "crash_child_entry",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_ENV, dir.path())
+            .env("MAILSTORE_CRASH_ROUND", round.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let want = rng.random_range(1..25);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut seen = 0;
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let mut parts = line.split(' ');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some("ACK"), Some(uid), Some(tag)) => {
+                        tx.send((true, uid.parse::<u32>().unwrap(), tag.to_string()))
+                            .unwrap();
+                        seen += 1;
+                    }
+                    (Some("GONE"), Some(uid), Some(tag)) => {
+                        tx.send((false, uid.parse::<u32>().unwrap(), tag.to_string()))
+                            .unwrap();
+                        seen += 1;
+                    }
+                    _ => {}
+                }
+                if seen == want {
+                    // Signal the parent, keep draining so the child never blocks on a pipe.
+                    let _ = tx.send((false, 0, String::new()));
+                }
+            }
+        });
+        // Wait until the child acknowledged `want` operations (guarded against hangs).
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((_, 0, _)) => break,
+                Ok((true, uid, tag)) => acked.push((uid, tag)),
+                Ok((false, uid, _)) => gone.push(uid),
+                Err(e) => panic!("child stalled in round {round}: {e}"),
+            }
+        }
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        reader.join().unwrap();
+        // Late lines the reader forwarded before the kill also count as acknowledged.
+        while let Ok((ok, uid, tag)) = rx.try_recv() {
+            if uid == 0 {
+                continue;
+            }
+            if ok {
+                acked.push((uid, tag));
+            } else {
+                gone.push(uid);
+            }
+        }
+
+        // Reopen and check the invariants.
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        rt().block_on(async {
+            let a = s.find_account("crash@example.org").await.unwrap().unwrap();
+            let inbox = s.mailbox(a.id, "INBOX").await.unwrap();
+            match uidvalidity {
+                None => uidvalidity = Some(inbox.uidvalidity),
+                Some(v) => assert_eq!(v, inbox.uidvalidity, "UIDVALIDITY changed in round {round}"),
+            }
+            let snap = s.snapshot(inbox.mailbox).await.unwrap();
+            let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid).collect();
+            assert!(
+                uids.windows(2).all(|w| w[0] < w[1]),
+                "UIDs not strictly increasing"
+            );
+            if let Some(max) = uids.last() {
+                assert!(inbox.uidnext > *max);
+            }
+            for (uid, tag) in &acked {
+                let body = s.open_body(inbox.mailbox, *uid).await;
+                let body = body.unwrap_or_else(|e| {
+                    panic!("acknowledged UID {uid} ({tag}) lost in round {round}: {e}")
+                });
+                assert_eq!(
+                    body.read_all().await.unwrap(),
+                    crash_body(tag),
+                    "UID {uid} content"
+                );
+            }
+            for uid in &gone {
+                assert!(!uids.contains(uid), "expunged UID {uid} came back");
+            }
+            // Every stored message is one of ours, whole, under exactly one UID.
+            let metas = s.message_meta(inbox.mailbox, &UidSet::all()).await.unwrap();
+            let mut ids: Vec<String> = metas
+                .iter()
+                .map(|m| m.message_id.clone().unwrap())
+                .collect();
+            for m in &metas {
+                let tag = m
+                    .message_id
+                    .as_deref()
+                    .unwrap()
+                    .trim_start_matches('<')
+                    .trim_end_matches("@crash>")
+                    .to_string();
+                let body = s
+                    .open_body(inbox.mailbox, m.uid)
+                    .await
+                    .unwrap()
+                    .read_all()
+                    .await
+                    .unwrap();
+                assert_eq!(body, crash_body(&tag));
+            }
+            ids.sort();
+            let n = ids.len();
+            ids.dedup();
+            assert_eq!(n, ids.len(), "a message is stored under two UIDs");
+            assert_eq!(
+                count_files(&dir.path().join("msg")),
+                n,
+                "orphan or missing body files"
+            );
+            assert_eq!(count_files(&dir.path().join("tmp")), 0);
+        });
+    }
+    assert!(acked.len() >= 20);
+}
+
+// ---------------- MemoryStore vs DiskStore ----------------
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append {
+        mbx: usize,
+        flags: u8,
+        kw: Option<u8>,
+        size: usize,
+    },
+    Store {
+        mbx: usize,
+        lo: u32,
+        hi: u32,
+        op: u8,
+        flags: u8,
+        kw: Option<u8>,
+        since: Option<u64>,
+    },
+    Copy {
+        from: usize,
+        to: usize,
+        lo: u32,
+        hi: u32,
+    },
+    Move {
+        from: usize,
+        to: usize,
+        lo: u32,
+        hi: u32,
+    },
+    Expunge {
+        mbx: usize,
+        lo: u32,
+        hi: u32,
+    },
+    Create {
+        name: usize,
+    },
+    Delete {
+        name: usize,
+    },
+    Rename {
+        from: usize,
+        to: usize,
+    },
+}
+
+const NAMES: [&str; 4] = ["INBOX", "A", "A/B", "C"];
+
+fn op_strategy() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0..4usize, 0..32u8, proptest::option::of(0..3u8), 0..3000usize)
+            .prop_map(|(mbx, flags, kw, size)| Op::Append { mbx, flags, kw, size }),
+        3 => (0..4usize, 1..8u32, 0..8u32, 0..3u8, 0..32u8, proptest::option::of(0..3u8), proptest::option::of(0..12u64))
+            .prop_map(|(mbx, lo, d, op, flags, kw, since)| Op::Store { mbx, lo, hi: lo + d, op, flags, kw, since }),
+        1 => (0..4usize, 0..4usize, 1..8u32, 0..8u32).prop_map(|(from, to, lo, d)| Op::Copy { from, to, lo, hi: lo + d }),
+        1 => (0..4usize, 0..4usize, 1..8u32, 0..8u32).prop_map(|(from, to, lo, d)| Op::Move { from, to, lo, hi: lo + d }),
+        2 => (0..4usize, 1..8u32, 0..8u32).prop_map(|(mbx, lo, d)| Op::Expunge { mbx, lo, hi: lo + d }),
+        1 => (1..4usize).prop_map(|name| Op::Create { name }),
+        1 => (1..4usize).prop_map(|name| Op::Delete { name }),
+        1 => (1..4usize, 1..4usize).prop_map(|(from, to)| Op::Rename { from, to }),
+    ]
+}
+
+/// Runs the ops; returns a trace of results (Ok values or error kinds) to compare too.
+async fn run_ops<S: MailStore>(s: &S, ops: &[Op]) -> Vec<String> {
+    let a = match s.find_account("prop@example.org").await.unwrap() {
+        Some(a) => a,
+        None => {
+            let mut n = NewAccount::new("prop@example.org", None);
+            n.default_mailboxes = false;
+            let a = s.create_account(n).await.unwrap();
+            s.create_mailbox(a.id, "INBOX", CreateMailbox::default())
+                .await
+                .unwrap();
+            a
+        }
+    };
+    let mut trace = Vec::new();
+    let kw = |k: Option<u8>| k.map(|k| format!("kw{k}"));
+    for op in ops {
+        let r = |name: usize| NAMES[name];
+        let get = |name: usize| {
+            let s = &s;
+            async move { s.mailbox(a.id, NAMES[name]).await.map(|m| m.mailbox) }
+        };
+        let res: Result<String, StoreError> = async {
+            Ok(match op {
+                Op::Append {
+                    mbx,
+                    flags,
+                    kw: k,
+                    size,
+                } => {
+                    let m = get(*mbx).await?;
+                    let mut f = Flags::system(SystemFlags::from_bits(*flags));
+                    if let Some(k) = kw(*k) {
+                        f.insert_keyword(k);
+                    }
+                    let body = msg(&format!("s{size}"), &"b".repeat(*size));
+                    let o = AppendOptions::with_flags(f).internal_date(Timestamp(*size as i64));
+                    format!(
+                        "{:?}",
+                        s.append(m, o, body)
+                            .await
+                            .map(|o| (o.uid, o.modseq, o.size))?
+                    )
+                }
+                Op::Store {
+                    mbx,
+                    lo,
+                    hi,
+                    op,
+                    flags,
+                    kw: k,
+                    since,
+                } => {
+                    let m = get(*mbx).await?;
+                    let mut f = Flags::system(SystemFlags::from_bits(*flags));
+                    if let Some(k) = kw(*k) {
+                        f.insert_keyword(k);
+                    }
+                    let op = [FlagOp::Add, FlagOp::Remove, FlagOp::Replace][*op as usize];
+                    format!(
+                        "{:?}",
+                        s.store_flags(m, &UidSet::range(*lo, *hi), op, &f, *since)
+                            .await?
+                    )
+                }
+                Op::Copy { from, to, lo, hi } => {
+                    let (f, t) = (get(*from).await?, get(*to).await?);
+                    format!(
+                        "{:?}",
+                        s.copy(f, &UidSet::range(*lo, *hi), t).await?.mapping
+                    )
+                }
+                Op::Move { from, to, lo, hi } => {
+                    let (f, t) = (get(*from).await?, get(*to).await?);
+                    format!(
+                        "{:?}",
+                        s.move_messages(f, &UidSet::range(*lo, *hi), t)
+                            .await?
+                            .mapping
+                    )
+                }
+                Op::Expunge { mbx, lo, hi } => {
+                    let m = get(*mbx).await?;
+                    format!("{:?}", s.expunge(m, &UidSet::range(*lo, *hi)).await?)
+                }
+                Op::Create { name } => {
+                    s.create_mailbox(a.id, r(*name), CreateMailbox::default())
+                        .await?;
+                    "created".into()
+                }
+                Op::Delete { name } => {
+                    s.delete_mailbox(a.id, r(*name)).await?;
+                    "deleted".into()
+                }
+                Op::Rename { from, to } => {
+                    s.rename_mailbox(a.id, r(*from), r(*to)).await?;
+                    "renamed".into()
+                }
+            })
+        }
+        .await;
+        trace.push(match res {
+            Ok(s) => s,
+            Err(e) => format!("error: {}", variant(&e)),
+        });
+    }
+    trace
+}
+
+fn variant(e: &StoreError) -> String {
+    format!("{e:?}")
+        .split(['(', ' ', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn memory_and_disk_agree(ops in proptest::collection::vec(op_strategy(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let m = MemoryStore::with_config(StoreConfig::for_tests());
+            let d = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+            let tm = run_ops(&m, &ops).await;
+            let td = run_ops(&d, &ops).await;
+            assert_eq!(tm, td);
+            let om = observe(&m).await;
+            assert_eq!(om, observe(&d).await);
+            drop(d);
+            let d = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+            assert_eq!(om, observe(&d).await, "state changed across reopen");
+        });
+    }
+}
