@@ -419,7 +419,7 @@ pub async fn migrate<S: MailStore>(
     mut progress: impl FnMut(&Progress) + Send,
 ) -> Result<MigrationReport, EngineError> {
     check_id(job)?;
-    let _busy = super::pop3::busy(account, &format!("migration {job}"))?;
+    let _busy = super::pop3::busy(store, account, &format!("migration {job}"))?;
     let leftover = kv::get(store, account, &journal_key(job)).await?;
     let journal = match (leftover, opts.recovery) {
         (Some(text), Recovery::Resume) => Journal::decode(&text),

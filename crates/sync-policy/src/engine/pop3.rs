@@ -216,17 +216,20 @@ pub struct ImportReport {
     pub recovered: usize,
 }
 
-fn busy_set() -> &'static Mutex<HashSet<(u64, String)>> {
-    static SET: OnceLock<Mutex<HashSet<(u64, String)>>> = OnceLock::new();
+type BusyKey = (usize, u64, String);
+
+fn busy_set() -> &'static Mutex<HashSet<BusyKey>> {
+    static SET: OnceLock<Mutex<HashSet<BusyKey>>> = OnceLock::new();
     SET.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
 /// Held while an import or migration of one account runs; a second one is refused.
-pub(crate) struct BusyGuard((u64, String));
+pub(crate) struct BusyGuard(BusyKey);
 
-/// Takes the in-process guard for `what` of `account`.
-pub(crate) fn busy(account: AccountId, what: &str) -> Result<BusyGuard, EngineError> {
-    let key = (account.0, what.to_owned());
+/// Takes the in-process guard for `what` of `account` in this store (told apart by its
+/// address, which is stable while the borrow lives).
+pub(crate) fn busy<S>(store: &S, account: AccountId, what: &str) -> Result<BusyGuard, EngineError> {
+    let key = (std::ptr::from_ref(store).addr(), account.0, what.to_owned());
     let mut set = busy_set().lock().unwrap_or_else(|e| e.into_inner());
     if !set.insert(key.clone()) {
         return Err(EngineError::Busy(what.to_owned()));
@@ -377,7 +380,7 @@ impl<'a, S: MailStore> Pop3Import<'a, S> {
         filters: Option<&FilterSettings>,
         now: UnixTime,
     ) -> Result<ImportReport, EngineError> {
-        let _busy = busy(self.account, &format!("the import {}", self.id))?;
+        let _busy = busy(self.store, self.account, &format!("the import {}", self.id))?;
         source.settings.validate()?;
         let mut ledger = self.ledger().await?;
         let mut report = ImportReport {
