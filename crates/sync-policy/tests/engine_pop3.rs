@@ -1,4 +1,10 @@
 //! External POP3 import engine against a real Dovecot POP3 server (IMP-1..5).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod engine_common;
 

@@ -519,6 +519,29 @@ impl<S: MailStore> Run<'_, S> {
         let listing = client.list("", "*").await.map_err(rerr)?;
         let ours = self.store.list_mailboxes(self.account).await?;
         let folders = map_folders(&listing, &ours, self.opts.skip_virtual_folders);
+        // MIG-2: every folder's UIDNEXT is taken before anything is copied, so mail that
+        // arrives in any folder after the job started is left out. A resumed run keeps
+        // the cut-offs of the run it continues.
+        for f in &folders {
+            if self.journal.cuts.contains_key(&f.source) {
+                continue;
+            }
+            let sel = client.examine(&f.source).await.map_err(rerr)?;
+            let uidvalidity = sel.uid_validity.unwrap_or(0);
+            let n = match sel.uid_next {
+                Some(n) => n,
+                None if sel.exists == 0 => 1,
+                None => {
+                    let all = client
+                        .uid_search(vec![imap_proto::types::SearchKey::All])
+                        .await
+                        .map_err(rerr)?;
+                    all.iter().max().map_or(1, |m| m.saturating_add(1))
+                }
+            };
+            self.journal.cuts.insert(f.source.clone(), (uidvalidity, n));
+        }
+        save_journal(self.store, self.account, self.job, &self.journal).await?;
         progress(&Progress::Started {
             folders: folders.len(),
         });
@@ -586,25 +609,15 @@ impl<S: MailStore> Run<'_, S> {
         let rerr = |e: imap_proto::tokio::Error| remote_error(server, e);
         let sel = client.examine(&f.source).await.map_err(rerr)?;
         let uidvalidity = sel.uid_validity.unwrap_or(0);
-        // MIG-2: the cut-off is taken once per job run and kept across a resume.
         let uidnext = match self.journal.cuts.get(&f.source) {
             Some(&(v, n)) if v == uidvalidity => n,
-            _ => {
-                let n = match sel.uid_next {
-                    Some(n) => n,
-                    None if sel.exists == 0 => 1,
-                    None => {
-                        let all = client
-                            .uid_search(vec![imap_proto::types::SearchKey::All])
-                            .await
-                            .map_err(rerr)?;
-                        all.iter().max().map_or(1, |m| m.saturating_add(1))
-                    }
-                };
-                self.journal.cuts.insert(f.source.clone(), (uidvalidity, n));
-                save_journal(self.store, self.account, self.job, &self.journal).await?;
-                n
+            Some(_) => {
+                return Err(EngineError::Remote(format!(
+                    "the UIDVALIDITY of {} changed during the migration; run it again",
+                    f.source
+                )));
             }
+            None => return Err(EngineError::Remote(format!("no cut-off for {}", f.source))),
         };
         let folder = SourceFolder {
             name: f.source.clone(),
@@ -687,6 +700,7 @@ impl<S: MailStore> Run<'_, S> {
             }
         }
         let plan = plan_folder_copy(&folder, &messages, &ledger);
+        self.report.already_copied += plan.already_copied as u64;
         let mut fr = FolderReport {
             source: f.source.clone(),
             destination: f.destination.clone(),

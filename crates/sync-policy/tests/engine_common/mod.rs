@@ -185,16 +185,60 @@ impl Dovecot {
     }
 }
 
+/// Stops the Dovecot started from `conf`: its service processes (the master's children,
+/// found by parent pid in /proc) are killed first with SIGKILL, and this waits until they
+/// are gone, so a client of theirs sees the connection die right away; then the master.
 pub fn stop_dovecot(conf: &Path, root: &Path) {
+    let Ok(master) = std::fs::read_to_string(root.join("run/master.pid")) else {
+        return;
+    };
+    let master = master.trim().to_owned();
+    let children = children_of(&master);
+    for c in &children {
+        let _ = Command::new("kill")
+            .args(["-KILL", c])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while children.iter().any(|c| {
+        std::fs::read_to_string(format!("/proc/{c}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    }) && std::time::Instant::now() < deadline
+    {
+        std::thread::yield_now();
+    }
     let _ = Command::new("doveadm")
         .arg("-c")
         .arg(conf)
         .arg("stop")
+        .stderr(std::process::Stdio::null())
         .status();
-    let pid = root.join("run/master.pid");
-    if let Ok(pid) = std::fs::read_to_string(pid) {
-        let _ = Command::new("kill").arg(pid.trim()).status();
+    let _ = Command::new("kill")
+        .arg(&master)
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Pids whose parent is `pid`.
+fn children_of(pid: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{name}/stat")) {
+            // pid (comm) state ppid ...
+            let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+            if after.split_whitespace().nth(1) == Some(pid) {
+                out.push(name);
+            }
+        }
     }
+    out
 }
 
 fn chmod(p: &Path, mode: &str) {
