@@ -41,7 +41,12 @@ fn bench_message(i: usize) -> Vec<u8> {
     .into_bytes();
     let lines = 10 + (i * 7919) % 160;
     for l in 0..lines {
-        m.extend_from_slice(format!("line {l:04} of message {i:05}: the quick brown fox jumps over the lazy dog\r\n").as_bytes());
+        m.extend_from_slice(
+            format!(
+                "line {l:04} of message {i:05}: the quick brown fox jumps over the lazy dog\r\n"
+            )
+            .as_bytes(),
+        );
     }
     m
 }
@@ -61,14 +66,22 @@ async fn bench_migration_10k_vs_mbsync() {
                 std::fs::create_dir_all(dir.join(sub)).unwrap();
             }
         }
-        std::fs::write(dir.join("cur").join(format!("{}.B{i}.bench:2,S", 1_700_000_000 + i)), body).unwrap();
+        std::fs::write(
+            dir.join("cur")
+                .join(format!("{}.B{i}.bench:2,S", 1_700_000_000 + i)),
+            body,
+        )
+        .unwrap();
     }
     d.fix_owner("tester");
     // Let Dovecot build its indexes once, so neither side pays for that.
     {
-        let mut c = imap_proto::tokio::Client::connect(("127.0.0.1", d.imap), imap_proto::tokio::ClientConfig::plain())
-            .await
-            .unwrap();
+        let mut c = imap_proto::tokio::Client::connect(
+            ("127.0.0.1", d.imap),
+            imap_proto::tokio::ClientConfig::plain(),
+        )
+        .await
+        .unwrap();
         c.login("tester", "secret").await.unwrap();
         for f in FOLDERS {
             let n = c.examine(f).await.unwrap().exists;
@@ -77,18 +90,36 @@ async fn bench_migration_10k_vs_mbsync() {
         c.logout().await.unwrap();
     }
     let mb = total_bytes as f64 / 1e6;
-    println!("mailbox: {MESSAGES} messages in {} folders, {total_bytes} bytes ({mb:.1} MB)", FOLDERS.len());
+    println!(
+        "mailbox: {MESSAGES} messages in {} folders, {total_bytes} bytes ({mb:.1} MB)",
+        FOLDERS.len()
+    );
 
     // Ours: Dovecot -> DiskStore (durable: every append is fsynced).
     let dir = tempfile::tempdir().unwrap();
     let store = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
-    let acct = store.create_account(NewAccount::new("alice@example.org", None)).await.unwrap().id;
-    let ep = Endpoint::new("127.0.0.1", d.imap, TlsMode::None).with_timeout(Duration::from_secs(120));
+    let acct = store
+        .create_account(NewAccount::new("alice@example.org", None))
+        .await
+        .unwrap()
+        .id;
+    let ep =
+        Endpoint::new("127.0.0.1", d.imap, TlsMode::None).with_timeout(Duration::from_secs(120));
     let src = ImapSource::new(ep, Credentials::password("tester", "secret"));
     let mut opts = MigrationOptions::default();
     opts.deliver_notices = false;
     let t = Instant::now();
-    let r = migrate(&store, acct, "bench", &src, &opts, UnixTime(0), |_: &Progress| {}).await.unwrap();
+    let r = migrate(
+        &store,
+        acct,
+        "bench",
+        &src,
+        &opts,
+        UnixTime(0),
+        |_: &Progress| {},
+    )
+    .await
+    .unwrap();
     let ours = t.elapsed().as_secs_f64();
     assert_eq!(r.copied as usize, MESSAGES);
     println!(
@@ -126,7 +157,11 @@ async fn bench_migration_10k_vs_mbsync() {
         .output()
         .unwrap();
     let theirs = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "mbsync failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mbsync failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut copied = 0;
     let mut stack = vec![maildir.clone()];
     while let Some(p) = stack.pop() {
@@ -134,7 +169,11 @@ async fn bench_migration_10k_vs_mbsync() {
             let path = e.path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.parent().and_then(|x| x.file_name()).is_some_and(|n| n == "cur" || n == "new") {
+            } else if path
+                .parent()
+                .and_then(|x| x.file_name())
+                .is_some_and(|n| n == "cur" || n == "new")
+            {
                 copied += 1;
             }
         }

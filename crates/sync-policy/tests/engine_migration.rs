@@ -824,3 +824,30 @@ async fn acc10_oauth_bearer_tokens_through_authenticate() {
         assert_eq!(String::from_utf8(decoded).unwrap(), expected);
     }
 }
+
+#[tokio::test]
+async fn mig1_over_implicit_tls_and_starttls() {
+    let Some(d) = Dovecot::start() else { return };
+    seed(&d, "tester");
+    guard(async {
+        for (port, tls) in [(d.imaps, TlsMode::Implicit), (d.imap, TlsMode::StartTls)] {
+            let store = MemoryStore::new();
+            let acct = new_account(&store).await;
+            let ep = Endpoint::new("localhost", port, tls).with_connector(d.connector());
+            let src = ImapSource::new(ep, Credentials::password("tester", "secret"));
+            let r = migrate(
+                &store,
+                acct,
+                "tls",
+                &src,
+                &quiet(),
+                UnixTime(T0),
+                |_: &Progress| {},
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{tls:?}: {e}\n{}", d.log()));
+            assert_eq!(r.copied, 12, "{tls:?}");
+        }
+    })
+    .await;
+}

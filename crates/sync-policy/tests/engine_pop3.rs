@@ -506,3 +506,39 @@ async fn imp1_apop_login() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn imp1_implicit_tls_and_stls() {
+    let Some(d) = Dovecot::start() else { return };
+    run(async {
+        d.seed("tester", "INBOX", "1.a", "", T0, &message(1, "tls", 0));
+        let (store, acct) = setup().await;
+        for (i, (port, tls)) in [(d.pop3s, TlsMode::Implicit), (d.pop3, TlsMode::StartTls)]
+            .into_iter()
+            .enumerate()
+        {
+            let imp = Pop3Import::new(&store, acct, &format!("tls{i}")).unwrap();
+            let mut s = settings(&d);
+            s.server = RemoteServer::Custom {
+                host: "localhost".into(),
+                port,
+                tls,
+            };
+            let mut src = source(&d, s.clone(), "secret");
+            // Without trust anchors the engine refuses to connect in the clear.
+            let err = imp.run(&src, None, UnixTime(T0)).await.unwrap_err();
+            assert!(
+                err.to_string().contains("no TLS client configuration"),
+                "{err}"
+            );
+            src.connector = Some(d.connector());
+            let r = imp
+                .run(&src, None, UnixTime(T0))
+                .await
+                .unwrap_or_else(|e| panic!("{tls:?}: {e}\n{}", d.log()));
+            assert_eq!(r.imported.len(), 1, "{tls:?}");
+        }
+        assert_eq!(imported(&store, acct, "INBOX").await.len(), 2);
+    })
+    .await;
+}

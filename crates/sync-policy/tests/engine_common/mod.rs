@@ -46,6 +46,10 @@ pub struct Dovecot {
     pub dir: tempfile::TempDir,
     pub imap: u16,
     pub pop3: u16,
+    /// Implicit TLS ports, with the certificate below.
+    pub imaps: u16,
+    pub pop3s: u16,
+    pub cert: mail_net::DevCertificate,
     conf: PathBuf,
     stopped: bool,
 }
@@ -75,7 +79,10 @@ impl Dovecot {
         )
         .ok()?;
         chmod(&root.join("passwd"), "644");
-        let (imap, pop3) = (free_port(), free_port());
+        let cert = mail_net::DevCertificate::generate(&[]).ok()?;
+        std::fs::write(root.join("cert.pem"), cert.cert_pem()).ok()?;
+        std::fs::write(root.join("key.pem"), cert.key_pem()).ok()?;
+        let (imap, pop3, imaps, pop3s) = (free_port(), free_port(), free_port(), free_port());
         let r = root.display();
         let conf = root.join("dovecot.conf");
         std::fs::write(
@@ -83,7 +90,7 @@ impl Dovecot {
             format!(
                 "instance_name = sync-policy-test-{imap}\nbase_dir = {r}/run\nstate_dir = {r}/state\n\
                  protocols = imap pop3\nlisten = 127.0.0.1\nlog_path = {r}/dovecot.log\n\
-                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login apop\n\
+                 ssl = yes\nssl_cert = <{r}/cert.pem\nssl_key = <{r}/key.pem\ndisable_plaintext_auth = no\nauth_mechanisms = plain login apop\n\
                  auth_failure_delay = 0\n\
                  mail_location = maildir:{r}/mail/%u/Maildir\nmail_uid = nobody\nmail_gid = nogroup\n\
                  first_valid_uid = 1\nfirst_valid_gid = 1\nmail_max_userip_connections = 100\n\
@@ -94,9 +101,9 @@ impl Dovecot {
                    mailbox Drafts {{\n    special_use = \\Drafts\n  }}\n}}\n\
                  protocol pop3 {{\n  pop3_uidl_format = %08Xu%08Xv\n}}\n\
                  service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {imap}\n  }}\n\
-                   inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+                   inet_listener imaps {{\n    address = 127.0.0.1\n    port = {imaps}\n    ssl = yes\n  }}\n}}\n\
                  service pop3-login {{\n  inet_listener pop3 {{\n    address = 127.0.0.1\n    port = {pop3}\n  }}\n\
-                   inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
+                   inet_listener pop3s {{\n    address = 127.0.0.1\n    port = {pop3s}\n    ssl = yes\n  }}\n}}\n\
                  service anvil {{\n  chroot =\n}}\nservice stats {{\n  inet_listener http {{\n    port = 0\n  }}\n}}\n"
             ),
         )
@@ -110,11 +117,16 @@ impl Dovecot {
             dir,
             imap,
             pop3,
+            imaps,
+            pop3s,
+            cert,
             conf,
             stopped: false,
         };
         d.wait_listening(d.imap);
         d.wait_listening(d.pop3);
+        d.wait_listening(d.imaps);
+        d.wait_listening(d.pop3s);
         Some(d)
     }
 
@@ -163,6 +175,11 @@ impl Dovecot {
             .args(["-R", "nobody:nogroup"])
             .arg(self.dir.path().join(format!("mail/{user}")))
             .status();
+    }
+
+    /// A TLS client configuration trusting this Dovecot's certificate.
+    pub fn connector(&self) -> mail_net::TlsConnector {
+        mail_net::TlsConnector::from(self.cert.client_config().unwrap())
     }
 
     pub fn log(&self) -> String {
