@@ -128,6 +128,33 @@ async fn bench_migration_10k_vs_mbsync() {
         mb / ours
     );
 
+    // The same into a MemoryStore: the engine and the network without the disk.
+    let mem = mailstore_core::MemoryStore::new();
+    let macct = mem
+        .create_account(NewAccount::new("alice@example.org", None))
+        .await
+        .unwrap()
+        .id;
+    let t = Instant::now();
+    let r = migrate(
+        &mem,
+        macct,
+        "bench",
+        &src,
+        &opts,
+        UnixTime(0),
+        |_: &Progress| {},
+    )
+    .await
+    .unwrap();
+    let in_memory = t.elapsed().as_secs_f64();
+    assert_eq!(r.copied as usize, MESSAGES);
+    println!(
+        "sync-policy migrate -> MemoryStore: {in_memory:.2} s, {:.0} msg/s, {:.1} MB/s",
+        MESSAGES as f64 / in_memory,
+        mb / in_memory
+    );
+
     // mbsync: Dovecot -> local Maildir.
     if !engine_common::have("mbsync", "the comparison needs isync's mbsync") {
         return;

@@ -146,6 +146,10 @@ pub struct MigrationOptions {
     pub skip_virtual_folders: bool,
     /// What to do with an interrupted earlier run of the job. Default rollback.
     pub recovery: Recovery,
+    /// Appends in flight together into a folder whose UIDs are not kept (they share the
+    /// store's durable commits; within such a group the new UIDs may not follow the
+    /// source order). 1 keeps the source order everywhere. Default 8.
+    pub parallel_appends: usize,
 }
 
 impl Default for MigrationOptions {
@@ -159,6 +163,7 @@ impl Default for MigrationOptions {
             deliver_notices: true,
             skip_virtual_folders: true,
             recovery: Recovery::Rollback,
+            parallel_appends: 8,
         }
     }
 }
@@ -760,6 +765,8 @@ impl<S: MailStore> Run<'_, S> {
                 .filter_map(|fe| Some((fe.uid()?, fe.body()?.clone())))
                 .collect();
             fetched.sort_by_key(|(u, _)| *u);
+            // Dedupe first (content already stored by this job, or twice in the batch).
+            let mut todo: Vec<(u32, MessageInfo, Bytes)> = Vec::new();
             for (uid, body) in fetched {
                 let Some(info) = meta.get(&uid) else {
                     continue;
@@ -769,63 +776,90 @@ impl<S: MailStore> Run<'_, S> {
                 }
                 let digest: [u8; 32] = sha2::Sha256::digest(&body).into();
                 if let Some(id) = &info.message_id
-                    && contents.contains(&(id.trim().to_owned(), digest))
+                    && !contents.insert((id.trim().to_owned(), digest))
                 {
                     fr.already_copied += 1;
                     self.report.already_copied += 1;
                     continue;
                 }
-                if !touched {
-                    self.journal.touched.push(f.destination.clone());
-                    save_journal(self.store, self.account, self.job, &self.journal).await?;
-                    touched = true;
-                }
-                let mut opts = AppendOptions::with_flags(info.flags.clone())
-                    .internal_date(info.internal_date)
-                    .received(to_ts(self.now))
-                    .origin(Origin::Imported(self.label.clone()))
-                    .uidl(format!("{uidl_prefix}{uidvalidity}.{uid}"));
-                if uids_kept {
-                    opts = opts.uid(uid);
-                }
-                let size = body.len() as u64;
-                let out = self.store.append(mbx, opts, body).await?;
-                let keys = crate::migration::migration_keys(
-                    &folder,
-                    &SourceMessage {
-                        uid,
-                        internal_date: UnixTime(info.internal_date.0),
-                        size: info.size,
-                        message_id: info.message_id.clone(),
-                    },
-                );
-                self.policy_journal.message_stored(
-                    MessageKey {
-                        mailbox: mbx.mailbox.0,
-                        uid: out.uid,
-                    },
-                    keys,
-                );
-                if let Some(id) = &info.message_id {
-                    contents.insert((id.trim().to_owned(), digest));
-                }
-                fr.copied += 1;
-                self.report.copied += 1;
-                self.report.bytes += size;
-                let before = *done_total;
-                *done_total += 1;
-                *done_bytes += size;
-                progress(&Progress::Message {
-                    done: *done_total,
-                    bytes: *done_bytes,
+                todo.push((uid, info.clone(), body));
+            }
+            if todo.is_empty() {
+                continue;
+            }
+            if !touched {
+                self.journal.touched.push(f.destination.clone());
+                save_journal(self.store, self.account, self.job, &self.journal).await?;
+                touched = true;
+            }
+            // Forced UIDs must be committed in order: one at a time. Otherwise up to
+            // `parallel_appends` appends run together and share the store's commits.
+            let par = if uids_kept {
+                1
+            } else {
+                self.opts.parallel_appends.max(1)
+            };
+            let mut rest = todo.into_iter().peekable();
+            while rest.peek().is_some() {
+                let chunk: Vec<(u32, MessageInfo, Bytes)> = rest.by_ref().take(par).collect();
+                let appends = chunk.iter().map(|(uid, info, body)| {
+                    let mut opts = AppendOptions::with_flags(info.flags.clone())
+                        .internal_date(info.internal_date)
+                        .received(to_ts(self.now))
+                        .origin(Origin::Imported(self.label.clone()))
+                        .uidl(format!("{uidl_prefix}{uidvalidity}.{uid}"));
+                    if uids_kept {
+                        opts = opts.uid(*uid);
+                    }
+                    self.store.append(mbx, opts, body.clone())
                 });
+                let results = futures_util::future::join_all(appends).await;
+                let before = *done_total;
+                let mut first_err = None;
+                for ((uid, info, body), res) in chunk.into_iter().zip(results) {
+                    let out = match res {
+                        Ok(o) => o,
+                        Err(e) => {
+                            first_err.get_or_insert(e);
+                            continue;
+                        }
+                    };
+                    let keys = crate::migration::migration_keys(
+                        &folder,
+                        &SourceMessage {
+                            uid,
+                            internal_date: UnixTime(info.internal_date.0),
+                            size: info.size,
+                            message_id: info.message_id.clone(),
+                        },
+                    );
+                    self.policy_journal.message_stored(
+                        MessageKey {
+                            mailbox: mbx.mailbox.0,
+                            uid: out.uid,
+                        },
+                        keys,
+                    );
+                    let size = body.len() as u64;
+                    fr.copied += 1;
+                    self.report.copied += 1;
+                    self.report.bytes += size;
+                    *done_total += 1;
+                    *done_bytes += size;
+                    progress(&Progress::Message {
+                        done: *done_total,
+                        bytes: *done_bytes,
+                    });
+                }
+                if let Some(e) = first_err {
+                    return Err(e.into());
+                }
                 if let Some(n) = progress_notice(
                     before,
                     *done_total,
                     total_planned,
                     self.opts.progress_step_percent,
-                ) && batch.last() == Some(&uid)
-                {
+                ) {
                     notify(self, &n).await;
                 }
             }
