@@ -128,6 +128,36 @@ async fn bench_migration_10k_vs_mbsync() {
         mb / ours
     );
 
+    // Without keeping UIDs: every folder gets parallel appends.
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = DiskStore::open(dir2.path(), StoreConfig::for_tests()).unwrap();
+    let acct2 = store2
+        .create_account(NewAccount::new("alice@example.org", None))
+        .await
+        .unwrap()
+        .id;
+    let mut opts2 = opts.clone();
+    opts2.keep_uids = false;
+    let t = Instant::now();
+    let r = migrate(
+        &store2,
+        acct2,
+        "bench",
+        &src,
+        &opts2,
+        UnixTime(0),
+        |_: &Progress| {},
+    )
+    .await
+    .unwrap();
+    let no_keep = t.elapsed().as_secs_f64();
+    assert_eq!(r.copied as usize, MESSAGES);
+    println!(
+        "sync-policy migrate -> DiskStore, keep_uids off: {no_keep:.2} s, {:.0} msg/s, {:.1} MB/s",
+        MESSAGES as f64 / no_keep,
+        mb / no_keep
+    );
+
     // The same into a MemoryStore: the engine and the network without the disk.
     let mem = mailstore_core::MemoryStore::new();
     let macct = mem

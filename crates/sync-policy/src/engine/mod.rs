@@ -91,9 +91,6 @@ pub enum EngineError {
     /// Another run of the same import account or job is in progress.
     #[error("{0} is already running; wait for it to finish")]
     Busy(String),
-    /// A job left over by a crash must be rolled back or resumed first.
-    #[error("migration job {0} was interrupted; roll it back or resume it first")]
-    Interrupted(String),
     /// An identifier given by the caller is unusable.
     #[error("invalid identifier {0:?}: 1 to 64 characters of A-Z, a-z, 0-9, '-', '_', '.'")]
     InvalidId(String),

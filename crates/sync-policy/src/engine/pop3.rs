@@ -676,8 +676,9 @@ impl<'a, S: MailStore> Pop3Import<'a, S> {
         let result = self.run(source, filters, now).await;
         match &result {
             Ok(_) => self.record_success(now).await?,
-            // Our own store failing is not the external account's fault.
-            Err(EngineError::Store(_)) => {}
+            // Our own store failing, or a run already in progress, is not the external
+            // account's fault.
+            Err(EngineError::Store(_) | EngineError::Busy(_)) => {}
             Err(e) => {
                 let _ = self.record_failure(now, &e.to_string()).await?;
             }
