@@ -469,12 +469,19 @@ pub async fn migrate<S: MailStore>(
             Ok(run.report)
         }
         Err(e) => {
-            let reason = e.to_string();
-            run.rollback().await?;
+            let mut reason = e.to_string();
+            let restored = run.rollback().await;
+            if let Err(r) = &restored {
+                // The journal stays: `rollback_interrupted` or the next run finishes it.
+                reason = format!(
+                    "{reason}; restoring the destination failed too ({r}) and will be retried"
+                );
+            }
             progress(&Progress::Failed {
                 reason: reason.clone(),
             });
             notify(&run, &Notice::Failed { reason }).await;
+            restored?;
             Err(e)
         }
     }
