@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use imap_proto::server::{Config, Connection, Event, NonSyncLiterals, Status, Unsolicited};
 
 fn run(data: &[u8]) {
-    let Some((&opts, data)) = data.split_first() else { return };
+    let Some((&opts, data)) = data.split_first() else {
+        return;
+    };
     let mut config = Config::default();
     config.login_disabled_without_tls = opts & 1 == 0;
     config.starttls = opts & 2 != 0;
@@ -37,11 +39,19 @@ fn run(data: &[u8]) {
                         let _ = conn.send_untagged(b"1 EXISTS");
                     }
                     conn.queue_unsolicited(Unsolicited::Expunge(1));
-                    let status = if r.name == "SELECT" { Status::ok("done") } else { Status::no("no") };
+                    let status = if r.name == "SELECT" {
+                        Status::ok("done")
+                    } else {
+                        Status::no("no")
+                    };
                     let _ = conn.reply(status);
                 }
                 Event::Login { password, .. } => {
-                    let s = if password.expose().is_empty() { Status::no("bad") } else { Status::ok("in") };
+                    let s = if password.expose().is_empty() {
+                        Status::no("bad")
+                    } else {
+                        Status::ok("in")
+                    };
                     let _ = conn.reply(s);
                 }
                 Event::AuthStart { .. } => {
@@ -79,7 +89,11 @@ fn run(data: &[u8]) {
     while let Some(b) = conn.take_output() {
         out += b.len();
     }
-    assert!(out <= 4096 + 64 * data.len(), "output {out} for {} input bytes", data.len());
+    assert!(
+        out <= 4096 + 64 * data.len(),
+        "output {out} for {} input bytes",
+        data.len()
+    );
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| run(data));

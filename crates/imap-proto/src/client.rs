@@ -36,7 +36,7 @@ use crate::parse::{self, FetchLiteralPrefix, ParseError, ParserOptions};
 use crate::server::Error;
 use crate::types::{
     Capability, Code, Command, CommandBody, Continue, Data, DateTime, Flag, Greeting, GreetingKind,
-    Mailbox, Response, StatusKind, StatusResponse, Tag,
+    Mailbox, Response, StatusKind, StatusResponse, Tag, Text,
 };
 
 /// Client limits and options.
@@ -639,7 +639,14 @@ impl Connection {
             }
             let resp = match parse::response_bytes(&msg, &self.config.parser) {
                 Ok((_, r)) => r,
-                Err(e) => return Some(protocol_error(&e, msg)),
+                Err(e) => {
+                    // A completion we cannot parse still completes its command: report it
+                    // as BAD rather than leaving the caller waiting.
+                    if let Some(ev) = self.unparsable_completion(&msg, &e) {
+                        return Some(ev);
+                    }
+                    return Some(protocol_error(&e, msg));
+                }
             };
             if let Some(ev) = self.on_response(resp) {
                 return Some(ev);
@@ -819,6 +826,39 @@ enum Framed {
     Stream(Box<FetchLiteralPrefix>),
     Message(Bytes),
     TooBig(Bytes),
+}
+
+impl Connection {
+    fn unparsable_completion(&mut self, msg: &[u8], e: &ParseError) -> Option<Event> {
+        let sp = memchr::memchr(b' ', msg.get(..msg.len().min(128))?)?;
+        let word = msg.get(..sp)?;
+        let pos = self.in_flight.iter().position(|t| t.as_bytes() == word)?;
+        let tag = self.in_flight.remove(pos);
+        let reason = match e {
+            ParseError::Failed { reason, .. } => *reason,
+            _ => "incomplete",
+        };
+        let text = Text::new(format!("unparsable completion from the server ({reason})")).ok()?;
+        let status = StatusResponse::tagged(tag.clone(), StatusKind::Bad, None, text).ok()?;
+        if self.blocked.as_ref() == Some(&tag) {
+            self.blocked = None;
+            self.queue.retain(|o| o.tag != tag);
+        }
+        match &self.special {
+            Special::Auth(t)
+            | Special::Idle { tag: t, .. }
+            | Special::Append {
+                tag: t,
+                ready: false,
+                ..
+            } if *t == tag => {
+                self.special = Special::None;
+            }
+            _ => {}
+        }
+        self.pump();
+        Some(Event::Completed { tag, status })
+    }
 }
 
 fn protocol_error(e: &ParseError, msg: Bytes) -> Event {

@@ -158,6 +158,7 @@ impl Status {
 
 /// A command the application serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Request {
     /// The command's tag.
     pub tag: String,
@@ -1242,6 +1243,11 @@ impl Connection {
                         return Step::Again;
                     }
                 };
+                if matches!(n, "SELECT" | "EXAMINE") && selected {
+                    // RFC 9051 6.3.2 / RFC 7162 3.2.11: the old mailbox is closed first.
+                    self.queue.clear();
+                    self.write(b"* OK [CLOSED] Previous mailbox closed\r\n");
+                }
                 self.mode = Mode::Waiting(Wait::Command {
                     tag: tag.clone(),
                     name: n.to_string(),

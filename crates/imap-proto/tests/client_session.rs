@@ -1,5 +1,10 @@
 //! Exact-bytes sessions against `client::Connection`.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use imap_proto::client::{Config, Connection, Event};
 use imap_proto::types::{
@@ -297,4 +302,20 @@ fn command_literals_wait_for_continuation_unless_literal_plus() {
     );
     c.send(login()).unwrap();
     assert_eq!(out(&mut c), "A1 LOGIN alice {4+}\r\np\r\nw\r\n");
+}
+
+#[test]
+fn unparsable_completion_still_completes() {
+    let mut c = greeted("* OK hi\r\n", Config::default());
+    let tag = c.send(CommandBody::Noop).unwrap();
+    out(&mut c);
+    c.feed(b"A1 OK [UNFINISHED-CODE\r\n");
+    match c.next_event() {
+        Some(Event::Completed { tag: t, status }) => {
+            assert_eq!(t, tag);
+            assert_eq!(status.kind, StatusKind::Bad);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(c.in_flight().is_empty());
 }

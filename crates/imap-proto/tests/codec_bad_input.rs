@@ -295,3 +295,27 @@ fn framing_errors() {
     assert_eq!(p.mailbox.as_str(), "Drafts");
     assert_eq!(p.date.unwrap().date().day(), 7);
 }
+
+#[test]
+fn frame_finds_message_ends() {
+    let o = ParserOptions::default();
+    assert_eq!(parse::frame(b"a NOOP\r\nb NOOP\r\n", &o), Ok(8));
+    assert_eq!(
+        parse::frame(b"a LOGIN {3}\r\nabc {2}\r\nxy\r\nnext", &o),
+        Ok(26)
+    );
+    assert_eq!(
+        parse::frame(b"a LOGIN {3}\r\nabc {2}\r\nxy", &o),
+        Err(ParseError::Incomplete)
+    );
+    assert!(matches!(
+        parse::frame(b"a LOGIN {3}\r\nabc {2}\r\nx", &o),
+        Err(ParseError::Literal { offset: 22, .. })
+    ));
+    // `{0}` needs a continuation before anything follows.
+    assert!(matches!(
+        parse::frame(b"a LOGIN {0}\r\n", &o),
+        Err(ParseError::Literal { offset: 13, .. })
+    ));
+    assert_eq!(parse::frame(b"a LOGIN {0}\r\n x\r\n", &o), Ok(17));
+}

@@ -109,6 +109,7 @@ fn append_binary_literal_and_mailbox_forms() {
                 date: Some(DateTime::new(Date::new(2024, 2, 5).unwrap(), 9, 3, 7, 60).unwrap()),
                 data: Bytes::from_static(b"a\0b"),
                 binary: false,
+                utf8: false,
             },
         },
     );
@@ -138,6 +139,28 @@ fn append_binary_literal_and_mailbox_forms() {
             format!("t1 DELETE {want}\r\n").as_bytes()
         );
     }
+}
+
+#[test]
+fn append_utf8() {
+    let wire = "t1 APPEND INBOX UTF8 (~{13}\r\nSubject: \u{e4}\r\n)\r\n";
+    let (used, c) = parse::command(wire.as_bytes()).unwrap();
+    assert_eq!(used, wire.len());
+    let CommandBody::Append { message, .. } = &c.body else {
+        panic!()
+    };
+    assert!(message.utf8 && message.binary);
+    assert_eq!(
+        encode::command_to_vec(&c, &EncodeOptions::default()),
+        wire.as_bytes()
+    );
+    let p = parse::append_prefix(
+        b"t1 APPEND INBOX (\\Seen) UTF8 (~{11}\r\n",
+        &parse::ParserOptions::default(),
+    )
+    .unwrap();
+    assert!(p.utf8 && p.literal.binary && p.literal.sync);
+    assert!(parse::command(b"t1 APPEND INBOX UTF8 ({1}\r\nx)\r\n").is_err());
 }
 
 #[test]
@@ -268,4 +291,22 @@ fn quirk_missing_text() {
     // Text-less status responses are accepted without the quirk (RFC 9051 resp-text).
     assert!(parse::response(b"a1 OK\r\n").is_ok());
     assert!(parse::response(b"* OK [ALERT]\r\n").is_ok());
+}
+
+#[test]
+fn zero_copy_parsing_slices_the_input() {
+    let input = Bytes::from_static(b"a1 LOGIN fred \"blurdy bloop\"\r\na2 NOOP\r\n");
+    let range = input.as_ptr() as usize..input.as_ptr() as usize + input.len();
+    let (used, c) = parse::command_bytes(&input, &parse::ParserOptions::default()).unwrap();
+    assert_eq!(used, 30);
+    let CommandBody::Login { username, password } = &c.body else {
+        panic!()
+    };
+    assert_eq!(&password[..], b"blurdy bloop");
+    // Both strings point into the input buffer: no copy was made.
+    assert!(range.contains(&(username.as_ptr() as usize)));
+    assert!(range.contains(&(password.as_ptr() as usize)));
+    let (used2, c2) =
+        parse::command_bytes(&input.slice(used..), &parse::ParserOptions::default()).unwrap();
+    assert_eq!((used2, c2.body), (9, CommandBody::Noop));
 }

@@ -367,10 +367,11 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
             vec(flag(), 0..3),
             of(date_time()),
             binary_bytes(),
+            any::<bool>(),
             any::<bool>()
         )
-            .prop_map(|(mailbox, flags, date, data, binary)| {
-                let binary = binary || data.contains(&0);
+            .prop_map(|(mailbox, flags, date, data, binary, utf8)| {
+                let binary = binary || utf8 || data.contains(&0);
                 CommandBody::Append {
                     mailbox,
                     message: AppendMessage {
@@ -378,6 +379,7 @@ fn command_body() -> impl Strategy<Value = CommandBody> {
                         date,
                         data,
                         binary,
+                        utf8,
                     },
                 }
             }),

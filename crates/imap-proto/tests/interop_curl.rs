@@ -1,7 +1,12 @@
 //! curl's `imap://` client against our tokio server (in-memory backend): STARTTLS required,
 //! login, LIST, SELECT + FETCH of a message, SEARCH, STORE, APPEND (upload), LOGOUT.
 #![cfg(feature = "tokio")]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -13,7 +18,10 @@ async fn curl(args: Vec<String>) -> (bool, String, String) {
     let out = tokio::time::timeout(
         Duration::from_secs(60),
         tokio::task::spawn_blocking(move || {
-            std::process::Command::new("curl").args(["-s", "-S", "--max-time", "30"]).args(&args).output()
+            std::process::Command::new("curl")
+                .args(["-s", "-S", "--max-time", "30"])
+                .args(&args)
+                .output()
         }),
     )
     .await
@@ -39,7 +47,10 @@ async fn curl_over_starttls() {
     let addr = common::start_server(config, backend.clone()).await;
     let base = format!("imap://127.0.0.1:{}", addr.port());
     let auth = |mut v: Vec<String>| {
-        v.splice(0..0, ["--ssl-reqd", "-k", "-u", "user:pass"].map(String::from));
+        v.splice(
+            0..0,
+            ["--ssl-reqd", "-k", "-u", "user:pass"].map(String::from),
+        );
         v
     };
 
@@ -55,7 +66,10 @@ async fn curl_over_starttls() {
     // SELECT + FETCH of message UID 2 (curl sends SELECT, then UID FETCH 2 BODY[]).
     let (ok, out, err) = curl(auth(vec![format!("{base}/INBOX;UID=2")])).await;
     assert!(ok, "{err}");
-    assert_eq!(out, "From: bob@example.org\r\nSubject: second\r\n\r\nHello two\r\n");
+    assert_eq!(
+        out,
+        "From: bob@example.org\r\nSubject: second\r\n\r\nHello two\r\n"
+    );
 
     // SEARCH through a URL query.
     let (ok, out, err) = curl(auth(vec![format!("{base}/INBOX?UNSEEN")])).await;
@@ -63,7 +77,12 @@ async fn curl_over_starttls() {
     assert_eq!(out, "* SEARCH 1 3\r\n");
 
     // STORE through a custom request.
-    let (ok, out, err) = curl(auth(vec![format!("{base}/INBOX"), "-X".into(), "STORE 1 +FLAGS \\Deleted".into()])).await;
+    let (ok, out, err) = curl(auth(vec![
+        format!("{base}/INBOX"),
+        "-X".into(),
+        "STORE 1 +FLAGS \\Deleted".into(),
+    ]))
+    .await;
     assert!(ok, "{err}");
     assert_eq!(out, "* 1 FETCH (FLAGS (\\Deleted))\r\n");
 
@@ -71,7 +90,12 @@ async fn curl_over_starttls() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("msg.eml");
     std::fs::write(&file, b"Subject: via curl\r\n\r\nuploaded\r\n").unwrap();
-    let (ok, _, err) = curl(auth(vec!["-T".into(), file.display().to_string(), format!("{base}/Sent")])).await;
+    let (ok, _, err) = curl(auth(vec![
+        "-T".into(),
+        file.display().to_string(),
+        format!("{base}/Sent"),
+    ]))
+    .await;
     assert!(ok, "{err}");
     let store = backend.store.lock().unwrap();
     let sent = &store.mailboxes["Sent"].msgs;
@@ -86,7 +110,13 @@ async fn curl_refuses_plaintext_login_when_logindisabled() {
     if !common::require_program("curl", "curl imap:// interop") {
         return;
     }
-    let addr = common::start_server(imap_proto::tokio::ServeConfig::default(), MemBackend::new()).await;
-    let (ok, _, _) = curl(vec!["-u".into(), "user:pass".into(), format!("imap://127.0.0.1:{}/", addr.port())]).await;
+    let addr =
+        common::start_server(imap_proto::tokio::ServeConfig::default(), MemBackend::new()).await;
+    let (ok, _, _) = curl(vec![
+        "-u".into(),
+        "user:pass".into(),
+        format!("imap://127.0.0.1:{}/", addr.port()),
+    ])
+    .await;
     assert!(!ok, "LOGIN must be refused before TLS");
 }

@@ -1,7 +1,12 @@
 //! Python's imaplib against our tokio server (in-memory backend): login, list, select,
 //! fetch, store, search, append, logout; plain and STARTTLS.
 #![cfg(feature = "tokio")]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -1,7 +1,12 @@
 //! Replays the seed corpus of the `imap_server` fuzz target (fuzz/corpus/imap_server/) and
 //! runs the same harness over random input. The harness is a copy of
 //! fuzz/fuzz_targets/imap_server.rs (the fuzz package is outside the workspace).
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 
@@ -110,7 +115,7 @@ fn replay_seed_corpus() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
     #[test]
     fn arbitrary_bytes_never_panic(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
         run(&data);

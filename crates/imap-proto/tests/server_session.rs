@@ -775,7 +775,7 @@ fn select_failure_and_close_change_state() {
     assert_eq!(s.conn.state(), State::Authenticated);
     assert_eq!(
         s.out(),
-        "e NO No such mailbox\r\n",
+        "* OK [CLOSED] Previous mailbox closed\r\ne NO No such mailbox\r\n",
         "updates of the old mailbox are dropped"
     );
     s.feed("e EXAMINE INBOX\r\n");
@@ -815,4 +815,30 @@ fn misuse_is_an_error_not_a_panic() {
     s.conn.end_literal(b")").unwrap();
     s.conn.reply(Status::ok("x\r\ny")).unwrap();
     assert_eq!(s.out(), "* 1 FETCH (BODY[] {3}\r\nabc)\r\nf OK x  y\r\n");
+}
+
+#[test]
+fn reselect_reports_closed_and_syntax_errors_are_bad() {
+    let mut s = Srv::new(Srv::plain_config());
+    s.select();
+    s.conn.queue_unsolicited(Unsolicited::Exists(9));
+    s.feed("s2 SELECT Sent\r\n");
+    let Some(Event::Command(r)) = s.event() else {
+        panic!()
+    };
+    assert!(matches!(
+        r.command.body,
+        imap_proto::types::CommandBody::Select { .. }
+    ));
+    s.conn
+        .reply(Status::ok("SELECT completed").with_code("READ-WRITE"))
+        .unwrap();
+    assert_eq!(
+        s.out(),
+        "* OK [CLOSED] Previous mailbox closed\r\ns2 OK [READ-WRITE] SELECT completed\r\n"
+    );
+    s.feed("f FETCH x FLAGS\r\n");
+    assert_eq!(s.event(), None);
+    let out = s.out();
+    assert!(out.starts_with("f BAD Syntax error: "), "{out}");
 }

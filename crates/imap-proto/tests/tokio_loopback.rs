@@ -1,6 +1,11 @@
 //! Our async Client against our tokio server (in-memory backend), over TCP on 127.0.0.1.
 #![cfg(feature = "tokio")]
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -199,6 +204,96 @@ async fn starttls_then_login() {
             .unwrap();
         assert_eq!(c.select("INBOX").await.unwrap().exists, 3);
         c.logout().await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// COMPRESS=DEFLATE end to end over TCP: the client side is a raw socket with flate2.
+#[tokio::test]
+async fn compress_deflate_over_tcp() {
+    use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::time::timeout(GUARD, async {
+        let addr = common::start_server(common::plain_serve_config(), MemBackend::new()).await;
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut text = String::new();
+        async fn read_until(
+            s: &mut tokio::net::TcpStream,
+            buf: &mut [u8],
+            text: &mut String,
+            needle: &str,
+        ) {
+            while !text.contains(needle) {
+                let n = s.read(buf).await.unwrap();
+                assert!(n > 0, "closed; got {text}");
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+        read_until(&mut s, &mut buf, &mut text, "\r\n").await;
+        s.write_all(b"a LOGIN user pass\r\nz COMPRESS DEFLATE\r\n")
+            .await
+            .unwrap();
+        read_until(&mut s, &mut buf, &mut text, "z OK DEFLATE active\r\n").await;
+        assert!(
+            text.contains("COMPRESS=DEFLATE"),
+            "advertised after login: {text}"
+        );
+
+        let mut comp = Compress::new(Compression::default(), false);
+        let mut decomp = Decompress::new(false);
+        let mut out = Vec::with_capacity(256);
+        comp.compress_vec(
+            b"b SELECT INBOX\r\nc NOOP\r\n",
+            &mut out,
+            FlushCompress::Sync,
+        )
+        .unwrap();
+        s.write_all(&out).await.unwrap();
+        let mut plain = Vec::new();
+        while !String::from_utf8_lossy(&plain).contains("c OK NOOP completed\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            assert!(n > 0);
+            let mut chunk = Vec::with_capacity(64 * 1024);
+            decomp
+                .decompress_vec(&buf[..n], &mut chunk, FlushDecompress::Sync)
+                .unwrap();
+            plain.extend_from_slice(&chunk);
+        }
+        let plain = String::from_utf8(plain).unwrap();
+        assert!(plain.starts_with("* 3 EXISTS\r\n"), "{plain}");
+        assert!(
+            plain.contains("b OK [READ-WRITE] SELECT completed\r\n"),
+            "{plain}"
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// AUTHENTICATE SCRAM-SHA-256 end to end: mail-sasl on both sides, framed by the two state
+/// machines (SASL-IR, challenges, the server-final message as a last challenge).
+#[tokio::test]
+async fn authenticate_scram_sha_256() {
+    tokio::time::timeout(GUARD, async {
+        let mut config = common::plain_serve_config();
+        config.imap.sasl_mechanisms = vec!["SCRAM-SHA-256".into(), "PLAIN".into()];
+        let addr = common::start_server(config, MemBackend::new()).await;
+        let mut c = Client::connect(addr, ClientConfig::plain()).await.unwrap();
+        assert!(c.has_capability("AUTH=SCRAM-SHA-256"));
+        let creds = |p: &str| {
+            mail_sasl::client::ClientCredentials::new("user", mail_sasl::Secret::new(p.to_string()))
+        };
+        assert!(
+            c.authenticate(mail_sasl::Mechanism::ScramSha256, creds("wrong"))
+                .await
+                .is_err()
+        );
+        c.authenticate(mail_sasl::Mechanism::ScramSha256, creds("pass"))
+            .await
+            .unwrap();
+        assert_eq!(c.select("INBOX").await.unwrap().exists, 3);
     })
     .await
     .unwrap();

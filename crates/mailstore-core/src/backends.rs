@@ -33,7 +33,7 @@ fn app_password_form(pw: &str) -> Option<String> {
 
 /// A store held entirely in memory: for tests, examples and embedding. Nothing survives the
 /// process. Cheap to clone (shared).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MemoryStore {
     engine: Arc<Engine>,
     dummy: Arc<OnceLock<String>>,
@@ -42,6 +42,12 @@ pub struct MemoryStore {
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MemoryStore").field(&self.engine).finish()
     }
 }
 
@@ -87,10 +93,31 @@ impl MemoryStore {
 ///
 /// Only one process can open a data directory: a second [`DiskStore::open`] fails with
 /// [`StoreError::Locked`]. Cheap to clone (shared).
-#[derive(Debug, Clone)]
+///
+/// ```
+/// use mailstore_core::{DiskStore, MailStore, NewAccount, StoreConfig, StoreError};
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = DiskStore::open(dir.path(), StoreConfig::default())?;
+/// let a = store.create_account(NewAccount::new("bob@example.org", None)).await?;
+/// // The directory is locked while `store` lives.
+/// assert!(matches!(DiskStore::open(dir.path(), StoreConfig::default()), Err(StoreError::Locked { .. })));
+/// drop(store);
+/// let again = DiskStore::open(dir.path(), StoreConfig::default())?;
+/// assert_eq!(again.account(a.id).await?.address, "bob@example.org");
+/// # Ok::<(), StoreError>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
 pub struct DiskStore {
     engine: Arc<Engine>,
     dummy: Arc<OnceLock<String>>,
+}
+
+impl std::fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DiskStore").field(&self.engine).finish()
+    }
 }
 
 impl DiskStore {
@@ -140,13 +167,22 @@ impl DiskStore {
 }
 
 /// Streaming append into a [`MemoryStore`].
-#[derive(Debug)]
 pub struct MemoryAppend {
     engine: Arc<Engine>,
     mailbox: MailboxRef,
     opts: AppendOptions,
     buf: BytesMut,
     failed: Option<String>,
+}
+
+impl std::fmt::Debug for MemoryAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryAppend")
+            .field("mailbox", &self.mailbox)
+            .field("size", &self.buf.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppendSink for MemoryAppend {
@@ -189,7 +225,6 @@ impl AppendSink for MemoryAppend {
 
 /// Streaming append into a [`DiskStore`]: chunks go to a file in `tmp/`; `commit` fsyncs
 /// it and the directory, then commits the index.
-#[derive(Debug)]
 pub struct DiskAppend {
     engine: Arc<Engine>,
     mailbox: MailboxRef,
@@ -202,6 +237,17 @@ pub struct DiskAppend {
     hasher: Sha256,
     failed: Option<String>,
     finished: bool,
+}
+
+impl std::fmt::Debug for DiskAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskAppend")
+            .field("mailbox", &self.mailbox)
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DiskAppend {
@@ -628,6 +674,14 @@ macro_rules! impl_mail_store {
                 modseq: u64,
             ) -> StoreResult<Changes> {
                 self.run(move |e| e.changes_since(mailbox, modseq)).await
+            }
+            async fn purge_tombstones(
+                &self,
+                mailbox: MailboxRef,
+                up_to_modseq: u64,
+            ) -> StoreResult<usize> {
+                self.run(move |e| e.purge_tombstones(mailbox, up_to_modseq))
+                    .await
             }
             async fn subscribe(&self, mailbox: MailboxRef) -> StoreResult<ChangeSubscription> {
                 self.engine.subscribe(mailbox).map(ChangeSubscription::new)

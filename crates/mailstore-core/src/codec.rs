@@ -75,6 +75,10 @@ impl<'a> Dec<'a> {
     fn arr<const N: usize>(&mut self) -> Result<[u8; N], StoreError> {
         self.take(N)?.try_into().map_err(|_| corrupt())
     }
+    /// True when every byte was read (fields appended to a record later are optional).
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
     pub fn u8(&mut self) -> Result<u8, StoreError> {
         Ok(u8::from_le_bytes(self.arr()?))
     }

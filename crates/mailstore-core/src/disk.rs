@@ -1,6 +1,6 @@
 //! The embedded durable backend: message files + a redb index.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -96,6 +96,9 @@ pub(crate) fn encode_hot(e: &Entry, kws: &[String]) -> Vec<u8> {
     w.0
 }
 
+/// Size of the fixed part of a hot record (before the keyword count).
+const HOT_FIXED: usize = 8 + 4 + 8 + 8 + 1;
+
 fn decode_hot(uid: u32, b: &[u8]) -> Result<(Entry, Vec<String>), StoreError> {
     let mut d = Dec::new(b);
     let e = Entry {
@@ -113,6 +116,20 @@ fn decode_hot(uid: u32, b: &[u8]) -> Result<(Entry, Vec<String>), StoreError> {
         kws.push(d.str()?);
     }
     Ok((e, kws))
+}
+
+/// The fixed part only (for records without keywords).
+fn decode_hot_fixed(uid: u32, b: &[u8]) -> Result<Entry, StoreError> {
+    let mut d = Dec::new(b);
+    Ok(Entry {
+        uid,
+        modseq: d.u64()?,
+        size: d.u32()?,
+        store_id: d.u64()?,
+        internal_date: d.i64()?,
+        flags: d.u8()?,
+        kw: 0,
+    })
 }
 
 fn encode_cold(c: &Cold) -> Vec<u8> {
@@ -233,7 +250,8 @@ fn encode_mailbox(m: &MailboxRec) -> Vec<u8> {
         .u32(m.uidnext)
         .u64(m.highest_modseq)
         .u8(m.special_use.map_or(0, SpecialUse::code))
-        .bool(m.subscribed);
+        .bool(m.subscribed)
+        .u64(m.tomb_floor);
     w.0
 }
 
@@ -248,6 +266,7 @@ fn decode_mailbox(id: u64, b: &[u8]) -> Result<MailboxRec, StoreError> {
         highest_modseq: d.u64()?,
         special_use: SpecialUse::from_code(d.u8()?),
         subscribed: d.bool()?,
+        tomb_floor: if d.is_empty() { 0 } else { d.u64()? },
     })
 }
 
@@ -394,19 +413,37 @@ impl Disk {
             let msgs = tx.open_table(MSGS)?;
             let mut cur: Option<(u64, &mut MailboxState)> = None;
             let mut max_store = 0u64;
+            // Keyword sets by their encoded bytes, for the current mailbox: most messages
+            // share a few sets, so they are decoded and interned once.
+            let mut kw_by_raw: HashMap<Vec<u8>, u32> = HashMap::new();
             for row in msgs.iter()? {
                 let (k, v) = row?;
                 let (mbx, uid) = k.value();
-                let (mut e, kws) = decode_hot(uid, v.value())?;
+                let raw = v.value();
+                let kw_raw = raw.get(HOT_FIXED..).unwrap_or_default();
+                let mut e = if kw_raw == [0, 0, 0, 0] {
+                    decode_hot_fixed(uid, raw)?
+                } else {
+                    decode_hot(uid, raw)?.0
+                };
                 max_store = max_store.max(e.store_id);
                 if cur.as_ref().map(|c| c.0) != Some(mbx) {
                     cur = st.mailboxes.get_mut(&mbx).map(|m| (mbx, m));
+                    kw_by_raw.clear();
                 }
                 let Some((_, m)) = cur.as_mut() else {
                     continue;
                 };
-                if !kws.is_empty() {
-                    e.kw = m.kw.intern(&Arc::from(kws));
+                if kw_raw != [0, 0, 0, 0] {
+                    e.kw = match kw_by_raw.get(kw_raw) {
+                        Some(id) => *id,
+                        None => {
+                            let kws = decode_hot(uid, raw)?.1;
+                            let id = m.kw.intern(&Arc::from(kws));
+                            kw_by_raw.insert(kw_raw.to_vec(), id);
+                            id
+                        }
+                    };
                 }
                 if e.flags & SystemFlags::SEEN.bits() == 0 {
                     m.unseen += 1;
@@ -711,6 +748,11 @@ impl Disk {
                             pending.insert(*s, ())?;
                         }
                     }
+                    Mut::PurgeTombs { mbx, uids } => {
+                        for u in uids {
+                            tombs.remove((*mbx, *u))?;
+                        }
+                    }
                     Mut::Setting { scope, key, value } => match value {
                         Some(v) => {
                             settings.insert((scope.as_str(), key.as_str()), v.as_slice())?;
@@ -729,4 +771,80 @@ impl Disk {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        "\\PC{0,20}"
+    }
+
+    proptest! {
+        #[test]
+        fn hot_record_round_trip(uid in 1u32.., modseq: u64, size: u32, store_id: u64, date: i64,
+                                 flags in 0u8..32, kws in proptest::collection::vec(text(), 0..5)) {
+            let e = Entry { uid, size, modseq, store_id, internal_date: date, flags, kw: 0 };
+            let (d, k) = decode_hot(uid, &encode_hot(&e, &kws)).unwrap();
+            prop_assert_eq!(d, e);
+            prop_assert_eq!(k, kws);
+        }
+
+        #[test]
+        fn cold_record_round_trip(received: i64, imported in proptest::option::of(text()),
+                                  uidl in proptest::option::of(text()), mid in proptest::option::of(text()),
+                                  digest in proptest::option::of(any::<[u8; 32]>())) {
+            let c = Cold {
+                received,
+                origin: imported.map_or(Origin::Delivered, Origin::Imported),
+                uidl,
+                message_id: mid,
+                digest,
+            };
+            prop_assert_eq!(decode_cold(&encode_cold(&c)).unwrap(), c);
+        }
+
+        #[test]
+        fn account_record_round_trip(id: u64, address in text(), aliases in proptest::collection::vec(text(), 0..3),
+                                     pop3: bool, imap: bool, smtp: bool, mb in proptest::option::of(any::<u64>()),
+                                     mm in proptest::option::of(any::<u64>()), pw in proptest::option::of(text()),
+                                     apps in proptest::collection::vec((text(), text(), any::<i64>(), proptest::option::of(any::<i64>())), 0..3)) {
+            let a = AccountRec {
+                id,
+                address,
+                aliases,
+                access: ProtocolAccess { pop3, imap, smtp },
+                quota: Quota { max_bytes: mb, max_messages: mm },
+                password: pw,
+                app_passwords: apps
+                    .into_iter()
+                    .map(|(name, hash, created, last_used)| AppPw { name, hash, created, last_used })
+                    .collect(),
+            };
+            prop_assert_eq!(decode_account(id, &encode_account(&a)).unwrap(), a);
+        }
+
+        #[test]
+        fn mailbox_record_round_trip(id: u64, account: u64, name in text(), uidvalidity: u32, uidnext: u32,
+                                     highest_modseq: u64, su in 0u8..8, subscribed: bool) {
+            let m = MailboxRec {
+                id, account, name, uidvalidity, uidnext, highest_modseq,
+                special_use: SpecialUse::from_code(su),
+                subscribed,
+                tomb_floor: highest_modseq / 2,
+            };
+            prop_assert_eq!(decode_mailbox(id, &encode_mailbox(&m)).unwrap(), m);
+        }
+
+        #[test]
+        fn truncated_records_are_errors(cut in 0usize..40) {
+            let e = Entry { uid: 1, size: 2, modseq: 3, store_id: 4, internal_date: 5, flags: 6, kw: 0 };
+            let bytes = encode_hot(&e, &["kw".to_string()]);
+            if cut < bytes.len() {
+                prop_assert!(decode_hot(1, &bytes[..cut]).is_err());
+            }
+        }
+    }
 }

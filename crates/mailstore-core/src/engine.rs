@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
 use bytes::Bytes;
 use tokio::sync::broadcast;
@@ -114,6 +114,8 @@ pub(crate) struct MailboxRec {
     pub highest_modseq: u64,
     pub special_use: Option<SpecialUse>,
     pub subscribed: bool,
+    /// Tombstones with a MODSEQ up to this one have been purged.
+    pub tomb_floor: u64,
 }
 
 #[derive(Debug)]
@@ -281,6 +283,10 @@ pub(crate) enum Mut {
         key: String,
         value: Option<Vec<u8>>,
     },
+    PurgeTombs {
+        mbx: u64,
+        uids: Vec<u32>,
+    },
 }
 
 /// Id counters (never reused).
@@ -327,10 +333,18 @@ pub(crate) struct MemData {
     pub cold: HashMap<(u64, u32), Cold>,
 }
 
-#[derive(Debug)]
 pub(crate) enum Backend {
     Memory(Mutex<MemData>),
     Disk(Disk),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Memory(_) => f.write_str("Memory"),
+            Backend::Disk(d) => write!(f, "Disk({})", d.dir.display()),
+        }
+    }
 }
 
 /// Where to read a body from.
@@ -353,15 +367,30 @@ pub(crate) struct Prepared {
 /// How many bytes of the head an append keeps for validation and Message-ID.
 pub(crate) const HEAD_KEEP: usize = 64 * 1024;
 
-#[derive(Debug)]
 pub(crate) struct Engine {
     pub cfg: StoreConfig,
-    pub state: Mutex<State>,
+    /// The in-memory state. Readers take it shared; a writer holds `commit_lock`, computes
+    /// its mutations under a shared guard, persists them (the fsync happens while readers
+    /// keep going) and takes the exclusive guard only to apply them.
+    pub state: RwLock<State>,
+    commit_lock: Mutex<()>,
     pub ids: Ids,
     pub feeds: Mutex<HashMap<u64, broadcast::Sender<ChangeEvent>>>,
     pub backend: Backend,
     group: Mutex<GroupQueue>,
     group_cv: Condvar,
+}
+
+/// Never prints the state: it holds password hashes and plaintext-equivalent secrets.
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.read();
+        f.debug_struct("Engine")
+            .field("accounts", &st.accounts.len())
+            .field("mailboxes", &st.mailboxes.len())
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One append waiting for the group commit.
@@ -388,6 +417,23 @@ fn duplicate_error(e: &StoreError) -> StoreError {
             source: std::io::Error::new(source.kind(), source.to_string()),
         },
         other => StoreError::Database(other.to_string()),
+    }
+}
+
+/// Exclusive right to change the state (only one writer at a time), with a shared view of
+/// the state until [`Engine::commit`].
+pub(crate) struct Writer<'a> {
+    _commit: MutexGuard<'a, ()>,
+    st: Option<RwLockReadGuard<'a, State>>,
+}
+
+static EMPTY_STATE: LazyLock<State> = LazyLock::new(State::default);
+
+impl std::ops::Deref for Writer<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        // `st` is only `None` inside `Engine::commit`.
+        self.st.as_deref().unwrap_or(&EMPTY_STATE)
     }
 }
 
@@ -618,6 +664,11 @@ pub(crate) fn apply(st: &mut State, m: Mut) {
                 a.usage_msgs = a.usage_msgs.saturating_sub(count);
             }
         }
+        Mut::PurgeTombs { mbx, uids } => {
+            if let Some(m) = st.mailboxes.get_mut(&mbx) {
+                m.tombs.retain(|(u, _)| uids.binary_search(u).is_err());
+            }
+        }
         Mut::Setting { scope, key, value } => match value {
             Some(v) => {
                 st.settings.insert((scope, key), v);
@@ -633,7 +684,8 @@ impl Engine {
     pub fn new(cfg: StoreConfig, backend: Backend, state: State, ids: Ids) -> Self {
         Engine {
             cfg,
-            state: Mutex::new(state),
+            state: RwLock::new(state),
+            commit_lock: Mutex::new(()),
             ids,
             feeds: Mutex::new(HashMap::new()),
             backend,
@@ -646,21 +698,70 @@ impl Engine {
         &self.cfg.limits
     }
 
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn writer(&self) -> Writer<'_> {
+        let commit = lock(&self.commit_lock);
+        Writer {
+            _commit: commit,
+            st: Some(self.read()),
+        }
+    }
+
     /// Phase 2 + 3: persist then apply.
-    fn commit(&self, st: &mut State, muts: Vec<Mut>) -> Result<(), StoreError> {
+    fn commit<'a>(&'a self, w: &mut Writer<'a>, muts: Vec<Mut>) -> Result<(), StoreError> {
+        self.commit_with(w, muts, true)
+    }
+
+    fn commit_with<'a>(
+        &'a self,
+        w: &mut Writer<'a>,
+        muts: Vec<Mut>,
+        durable: bool,
+    ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Memory(mem) => {
-                let mut mem = lock(mem);
-                for m in &muts {
-                    mem_persist(&mut mem, m);
-                }
+                // No I/O: persist and apply under the exclusive guard, so readers never
+                // see bodies and index out of step.
+                w.st = None;
+                let res = {
+                    let mut g = self
+                        .state
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut mem = lock(mem);
+                    for m in &muts {
+                        mem_persist(&mut mem, m);
+                    }
+                    for m in muts {
+                        apply(&mut g, m);
+                    }
+                    Ok(())
+                };
+                w.st = Some(self.read());
+                res
             }
-            Backend::Disk(d) => d.persist(&muts, &self.ids, true)?,
+            Backend::Disk(d) => {
+                // Readers keep the shared guard while the transaction is fsync'd.
+                d.persist(&muts, &self.ids, durable)?;
+                w.st = None;
+                {
+                    let mut g = self
+                        .state
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for m in muts {
+                        apply(&mut g, m);
+                    }
+                }
+                w.st = Some(self.read());
+                Ok(())
+            }
         }
-        for m in muts {
-            apply(st, m);
-        }
-        Ok(())
     }
 
     fn notify(&self, mbx: u64, events: Vec<ChangeEvent>) {
@@ -677,7 +778,7 @@ impl Engine {
     }
 
     pub fn subscribe(&self, r: MailboxRef) -> Result<broadcast::Receiver<ChangeEvent>, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         mailbox(&st, r)?;
         drop(st);
         let mut feeds = lock(&self.feeds);
@@ -702,7 +803,7 @@ impl Engine {
         password_hash: Option<String>,
     ) -> Result<AccountInfo, StoreError> {
         let address = normalize_address(&spec.address)?;
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         if st.addr.contains_key(&address_key(&address)) {
             return Err(StoreError::AddressInUse(address));
         }
@@ -728,6 +829,7 @@ impl Engine {
                     highest_modseq: 1,
                     special_use: su,
                     subscribed: true,
+                    tomb_floor: 0,
                 }));
             }
         }
@@ -736,7 +838,7 @@ impl Engine {
     }
 
     pub fn delete_account(&self, id: AccountId) -> Result<(), StoreError> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let a = Self::account_of(&st, id)?;
         let mut muts = Vec::new();
         let mut gone = Vec::new();
@@ -772,7 +874,7 @@ impl Engine {
     }
 
     pub fn account(&self, id: AccountId) -> Result<AccountInfo, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(account_info(Self::account_of(&st, id)?))
     }
 
@@ -780,7 +882,7 @@ impl Engine {
         let Ok(addr) = normalize_address(address) else {
             return Ok(None);
         };
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(st
             .addr
             .get(&address_key(&addr))
@@ -789,7 +891,7 @@ impl Engine {
     }
 
     pub fn list_accounts(&self) -> Result<Vec<AccountInfo>, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(st.accounts.values().map(account_info).collect())
     }
 
@@ -798,7 +900,7 @@ impl Engine {
         id: AccountId,
         f: impl FnOnce(&State, &mut AccountRec) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let mut rec = Self::account_of(&st, id)?.rec.clone();
         f(&st, &mut rec)?;
         self.commit(&mut st, vec![Mut::PutAccount(rec)])
@@ -806,9 +908,15 @@ impl Engine {
 
     pub fn add_alias(&self, id: AccountId, alias: &str) -> Result<(), StoreError> {
         let alias = normalize_address(alias)?;
+        let max = self.cfg.limits.max_aliases;
         self.update_account(id, |st, rec| {
             if st.addr.contains_key(&address_key(&alias)) {
                 return Err(StoreError::AddressInUse(alias.clone()));
+            }
+            if rec.aliases.len() >= max {
+                return Err(StoreError::InvalidArgument(format!(
+                    "at most {max} aliases per account"
+                )));
             }
             rec.aliases.push(alias);
             Ok(())
@@ -849,7 +957,7 @@ impl Engine {
     }
 
     pub fn quota_usage(&self, id: AccountId) -> Result<QuotaUsage, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         let a = Self::account_of(&st, id)?;
         Ok(QuotaUsage {
             bytes: a.usage_bytes,
@@ -903,7 +1011,7 @@ impl Engine {
     }
 
     pub fn list_app_passwords(&self, id: AccountId) -> Result<Vec<AppPasswordInfo>, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(Self::account_of(&st, id)?
             .rec
             .app_passwords
@@ -921,13 +1029,13 @@ impl Engine {
         id: AccountId,
         secret: Option<String>,
     ) -> Result<(), StoreError> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         Self::account_of(&st, id)?;
         self.commit(&mut st, vec![Mut::Plaintext(id.0, secret)])
     }
 
     pub fn plaintext_secret(&self, id: AccountId) -> Result<Option<PlaintextSecret>, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(Self::account_of(&st, id)?
             .plaintext
             .clone()
@@ -941,7 +1049,7 @@ impl Engine {
         address: &str,
     ) -> Option<(AccountInfo, Option<String>, Vec<(String, String)>)> {
         let addr = normalize_address(address).ok()?;
-        let st = lock(&self.state);
+        let st = self.read();
         let a = st
             .addr
             .get(&address_key(&addr))
@@ -959,20 +1067,12 @@ impl Engine {
 
     /// Records a successful app-password login (not fsync'd: losing it in a crash is fine).
     pub fn touch_app_password(&self, id: AccountId, name: &str) -> Result<(), StoreError> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let mut rec = Self::account_of(&st, id)?.rec.clone();
         if let Some(p) = rec.app_passwords.iter_mut().find(|p| p.name == name) {
             p.last_used = Some(Timestamp::now().0);
         }
-        let muts = vec![Mut::PutAccount(rec)];
-        match &self.backend {
-            Backend::Memory(_) => {}
-            Backend::Disk(d) => d.persist(&muts, &self.ids, false)?,
-        }
-        for m in muts {
-            apply(&mut st, m);
-        }
-        Ok(())
+        self.commit_with(&mut st, vec![Mut::PutAccount(rec)], false)
     }
 
     // ---------------- settings ----------------
@@ -995,7 +1095,7 @@ impl Engine {
         scope: &SettingsScope,
         key: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(st
             .settings
             .get(&(scope_key(scope), key.to_string()))
@@ -1022,7 +1122,7 @@ impl Engine {
                 self.cfg.limits.max_setting_size
             )));
         }
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         Self::check_scope(&st, scope)?;
         self.commit(
             &mut st,
@@ -1035,7 +1135,7 @@ impl Engine {
     }
 
     pub fn list_settings(&self, scope: &SettingsScope) -> Result<Vec<String>, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         let s = scope_key(scope);
         Ok(st
             .settings
@@ -1068,7 +1168,7 @@ impl Engine {
         opts: CreateMailbox,
     ) -> Result<MailboxInfo, StoreError> {
         let name = validate_mailbox_name(name, &self.cfg.limits)?;
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let a = Self::account_of(&st, account)?;
         if a.mailboxes.contains_key(&name) {
             return Err(StoreError::MailboxExists(name));
@@ -1096,6 +1196,7 @@ impl Engine {
             highest_modseq: 1,
             special_use: opts.special_use,
             subscribed: opts.subscribe,
+            tomb_floor: 0,
         };
         self.commit(&mut st, vec![Mut::PutMailbox(rec)])?;
         st.mailboxes
@@ -1112,7 +1213,7 @@ impl Engine {
     ) -> Result<(), StoreError> {
         let from = validate_mailbox_name(from, &self.cfg.limits)?;
         let to = validate_mailbox_name(to, &self.cfg.limits)?;
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let a = Self::account_of(&st, account)?;
         if from == "INBOX" {
             // RFC 9051 6.3.6: move every message of INBOX to a new mailbox; INBOX stays
@@ -1170,7 +1271,7 @@ impl Engine {
     }
 
     pub fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<(), StoreError> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let m = self.mailbox_by_name(&st, account, name)?;
         if m.rec.name == "INBOX" {
             return Err(StoreError::NotAllowed("INBOX cannot be deleted".into()));
@@ -1194,7 +1295,7 @@ impl Engine {
         name: &str,
         f: impl FnOnce(&mut MailboxRec),
     ) -> Result<(), StoreError> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let mut rec = self.mailbox_by_name(&st, account, name)?.rec.clone();
         f(&mut rec);
         self.commit(&mut st, vec![Mut::PutMailbox(rec)])
@@ -1219,7 +1320,7 @@ impl Engine {
     }
 
     pub fn list_mailboxes(&self, account: AccountId) -> Result<Vec<MailboxInfo>, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         let a = Self::account_of(&st, account)?;
         Ok(a.mailboxes
             .values()
@@ -1229,12 +1330,12 @@ impl Engine {
     }
 
     pub fn mailbox(&self, account: AccountId, name: &str) -> Result<MailboxInfo, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(self.mailbox_by_name(&st, account, name)?.info())
     }
 
     pub fn mailbox_status(&self, r: MailboxRef) -> Result<MailboxInfo, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         Ok(mailbox(&st, r)?.info())
     }
 
@@ -1245,7 +1346,7 @@ impl Engine {
         r: MailboxRef,
         opts: &AppendOptions,
     ) -> Result<(), StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         let m = mailbox(&st, r)?;
         for k in opts.flags.keywords() {
             validate_keyword(k, &self.cfg.limits)?;
@@ -1321,7 +1422,7 @@ impl Engine {
 
     /// Commits a batch of appends in one transaction; one result per job, in order.
     fn commit_batch(&self, jobs: Vec<Job>) -> Vec<Result<AppendOutcome, StoreError>> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let now = Timestamp::now();
         // Per mailbox: the record as updated by this batch and the UIDLs it takes.
         let mut touched: HashMap<u64, (MailboxRec, Vec<String>)> = HashMap::new();
@@ -1420,7 +1521,6 @@ impl Engine {
                 .map(|r| r.and_then(|_| Err(duplicate_error(&e))))
                 .collect();
         }
-        drop(st);
         for (mbx, _, out) in planned.iter().flatten() {
             self.notify(
                 *mbx,
@@ -1430,6 +1530,8 @@ impl Engine {
                 }],
             );
         }
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         planned.into_iter().map(|r| r.map(|x| x.2)).collect()
     }
 
@@ -1438,7 +1540,7 @@ impl Engine {
     }
 
     pub fn snapshot(&self, r: MailboxRef) -> Result<MailboxSnapshot, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         let m = mailbox(&st, r)?;
         Ok(MailboxSnapshot {
             info: m.info(),
@@ -1459,22 +1561,17 @@ impl Engine {
         r: MailboxRef,
         set: &UidSet,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        let (rows, custom): (Vec<(Entry, Flags, String)>, bool) = {
-            let st = lock(&self.state);
+        let rows: Vec<(Entry, Flags, String)> = {
+            let st = self.read();
             let m = mailbox(&st, r)?;
-            let custom = !m.uidls.is_empty();
-            (
-                m.selected(set)
-                    .into_iter()
-                    .map(|e| {
-                        let f = m.flags_of(&e);
-                        (e, f, m.default_uidl(e.uid))
-                    })
-                    .collect(),
-                custom,
-            )
+            m.selected(set)
+                .into_iter()
+                .map(|e| {
+                    let f = m.flags_of(&e);
+                    (e, f, m.default_uidl(e.uid))
+                })
+                .collect()
         };
-        let _ = custom;
         let uids: Vec<u32> = rows.iter().map(|(e, _, _)| e.uid).collect();
         let colds = match &self.backend {
             Backend::Memory(mem) => {
@@ -1488,32 +1585,25 @@ impl Engine {
         Ok(rows
             .into_iter()
             .zip(colds)
-            .map(|((e, flags, default_uidl), cold)| {
-                let cold = cold.unwrap_or(Cold {
-                    received: e.internal_date,
-                    origin: Origin::Delivered,
-                    uidl: None,
-                    message_id: None,
-                    digest: None,
-                });
-                MessageMeta {
-                    uid: e.uid,
-                    modseq: e.modseq,
-                    flags,
-                    size: u64::from(e.size),
-                    internal_date: Timestamp(e.internal_date),
-                    received: Timestamp(cold.received),
-                    origin: cold.origin,
-                    uidl: cold.uidl.unwrap_or(default_uidl),
-                    message_id: cold.message_id,
-                    digest: cold.digest,
-                }
+            // Every stored message has its row; a missing one was expunged meanwhile.
+            .filter_map(|(row, cold)| cold.map(|c| (row, c)))
+            .map(|((e, flags, default_uidl), cold)| MessageMeta {
+                uid: e.uid,
+                modseq: e.modseq,
+                flags,
+                size: u64::from(e.size),
+                internal_date: Timestamp(e.internal_date),
+                received: Timestamp(cold.received),
+                origin: cold.origin,
+                uidl: cold.uidl.unwrap_or(default_uidl),
+                message_id: cold.message_id,
+                digest: cold.digest,
             })
             .collect())
     }
 
     pub fn body_loc(&self, r: MailboxRef, uid: u32) -> Result<BodyLoc, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         let m = mailbox(&st, r)?;
         let e = m.entry(uid).ok_or(StoreError::NoSuchMessage(uid))?;
         match &self.backend {
@@ -1541,7 +1631,7 @@ impl Engine {
         for k in flags.keywords() {
             validate_keyword(k, &self.cfg.limits)?;
         }
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let m = mailbox(&st, r)?;
         let modseq = m.rec.highest_modseq + 1;
         let mut out = StoreFlagsOutcome::default();
@@ -1622,8 +1712,9 @@ impl Engine {
                 ],
             )?;
         }
-        drop(st);
         self.notify(r.mailbox.0, events);
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         Ok(out)
     }
 
@@ -1639,7 +1730,7 @@ impl Engine {
                 "messages can only be copied between mailboxes of one account".into(),
             ));
         }
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let src = mailbox(&st, from)?;
         let dst = mailbox(&st, to)?;
         if from.mailbox == to.mailbox && is_move {
@@ -1773,13 +1864,14 @@ impl Engine {
             }
             return Err(e);
         }
-        drop(st);
         if let Backend::Disk(d) = &self.backend {
             d.finish_new(links.iter().map(|l| l.1));
         }
         self.after_delete(&deleted);
         self.notify(to.mailbox.0, new_events);
         self.notify(from.mailbox.0, src_events);
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         Ok(CopyOutcome {
             uidvalidity,
             mapping,
@@ -1787,7 +1879,7 @@ impl Engine {
     }
 
     pub fn expunge(&self, r: MailboxRef, set: &UidSet) -> Result<Vec<u32>, StoreError> {
-        let mut st = lock(&self.state);
+        let mut st = self.writer();
         let m = mailbox(&st, r)?;
         let sel = m.selected(set);
         if sel.is_empty() {
@@ -1815,7 +1907,6 @@ impl Engine {
         ];
         let deleted = collect_deleted(&muts);
         self.commit(&mut st, muts)?;
-        drop(st);
         self.after_delete(&deleted);
         self.notify(
             r.mailbox.0,
@@ -1824,6 +1915,8 @@ impl Engine {
                 modseq,
             }],
         );
+        // Release the writer only now, after the events: they go out in MODSEQ order.
+        drop(st);
         Ok(uids)
     }
 
@@ -1834,7 +1927,7 @@ impl Engine {
     }
 
     pub fn changes_since(&self, r: MailboxRef, since: u64) -> Result<Changes, StoreError> {
-        let st = lock(&self.state);
+        let st = self.read();
         let m = mailbox(&st, r)?;
         let mut vanished: Vec<u32> = m
             .tombs
@@ -1843,7 +1936,9 @@ impl Engine {
             .map(|(u, _)| *u)
             .collect();
         vanished.sort_unstable();
+        vanished.dedup();
         Ok(Changes {
+            vanished_complete: since >= m.rec.tomb_floor,
             changed: m
                 .msgs
                 .iter()
@@ -1859,10 +1954,41 @@ impl Engine {
         })
     }
 
+    pub fn purge_tombstones(&self, r: MailboxRef, up_to: u64) -> Result<usize, StoreError> {
+        let mut st = self.writer();
+        let m = mailbox(&st, r)?;
+        let mut uids: Vec<u32> = m
+            .tombs
+            .iter()
+            .filter(|(_, ms)| *ms <= up_to)
+            .map(|(u, _)| *u)
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        let n = uids.len();
+        let mut rec = m.rec.clone();
+        let floor = up_to.min(rec.highest_modseq);
+        if n == 0 && floor <= rec.tomb_floor {
+            return Ok(0);
+        }
+        rec.tomb_floor = rec.tomb_floor.max(floor);
+        self.commit(
+            &mut st,
+            vec![
+                Mut::PurgeTombs {
+                    mbx: r.mailbox.0,
+                    uids,
+                },
+                Mut::PutMailbox(rec),
+            ],
+        )?;
+        Ok(n)
+    }
+
     /// Bytes of RAM held by the message indexes (entries, keyword tables, tombstones,
     /// custom UIDLs) and the number of messages indexed.
     pub fn index_memory(&self) -> (usize, usize) {
-        let st = lock(&self.state);
+        let st = self.read();
         let mut bytes = 0;
         let mut count = 0;
         for m in st.mailboxes.values() {

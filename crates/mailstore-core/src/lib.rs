@@ -36,6 +36,7 @@ mod disk;
 mod engine;
 mod error;
 mod name;
+pub mod settings;
 mod store;
 pub mod transfer;
 mod types;

@@ -155,3 +155,23 @@ mod tests {
         assert!(normalize_address("a b@x").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any string: no panic; an accepted name is canonical (validates to itself) and
+        /// has no empty, dot or control-character level.
+        #[test]
+        fn names_never_panic_and_canonical_is_stable(name in "\\PC{0,40}|[a./\\x00-\\x1f*%]{0,12}") {
+            let l = Limits::default();
+            if let Ok(c) = validate_mailbox_name(&name, &l) {
+                prop_assert_eq!(validate_mailbox_name(&c, &l), Ok(c.clone()));
+                prop_assert!(c.split('/').all(|s| !s.is_empty() && !s.starts_with('.')));
+                prop_assert!(!c.chars().any(|ch| ch.is_control()));
+            }
+        }
+    }
+}

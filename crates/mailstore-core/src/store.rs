@@ -405,7 +405,22 @@ pub trait MailStore: Send + Sync + 'static {
         mailbox: MailboxRef,
         modseq: u64,
     ) -> impl Future<Output = StoreResult<Changes>> + Send;
+    /// Drops the expunge tombstones with a MODSEQ up to `up_to_modseq` (RAM and index
+    /// space); returns how many went. Afterwards [`MailStore::changes_since`] for an older
+    /// MODSEQ reports `vanished_complete: false`.
+    fn purge_tombstones(
+        &self,
+        mailbox: MailboxRef,
+        up_to_modseq: u64,
+    ) -> impl Future<Output = StoreResult<usize>> + Send;
     /// Subscribes to the mailbox's change feed (events from every connection).
+    ///
+    /// To build a consistent session view, subscribe first, then take the
+    /// [`MailStore::snapshot`], then apply only events whose MODSEQ is greater than the
+    /// snapshot's HIGHESTMODSEQ (older ones are already in the snapshot). Every event of one
+    /// operation carries that operation's MODSEQ, and events arrive in MODSEQ order. On
+    /// [`ChangeEvent::Resync`] call [`MailStore::changes_since`] with the last MODSEQ
+    /// applied.
     fn subscribe(
         &self,
         mailbox: MailboxRef,

@@ -233,6 +233,8 @@ fn parse_uidlist(text: &str) -> UidList {
             continue;
         };
         let uidl = toks.find_map(|t| t.strip_prefix('P')).map(str::to_string);
+        // Some writers keep the `:2,<flags>` part; the base name is what identifies a file.
+        let base = base.split_once(":2,").map_or(base, |(b, _)| b);
         by_base.insert(base.to_string(), (uid, uidl));
     }
     UidList {
@@ -425,14 +427,17 @@ pub(crate) fn parse_asctime(s: &str) -> Option<Timestamp> {
         _ => return None,
     };
     let m = MONTHS.iter().position(|x| x.eq_ignore_ascii_case(mon))? + 1;
-    let d: u32 = day.parse().ok()?;
-    let y: i64 = year.parse().ok()?;
+    let d: u32 = day.parse().ok().filter(|d| (1..=31).contains(d))?;
+    let y: i64 = year.parse().ok().filter(|y| (1..=9999).contains(y))?;
     let mut hms = time.split(':').map(|x| x.parse::<i64>().ok());
     let (h, mi, se) = (
         hms.next()??,
         hms.next()??,
         hms.next().flatten().unwrap_or(0),
     );
+    if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..=60).contains(&se) {
+        return None;
+    }
     let days = days_from_civil(y, u32::try_from(m).ok()?, d);
     Some(Timestamp(days * 86_400 + h * 3600 + mi * 60 + se))
 }
@@ -572,6 +577,9 @@ fn finish_mbox_message(from_line: &[u8], mut raw: Vec<u8>) -> Parsed {
         pos += first_end;
         for _ in 0..n {
             let rest = body.get(pos..).unwrap_or_default();
+            if rest.is_empty() {
+                break;
+            }
             let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
             lines.push(rest.get(..end).unwrap_or_default());
             pos += end;
@@ -594,6 +602,9 @@ fn finish_mbox_message(from_line: &[u8], mut raw: Vec<u8>) -> Parsed {
     }
 }
 
+/// Largest mbox entry (and line) the importer holds in memory.
+const MBOX_LIMIT: usize = 64 * 1024 * 1024;
+
 /// Reads an mboxrd (or plain mboxo/mboxcl without `Content-Length` reliance) stream into
 /// `mailbox`, one message at a time.
 pub async fn import_mbox<S: MailStore, R: AsyncBufRead + Unpin + Send>(
@@ -613,7 +624,12 @@ pub async fn import_mbox<S: MailStore, R: AsyncBufRead + Unpin + Send>(
     let mut index = 0usize;
     loop {
         line.clear();
-        let n = input.read_until(b'\n', &mut line).await.map_err(rerr)?;
+        // Bounded: a file without newlines must not be read into memory whole.
+        let n = (&mut *input)
+            .take(MBOX_LIMIT as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .await
+            .map_err(rerr)?;
         let at_end = n == 0;
         if at_end || is_from_line(&line) {
             if let Some(fl) = from_line.take() {
@@ -656,7 +672,7 @@ pub async fn import_mbox<S: MailStore, R: AsyncBufRead + Unpin + Send>(
         } else {
             raw.extend_from_slice(&line);
         }
-        let limit = 64 * 1024 * 1024;
+        let limit = MBOX_LIMIT;
         if raw.len() > limit {
             return Err(StoreError::InvalidArgument(format!(
                 "mbox message {} is over {limit} bytes; is this an mbox file?",
@@ -698,10 +714,100 @@ mod tests {
     }
 
     #[test]
+    fn uidlist() {
+        let u = parse_uidlist(
+            "3 V1234 N9 Gabc\n5 :a.b.host,S=17\n7 W30 Pold-uidl :c.d.host:2,S\nbad line\n",
+        );
+        assert_eq!(u.uidvalidity, Some(1234));
+        assert_eq!(u.by_base.get("a.b.host,S=17"), Some(&(5, None)));
+        assert_eq!(
+            u.by_base.get("c.d.host"),
+            Some(&(7, Some("old-uidl".to_string())))
+        );
+        assert_eq!(u.by_base.len(), 2);
+    }
+
+    #[test]
     fn quoting() {
         assert!(is_quoted_from(b">From x"));
         assert!(is_quoted_from(b">>From x"));
         assert!(!is_quoted_from(b"From x"));
         assert!(!is_quoted_from(b"> From x"));
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn mbox_entry(body: &[u8]) -> Vec<u8> {
+        let mut chunk = b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n".to_vec();
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            if is_from_line(line) || is_quoted_from(line) {
+                chunk.push(b'>');
+            }
+            chunk.extend_from_slice(line);
+        }
+        chunk.push(b'\n');
+        chunk
+    }
+
+    proptest! {
+        #[test]
+        fn asctime_round_trip(t in -2_000_000_000i64..10_000_000_000) {
+            prop_assert_eq!(parse_asctime(&asctime(Timestamp(t))), Some(Timestamp(t)));
+        }
+
+        #[test]
+        fn from_line_dates_never_panic(s in "\\PC{0,40}", y in any::<i64>(), d in any::<i64>()) {
+            let _ = parse_asctime(&s);
+            let _ = parse_asctime(&format!("Thu Jan {d} 10:00:00 {y}"));
+            let _ = parse_asctime(&format!("Thu Jan 1 {d}:{y}:{d} 2000"));
+        }
+
+        #[test]
+        fn folder_name_round_trip(segs in proptest::collection::vec("[a-zA-Z0-9 .äß_-]{1,8}", 1..4)) {
+            let name = segs.join("/");
+            prop_assume!(name != "INBOX" && !segs.iter().any(|s| s.starts_with('.')));
+            let dir = folder_dir(&name).unwrap();
+            prop_assert_eq!(folder_name(&dir), Some(name));
+        }
+
+        /// mboxrd quoting: any body (lines of `>`s, `From `, text) comes back byte for byte.
+        #[test]
+        fn mboxrd_quoting_round_trip(lines in proptest::collection::vec(
+            prop_oneof![Just("From x".to_string()), Just(">From y".to_string()), Just(">>From".to_string()),
+                        Just("".to_string()), "[ -~]{0,12}"], 0..8),
+            crlf: bool, final_newline: bool) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut body = format!("Subject: t{eol}{eol}");
+            body.push_str(&lines.join(eol));
+            if final_newline {
+                body.push_str(eol);
+            }
+            let out = mbox_entry(body.as_bytes());
+            let mut raw = Vec::new();
+            for line in out.split_inclusive(|&b| b == b'\n').skip(1) {
+                if is_quoted_from(line) {
+                    raw.extend_from_slice(&line[1..]);
+                } else {
+                    raw.extend_from_slice(line);
+                }
+            }
+            let p = finish_mbox_message(b"From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n", raw);
+            prop_assert_eq!(p.body, body.into_bytes());
+            prop_assert_eq!(p.date, Some(Timestamp(0)));
+        }
+
+        /// Whatever follows a From_ line, parsing the entry never panics (or loops on a
+        /// huge `n=` count).
+        #[test]
+        fn mbox_entries_never_panic(raw in proptest::collection::vec(any::<u8>(), 0..200), n in any::<u64>()) {
+            let mut v = format!("X-Mailstore-Meta: uid=1 n={n}\n").into_bytes();
+            v.extend_from_slice(&raw);
+            let _ = finish_mbox_message(b"From x\n", v);
+            let _ = finish_mbox_message(&raw, raw.clone());
+        }
     }
 }

@@ -753,7 +753,7 @@ pub struct CopyOutcome {
 }
 
 /// Changes after a MODSEQ (CONDSTORE/QRESYNC).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Changes {
     /// Messages whose MODSEQ is greater, ascending UID.
@@ -762,6 +762,10 @@ pub struct Changes {
     pub vanished: Vec<u32>,
     /// The mailbox's HIGHESTMODSEQ now.
     pub highest_modseq: u64,
+    /// False when tombstones newer than the asked MODSEQ were purged
+    /// ([`crate::MailStore::purge_tombstones`]): `vanished` may then miss UIDs, and the
+    /// caller must compare UID lists instead (QRESYNC: treat as a full resync).
+    pub vanished_complete: bool,
 }
 
 /// One event of the change feed.
@@ -817,6 +821,8 @@ pub struct Limits {
     pub max_keywords: usize,
     /// Most app passwords per account; default 20.
     pub max_app_passwords: usize,
+    /// Most aliases per account; default 100.
+    pub max_aliases: usize,
     /// Largest settings value; default 1 MiB.
     pub max_setting_size: usize,
     /// Capacity of each mailbox's change-feed channel; default 1024.
@@ -833,6 +839,7 @@ impl Default for Limits {
             max_keyword_len: 128,
             max_keywords: 64,
             max_app_passwords: 20,
+            max_aliases: 100,
             max_setting_size: 1024 * 1024,
             feed_capacity: 1024,
         }
@@ -893,6 +900,52 @@ impl StoreConfig {
         StoreConfig {
             limits: Limits::default(),
             hash: HashParams::insecure_for_tests(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// UidSet built from ranges contains exactly the UIDs of the ranges.
+        #[test]
+        fn uidset_matches_model(ranges in proptest::collection::vec((0u32..200, 0u32..200), 0..6), probe in 0u32..220) {
+            let mut s = UidSet::new();
+            for (a, b) in &ranges {
+                s.insert_range(*a, *b);
+            }
+            let model = ranges.iter().any(|(a, b)| {
+                let (lo, hi) = if a <= b { (*a, *b) } else { (*b, *a) };
+                probe != 0 && lo <= probe && probe <= hi
+            });
+            prop_assert_eq!(s.contains(probe), model);
+            prop_assert!(s.ranges().windows(2).all(|w| w[0].1.saturating_add(1) < w[1].0));
+            let from_iter: UidSet = s.ranges().iter().flat_map(|&(a, b)| a..=b).collect();
+            prop_assert_eq!(from_iter, s);
+        }
+
+        /// Flags: names() parsed back gives the same flags.
+        #[test]
+        fn flags_names_round_trip(bits in 0u8..32, kws in proptest::collection::vec("[A-Za-z$][A-Za-z0-9]{0,6}", 0..4)) {
+            let mut f = Flags::system(SystemFlags::from_bits(bits));
+            for k in kws {
+                f.insert_keyword(k);
+            }
+            let names = f.names();
+            prop_assert_eq!(Flags::from_names(names.iter().map(String::as_str)), f);
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        for t in [-5, 0, 1_700_000_000] {
+            assert_eq!(
+                Timestamp::from_system_time(Timestamp(t).to_system_time()),
+                Timestamp(t)
+            );
         }
     }
 }

@@ -133,3 +133,23 @@ mod tests {
         assert_eq!(extract_message_id(b"Subject: x\r\n\r\n"), None);
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary bytes never panic, and a message that passes starts with a header name.
+        #[test]
+        fn validate_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..300), limit in 0u64..400) {
+            let r = validate_message(&bytes, bytes.len() as u64, limit);
+            if r.is_ok() {
+                prop_assert!(bytes.first().is_some_and(|b| (33..=126).contains(b) && *b != b':'));
+                prop_assert!(bytes.len() as u64 <= limit);
+            }
+            let _ = extract_message_id(&bytes);
+            let _ = header_block_len(&bytes);
+        }
+    }
+}

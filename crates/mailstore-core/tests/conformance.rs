@@ -99,6 +99,20 @@ async fn accounts_and_aliases<F: Fixture>() {
         s.add_alias(b.id, "al@example.org").await,
         Err(StoreError::AddressInUse(_))
     ));
+    for i in 1..100 {
+        s.add_alias(a.id, &format!("al{i}@example.org"))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        s.add_alias(a.id, "one-too-many@example.org").await,
+        Err(StoreError::InvalidArgument(_))
+    ));
+    for i in 1..100 {
+        s.remove_alias(a.id, &format!("al{i}@example.org"))
+            .await
+            .unwrap();
+    }
     s.remove_alias(a.id, "al@example.org").await.unwrap();
     assert!(s.find_account("al@example.org").await.unwrap().is_none());
     assert!(matches!(
@@ -205,6 +219,12 @@ async fn credentials<F: Fixture>() {
     assert_eq!(
         format!("{:?}", s.plaintext_secret(a.id).await.unwrap()),
         "Some(PlaintextSecret(<redacted>))"
+    );
+    // Neither the store's Debug output shows hashes or secrets.
+    let dbg = format!("{s:?}");
+    assert!(
+        !dbg.contains("argon2") && !dbg.contains("apop-secret"),
+        "{dbg}"
     );
 }
 
@@ -735,6 +755,27 @@ async fn flags_and_condstore<F: Fixture>() {
         .await
         .is_err()
     );
+    assert!(all.vanished_complete);
+    // Purging tombstones up to MODSEQ 11 forgets UIDs 2 and 5.
+    let _ = s
+        .store_flags(
+            inbox,
+            &UidSet::single(1),
+            FlagOp::Add,
+            &Flags::new().with_keyword("p"),
+            None,
+        )
+        .await
+        .unwrap(); // MODSEQ 12
+    let _ = s.expunge(inbox, &UidSet::single(3)).await.unwrap(); // MODSEQ 13
+    assert_eq!(s.purge_tombstones(inbox, 11).await.unwrap(), 2);
+    assert_eq!(s.purge_tombstones(inbox, 11).await.unwrap(), 0);
+    let ch = s.changes_since(inbox, 5).await.unwrap();
+    assert_eq!(ch.vanished, vec![3]);
+    assert!(!ch.vanished_complete);
+    let ch = s.changes_since(inbox, 11).await.unwrap();
+    assert_eq!(ch.vanished, vec![3]);
+    assert!(ch.vanished_complete);
     // UIDs are never reused.
     let r = s
         .append(inbox, AppendOptions::default(), msg("after", "b"))
@@ -1032,6 +1073,56 @@ async fn concurrent_appends<F: Fixture>() {
     assert_eq!((st.messages, st.uidnext, st.highest_modseq), (80, 81, 81));
 }
 
+async fn feed_in_modseq_order<F: Fixture>() {
+    let (s, _g) = F::make();
+    let (_, inbox) = account(&s, "olive@example.org").await;
+    for i in 0..4 {
+        let _ = s
+            .append(inbox, AppendOptions::default(), msg(&format!("o{i}"), "b"))
+            .await
+            .unwrap();
+    }
+    let mut sub = s.subscribe(inbox).await.unwrap();
+    let tasks: Vec<_> = (1..=4u32)
+        .map(|uid| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for round in 0..10 {
+                    let f = if round % 2 == 0 {
+                        Flags::system(SystemFlags::FLAGGED)
+                    } else {
+                        Flags::new()
+                    };
+                    let _ = s
+                        .store_flags(inbox, &UidSet::single(uid), FlagOp::Replace, &f, None)
+                        .await
+                        .unwrap();
+                    let _ = s
+                        .append(inbox, AppendOptions::default(), msg("more", "b"))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut last = 0;
+    let mut n = 0;
+    while let Some(e) = sub.try_recv() {
+        let m = match e {
+            ChangeEvent::New { modseq, .. } | ChangeEvent::FlagsChanged { modseq, .. } => modseq,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert!(m > last, "event MODSEQ {m} after {last}");
+        last = m;
+        n += 1;
+    }
+    assert_eq!(n, 80);
+    assert_eq!(last, s.mailbox_status(inbox).await.unwrap().highest_modseq);
+}
+
 macro_rules! suite {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -1072,4 +1163,5 @@ suite!(
     isolation,
     change_feed,
     concurrent_appends,
+    feed_in_modseq_order,
 );

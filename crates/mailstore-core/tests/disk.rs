@@ -71,7 +71,8 @@ async fn populate<S: MailStore>(s: &S) {
             inbox,
             AppendOptions::default()
                 .uidl("X-UIDL-1")
-                .origin(Origin::Imported("old".into())),
+                .origin(Origin::Imported("old".into()))
+                .internal_date(Timestamp(1_650_000_000)),
             msg("imp", "x"),
         )
         .await
@@ -87,6 +88,9 @@ async fn populate<S: MailStore>(s: &S) {
         .await
         .unwrap();
     let _ = s.expunge(inbox, &UidSet::from_iter([3, 7])).await.unwrap();
+    let _ = s.expunge(inbox, &UidSet::single(9)).await.unwrap();
+    let floor = s.mailbox_status(inbox).await.unwrap().highest_modseq - 1;
+    assert_eq!(s.purge_tombstones(inbox, floor).await.unwrap(), 2);
     let _ = s.copy(inbox, &UidSet::range(1, 4), work).await.unwrap();
     let _ = s
         .move_messages(inbox, &UidSet::range(8, 11), work)
@@ -119,6 +123,21 @@ fn reopen_keeps_everything() {
         let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
         let after = observe(&s).await;
         assert_eq!(before, after);
+        let olga_inbox = s
+            .mailbox(
+                s.find_account("olga@example.org")
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                "INBOX",
+            )
+            .await
+            .unwrap()
+            .mailbox;
+        let ch = s.changes_since(olga_inbox, 0).await.unwrap();
+        assert!(!ch.vanished_complete, "the purge floor survives a reopen");
+        assert!(ch.vanished.contains(&9));
         let uv2: Vec<u32> = s
             .list_mailboxes(olga.id)
             .await
@@ -318,6 +337,13 @@ fn crash_child_entry() {
                     .await
                     .unwrap();
             }
+            if i % 5 == 4 {
+                let archive = s.mailbox(a.id, "Archive").await.unwrap().mailbox;
+                let _ = s
+                    .copy(inbox, &UidSet::single(r.uid), archive)
+                    .await
+                    .unwrap();
+            }
             if i % 7 == 6 {
                 let _ = s.expunge(inbox, &UidSet::single(r.uid)).await.unwrap();
                 writeln!(out, "GONE {} {tag}", r.uid).unwrap();
@@ -464,9 +490,32 @@ fn crash_recovery() {
             let n = ids.len();
             ids.dedup();
             assert_eq!(n, ids.len(), "a message is stored under two UIDs");
+            // Copies in Archive: whole, and each with its own body file.
+            let archive = s.mailbox(a.id, "Archive").await.unwrap();
+            for m in s
+                .message_meta(archive.mailbox, &UidSet::all())
+                .await
+                .unwrap()
+            {
+                let tag = m
+                    .message_id
+                    .as_deref()
+                    .unwrap()
+                    .trim_start_matches('<')
+                    .trim_end_matches("@crash>")
+                    .to_string();
+                let body = s
+                    .open_body(archive.mailbox, m.uid)
+                    .await
+                    .unwrap()
+                    .read_all()
+                    .await
+                    .unwrap();
+                assert_eq!(body, crash_body(&tag));
+            }
             assert_eq!(
                 count_files(&dir.path().join("msg")),
-                n,
+                n + archive.messages as usize,
                 "orphan or missing body files"
             );
             assert_eq!(count_files(&dir.path().join("tmp")), 0);
@@ -675,4 +724,89 @@ proptest! {
             assert_eq!(om, observe(&d).await, "state changed across reopen");
         });
     }
+}
+
+#[test]
+fn corrupt_index_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("index.redb"), vec![0xA5u8; 8192]).unwrap();
+    let r = DiskStore::open(dir.path(), StoreConfig::for_tests());
+    assert!(r.is_err());
+}
+
+#[test]
+fn missing_body_file_is_an_io_error() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("m@example.org", None))
+            .await
+            .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let _ = s
+            .append(inbox, AppendOptions::default(), msg("x", "y"))
+            .await
+            .unwrap();
+        let sub = std::fs::read_dir(dir.path().join("msg"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        for f in std::fs::read_dir(sub).unwrap() {
+            std::fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        let e = s.open_body(inbox, 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Io { .. }), "{e:?}");
+    });
+}
+
+/// Concurrent appends against a message quota: the group commit checks the quota
+/// cumulatively, so exactly the allowed number get in.
+#[test]
+fn concurrent_appends_respect_quota() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("q@example.org", None))
+            .await
+            .unwrap();
+        s.set_quota(
+            a.id,
+            Quota {
+                max_bytes: None,
+                max_messages: Some(5),
+            },
+        )
+        .await
+        .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    s.append(inbox, AppendOptions::default(), msg(&format!("c{i}"), "b"))
+                        .await
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        let mut over = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                Ok(_) => ok += 1,
+                Err(StoreError::OverQuota {
+                    resource: "messages",
+                    ..
+                }) => over += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((ok, over), (5, 7));
+        let st = s.mailbox_status(inbox).await.unwrap();
+        assert_eq!((st.messages, st.uidnext), (5, 6));
+        assert_eq!(count_files(&dir.path().join("tmp")), 0);
+    });
 }

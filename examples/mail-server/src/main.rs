@@ -1,2 +1,402 @@
-//! mail-server: work in progress.
-fn main() {}
+//! `mail-server`: the reference mail server of the toolkit.
+//!
+//! It serves POP3 (STLS on the plain port, and implicit TLS) from the INBOX of a durable
+//! [`mailstore_core::DiskStore`], through `pop3_proto::tokio::serve`, with listeners,
+//! limits, TLS and graceful shutdown from `mail-net`. Admin subcommands (users, app
+//! passwords, local delivery, export/import) work whether the server runs or not: they
+//! open the store directly, or go through the server's admin socket when the store is
+//! locked by the running server.
+//!
+//! ```text
+//! cargo run --release -p mail-server -- serve              # embedded development config
+//! mail-server --config /etc/mail/server.toml serve
+//! mail-server --config FILE check-config
+//! echo 'pw' | mail-server --config FILE user add alice@example.test
+//! mail-server --config FILE deliver alice@example.test < message.eml
+//! ```
+//!
+//! See `docs/server.md` for the configuration reference and client settings.
+
+mod admin;
+mod config;
+mod error;
+mod imap;
+mod mime;
+mod pop3;
+mod serve;
+mod smtp;
+mod socket;
+mod store;
+mod transfer;
+
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+use mailstore_core::StoreError;
+
+use crate::admin::{AccessChange, MailFormat, Request};
+use crate::config::Config;
+use crate::error::ServerError;
+
+/// The reference mail server and its admin commands.
+#[derive(Debug, Parser)]
+#[command(name = "mail-server", version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without it: the embedded development configuration
+    /// (data in ./mail-data, POP3 on 127.0.0.1:2110 and POP3S on 127.0.0.1:2995).
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        env = "MAIL_SERVER_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve POP3 until SIGINT or SIGTERM.
+    Serve,
+    /// Validate the configuration and print the effective settings.
+    CheckConfig,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage app passwords (per-device passwords for mail apps).
+    #[command(subcommand, name = "app-password")]
+    AppPassword(AppPasswordCommand),
+    /// Deliver a message read from stdin (local delivery agent).
+    Deliver {
+        /// Recipient address (or alias).
+        address: String,
+        /// Folder to deliver into.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+    },
+    /// Export an account's mail as plain Maildir or mbox.
+    Export {
+        /// The account.
+        address: String,
+        /// Destination directory.
+        path: PathBuf,
+        /// `maildir` or `mbox`.
+        #[arg(long, default_value = "maildir")]
+        format: String,
+    },
+    /// Import plain Maildir or mbox into an account.
+    Import {
+        /// The account.
+        address: String,
+        /// Source directory (Maildir) or file/directory (mbox).
+        path: PathBuf,
+        /// `maildir` or `mbox`.
+        #[arg(long, default_value = "maildir")]
+        format: String,
+        /// The folder a single mbox file goes into (default INBOX).
+        #[arg(long)]
+        folder: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account; the password is read from stdin (one line).
+    Add {
+        /// Full address, e.g. alice@example.test.
+        address: String,
+    },
+    /// Change an account's password (read from stdin, one line).
+    Passwd {
+        /// Full address.
+        address: String,
+    },
+    /// List the accounts.
+    List,
+    /// Enable or disable POP3, IMAP or SMTP for an account.
+    Access {
+        /// Full address.
+        address: String,
+        /// POP3 on or off.
+        #[arg(long, value_parser = parse_onoff)]
+        pop3: Option<bool>,
+        /// IMAP on or off.
+        #[arg(long, value_parser = parse_onoff)]
+        imap: Option<bool>,
+        /// SMTP submission on or off.
+        #[arg(long, value_parser = parse_onoff)]
+        smtp: Option<bool>,
+    },
+    /// Set an account's quota (storage in bytes with an optional K/M/G suffix, and a
+    /// message count; `unlimited` removes a limit, an absent option keeps it).
+    Quota {
+        /// Full address.
+        address: String,
+        /// Storage limit, e.g. 2G.
+        #[arg(long, value_parser = admin::QuotaChange::parse)]
+        storage: Option<admin::QuotaChange>,
+        /// Message count limit.
+        #[arg(long, value_parser = admin::QuotaChange::parse)]
+        messages: Option<admin::QuotaChange>,
+    },
+    /// Store the plaintext-equivalent secret that APOP needs (read from stdin), or remove
+    /// it with --remove. Anyone who can read the store can log in with it.
+    ApopSecret {
+        /// Full address.
+        address: String,
+        /// Remove the secret (APOP off for this account).
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AppPasswordCommand {
+    /// Generate an app password; it is printed once.
+    Add {
+        /// Full address.
+        address: String,
+        /// A name to recognise it by (e.g. the device).
+        #[arg(default_value = "app")]
+        name: String,
+    },
+    /// List an account's app passwords.
+    List {
+        /// Full address.
+        address: String,
+    },
+    /// Revoke an app password.
+    Revoke {
+        /// Full address.
+        address: String,
+        /// Its name.
+        name: String,
+    },
+}
+
+fn parse_onoff(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "yes" | "true" | "enable" | "enabled" => Ok(true),
+        "off" | "no" | "false" | "disable" | "disabled" => Ok(false),
+        _ => Err(format!("expected on or off, got {s:?}")),
+    }
+}
+
+fn init_logging(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default_level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+fn read_secret_line(what: &str) -> Result<String, ServerError> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("{what}: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = String::new();
+    stdin
+        .read_line(&mut line)
+        .map_err(|e| ServerError::io(format!("reading the {what} from stdin"), e))?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() {
+        return Err(ServerError::Usage(format!(
+            "no {what} on stdin (give it as one line)"
+        )));
+    }
+    Ok(line.to_string())
+}
+
+fn read_message(limit: u64) -> Result<Bytes, ServerError> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut buf)
+        .map_err(|e| ServerError::io("reading the message from stdin", e))?;
+    if buf.len() as u64 > limit {
+        return Err(ServerError::Usage(format!(
+            "message refused, nothing stored: the message is over the limit of {limit} bytes (max_message_size)"
+        )));
+    }
+    Ok(Bytes::from(buf))
+}
+
+fn absolute(path: &Path) -> Result<PathBuf, ServerError> {
+    std::path::absolute(path)
+        .map_err(|e| ServerError::io(format!("resolving {}", path.display()), e))
+}
+
+fn format_arg(s: &str) -> Result<MailFormat, ServerError> {
+    MailFormat::parse(s)
+        .ok_or_else(|| ServerError::Usage(format!("unknown format {s:?}: use maildir or mbox")))
+}
+
+/// Builds the admin request for a subcommand (reading stdin where it needs to).
+fn request_for(command: Command, config: &Config) -> Result<Request, ServerError> {
+    Ok(match command {
+        Command::User(UserCommand::Add { address }) => Request::UserAdd {
+            address,
+            password: read_secret_line("password")?,
+        },
+        Command::User(UserCommand::Passwd { address }) => Request::UserPasswd {
+            address,
+            password: read_secret_line("new password")?,
+        },
+        Command::User(UserCommand::List) => Request::UserList,
+        Command::User(UserCommand::Access {
+            address,
+            pop3,
+            imap,
+            smtp,
+        }) => Request::UserAccess {
+            address,
+            change: AccessChange { pop3, imap, smtp },
+        },
+        Command::User(UserCommand::Quota {
+            address,
+            storage,
+            messages,
+        }) => Request::UserQuota {
+            address,
+            storage: storage.unwrap_or(admin::QuotaChange::Keep),
+            messages: messages.unwrap_or(admin::QuotaChange::Keep),
+        },
+        Command::User(UserCommand::ApopSecret { address, remove }) => Request::UserApopSecret {
+            address,
+            secret: if remove {
+                None
+            } else {
+                Some(read_secret_line("APOP secret")?)
+            },
+        },
+        Command::AppPassword(AppPasswordCommand::Add { address, name }) => {
+            Request::AppPasswordAdd { address, name }
+        }
+        Command::AppPassword(AppPasswordCommand::List { address }) => {
+            Request::AppPasswordList { address }
+        }
+        Command::AppPassword(AppPasswordCommand::Revoke { address, name }) => {
+            Request::AppPasswordRevoke { address, name }
+        }
+        Command::Deliver { address, folder } => Request::Deliver {
+            address,
+            folder: Some(folder),
+            message: read_message(config.max_message_size)?,
+        },
+        Command::Export {
+            address,
+            path,
+            format,
+        } => Request::Export {
+            address,
+            format: format_arg(&format)?,
+            path: absolute(&path)?,
+        },
+        Command::Import {
+            address,
+            path,
+            format,
+            folder,
+        } => Request::Import {
+            address,
+            format: format_arg(&format)?,
+            path: absolute(&path)?,
+            folder,
+        },
+        Command::Serve | Command::CheckConfig => {
+            return Err(ServerError::Usage("not an admin command".into()));
+        }
+    })
+}
+
+/// Runs an admin request: directly on the store, or through the running server's socket
+/// when the store is locked. When the lock holder is not a server (no admin socket: another
+/// admin command is working), waits for it, up to 10 seconds.
+async fn run_admin(config: &Config, request: Request) -> Result<Vec<String>, ServerError> {
+    serve::ensure_data_dir(&config.data_dir)?;
+    let socket = config.admin_socket();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match store::open(config).await {
+            Ok(s) => {
+                let r = admin::execute(&s, config, request).await;
+                store::close(std::sync::Arc::new(s)).await;
+                return r;
+            }
+            Err(StoreError::Locked { path }) => {
+                if socket.exists() {
+                    tracing::debug!("store locked: using the admin socket");
+                    return socket::request(&socket, &request).await;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ServerError::Usage(format!(
+                        "the store {} is locked by another process that is not a server (no admin socket {}); try again when it has finished",
+                        path.display(),
+                        socket.display()
+                    )));
+                }
+                // Back off while the other admin command finishes (bounded by the deadline).
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), ServerError> {
+    let config = Config::load_or_default(cli.config.as_deref())?;
+    let runtime = |multi: bool| {
+        let mut b = if multi {
+            tokio::runtime::Builder::new_multi_thread()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+        };
+        b.enable_all()
+            .build()
+            .map_err(|e| ServerError::io("starting the tokio runtime", e))
+    };
+    match cli.command {
+        Command::CheckConfig => {
+            print!("{}", config.to_toml());
+            Ok(())
+        }
+        Command::Serve => {
+            init_logging(&config.log_level);
+            runtime(true)?.block_on(serve::run(config, mail_net::Shutdown::new()))
+        }
+        command => {
+            init_logging("warn");
+            let request = request_for(command, &config)?;
+            let lines = runtime(false)?.block_on(run_admin(&config, request))?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mail-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -376,8 +376,14 @@ fn write_command(w: &mut W<'_>, cmd: &Command) {
                 w.date_time(d);
             }
             w.sp();
-            let binary = message.binary || memchr::memchr(0, &message.data).is_some();
-            w.literal(&message.data, binary);
+            if message.utf8 {
+                w.raw(b"UTF8 (");
+                w.literal(&message.data, true);
+                w.raw(b")");
+            } else {
+                let binary = message.binary || memchr::memchr(0, &message.data).is_some();
+                w.literal(&message.data, binary);
+            }
         }
         CommandBody::GetQuota(root) => {
             w.sp();

@@ -7,7 +7,7 @@ use super::{AppendPrefix, ParseError, ParserOptions};
 use crate::types::{
     AppendMessage, Capability, Command, CommandBody, FetchItem, FetchItems, FetchModifiers,
     ListReturnOption, ListSelectOption, MailboxAttr, QResyncParams, SearchKey, SearchReturnOption,
-    Section, SectionText, SelectParams, StatusItem, StoreKind, Tag, is_tag_char,
+    Section, SectionText, SelectParams, StatusItem, StoreKind, Tag, is_atom_char, is_tag_char,
 };
 
 fn tag(p: &mut P<'_>) -> R<Tag> {
@@ -21,14 +21,18 @@ fn tag(p: &mut P<'_>) -> R<Tag> {
     if p.peek() != Some(b' ') && !p.at_crlf() {
         return p.fail("forbidden character in tag");
     }
-    Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
+    Tag::new(p.bytes(start..start + n)).or(Err(Fail {
         pos: start,
         reason: "invalid tag",
     }))
 }
 
-pub(crate) fn parse_command(buf: Bytes, opts: &ParserOptions) -> Result<Command, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_command(
+    src: &Bytes,
+    end: usize,
+    opts: &ParserOptions,
+) -> Result<Command, ParseError> {
+    let mut p = P::new(src, end, opts);
     let t = match tag(&mut p) {
         Ok(t) => t,
         Err(f) => return Err(p.into_error(f, None)),
@@ -178,7 +182,14 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
         }
         b"APPEND" => {
             let (mailbox, flags, date) = append_head(p)?;
+            let utf8 = p.keyword(b"UTF8 (");
+            if utf8 && p.peek() != Some(b'~') {
+                return p.fail("UTF8 (...) needs a binary literal ~{n}");
+            }
             let (data, binary) = p.literal_any(true)?;
+            if utf8 {
+                p.expect(b')', "expected ')' after the UTF8 literal")?;
+            }
             CommandBody::Append {
                 mailbox,
                 message: AppendMessage {
@@ -186,6 +197,7 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
                     date,
                     data,
                     binary,
+                    utf8,
                 },
             }
         }
@@ -224,7 +236,7 @@ fn command_rest(p: &mut P<'_>) -> R<CommandBody> {
         _ => return p.fail("unknown command"),
     };
     p.crlf()?;
-    if p.pos != p.buf.len() {
+    if p.pos != p.len() {
         return p.fail("unexpected data after command");
     }
     Ok(body)
@@ -286,7 +298,7 @@ pub(crate) fn append_prefix(
         Err(e) => return Err(e),
     };
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    let mut p = P::new(buf, opts);
+    let mut p = P::new(&buf, buf.len(), opts);
     let t = tag(&mut p).map_err(|f| ParseError::Failed {
         position: f.pos,
         reason: f.reason,
@@ -299,7 +311,11 @@ pub(crate) fn append_prefix(
             return p.fail("not an APPEND command");
         }
         let (mailbox, flags, date) = append_head(&mut p)?;
+        let utf8 = p.keyword(b"UTF8 (");
         let binary = p.eat(b'~');
+        if utf8 && !binary {
+            return p.fail("UTF8 (...) needs a binary literal ~{n}");
+        }
         p.expect(b'{', "expected the message literal")?;
         let len = p.number64()?;
         let sync = !p.eat(b'+');
@@ -314,6 +330,7 @@ pub(crate) fn append_prefix(
             flags,
             date,
             literal: super::LiteralHeader { len, sync, binary },
+            utf8,
             consumed: end,
         })
     })();
@@ -608,64 +625,52 @@ fn partial(p: &mut P<'_>) -> R<Option<(u32, std::num::NonZeroU32)>> {
 }
 
 fn fetch_att(p: &mut P<'_>) -> R<FetchItem> {
-    Ok(if p.keyword(b"BODY.PEEK") {
-        let section = section(p)?;
-        FetchItem::BodySection {
-            peek: true,
-            section,
-            partial: partial(p)?,
-        }
-    } else if p.keyword(b"BODYSTRUCTURE") {
-        FetchItem::BodyStructure
-    } else if p.keyword(b"BODY") {
-        if p.peek() == Some(b'[') {
+    // The item name runs up to a section's '[' (an atom character) or a delimiter.
+    let start = p.pos;
+    let n = p
+        .rest()
+        .iter()
+        .take_while(|b| is_atom_char(**b) && **b != b'[')
+        .count();
+    p.pos += n;
+    let name = Upper::new(p.slice(start..start + n));
+    Ok(match name.as_slice() {
+        b"BODY.PEEK" | b"BODY" if p.peek() == Some(b'[') => {
             let section = section(p)?;
             FetchItem::BodySection {
-                peek: false,
+                peek: name.as_slice().len() == 9,
                 section,
                 partial: partial(p)?,
             }
-        } else {
-            FetchItem::Body
         }
-    } else if p.keyword(b"BINARY.PEEK") {
-        let part = section_binary(p)?;
-        FetchItem::Binary {
-            peek: true,
-            part,
-            partial: partial(p)?,
+        b"BODY" => FetchItem::Body,
+        b"BODYSTRUCTURE" => FetchItem::BodyStructure,
+        b"BINARY.PEEK" | b"BINARY" => {
+            let part = section_binary(p)?;
+            FetchItem::Binary {
+                peek: name.as_slice().len() == 11,
+                part,
+                partial: partial(p)?,
+            }
         }
-    } else if p.keyword(b"BINARY.SIZE") {
-        FetchItem::BinarySize {
+        b"BINARY.SIZE" => FetchItem::BinarySize {
             part: section_binary(p)?,
+        },
+        b"RFC822.SIZE" => FetchItem::Rfc822Size,
+        b"RFC822.HEADER" => FetchItem::Rfc822Header,
+        b"RFC822.TEXT" => FetchItem::Rfc822Text,
+        b"RFC822" => FetchItem::Rfc822,
+        b"ENVELOPE" => FetchItem::Envelope,
+        b"FLAGS" => FetchItem::Flags,
+        b"INTERNALDATE" => FetchItem::InternalDate,
+        b"UID" => FetchItem::Uid,
+        b"MODSEQ" => FetchItem::ModSeq,
+        _ => {
+            return Err(Fail {
+                pos: start,
+                reason: "unknown FETCH item",
+            });
         }
-    } else if p.keyword(b"BINARY") {
-        let part = section_binary(p)?;
-        FetchItem::Binary {
-            peek: false,
-            part,
-            partial: partial(p)?,
-        }
-    } else if p.word(b"RFC822.SIZE") {
-        FetchItem::Rfc822Size
-    } else if p.word(b"RFC822.HEADER") {
-        FetchItem::Rfc822Header
-    } else if p.word(b"RFC822.TEXT") {
-        FetchItem::Rfc822Text
-    } else if p.word(b"RFC822") {
-        FetchItem::Rfc822
-    } else if p.word(b"ENVELOPE") {
-        FetchItem::Envelope
-    } else if p.word(b"FLAGS") {
-        FetchItem::Flags
-    } else if p.word(b"INTERNALDATE") {
-        FetchItem::InternalDate
-    } else if p.word(b"UID") {
-        FetchItem::Uid
-    } else if p.word(b"MODSEQ") {
-        FetchItem::ModSeq
-    } else {
-        return p.fail("unknown FETCH item");
     })
 }
 
@@ -805,7 +810,7 @@ fn search_key_inner(p: &mut P<'_>) -> R<SearchKey> {
                         reason: "expected priv, shared or all",
                     });
                 }
-                let a = crate::types::Atom::new(p.buf.slice(r)).or(Err(Fail {
+                let a = crate::types::Atom::new(p.bytes(r)).or(Err(Fail {
                     pos: p.pos,
                     reason: "expected an atom",
                 }))?;

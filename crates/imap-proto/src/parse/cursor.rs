@@ -24,7 +24,10 @@ pub(crate) type R<T> = Result<T, Fail>;
 
 /// A recursive-descent cursor over one framed message.
 pub(crate) struct P<'o> {
-    pub buf: Bytes,
+    /// The buffer the message lives in (strings are sliced out of it).
+    src: &'o Bytes,
+    /// The message: `src[..end]`.
+    data: &'o [u8],
     pub pos: usize,
     pub opts: &'o ParserOptions,
     depth: usize,
@@ -41,12 +44,29 @@ fn nom_digits(i: &[u8]) -> IResult<&[u8], &[u8], NomErr<'_>> {
 }
 
 impl<'o> P<'o> {
-    pub fn new(buf: Bytes, opts: &'o ParserOptions) -> Self {
+    /// A cursor over `src[..end]` (`end` is clamped to the buffer).
+    pub fn new(src: &'o Bytes, end: usize, opts: &'o ParserOptions) -> Self {
+        let data = src.get(..end).unwrap_or(src);
         Self {
-            buf,
+            src,
+            data,
             pos: 0,
             opts,
             depth: 0,
+        }
+    }
+
+    /// Length of the message.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// A shared slice of the message (no copy).
+    pub fn bytes(&self, r: Range<usize>) -> Bytes {
+        if r.end <= self.data.len() && r.start <= r.end {
+            self.src.slice(r)
+        } else {
+            Bytes::new()
         }
     }
 
@@ -55,18 +75,18 @@ impl<'o> P<'o> {
             position: f.pos,
             reason: f.reason,
             tag,
-            consumed: Some(self.buf.len()),
+            consumed: Some(self.data.len()),
         }
     }
 
     #[inline]
     pub fn rest(&self) -> &[u8] {
-        self.buf.get(self.pos..).unwrap_or(&[])
+        self.data.get(self.pos..).unwrap_or(&[])
     }
 
     #[inline]
     pub fn peek(&self) -> Option<u8> {
-        self.buf.get(self.pos).copied()
+        self.data.get(self.pos).copied()
     }
 
     #[inline]
@@ -127,7 +147,7 @@ impl<'o> P<'o> {
     }
 
     pub fn slice(&self, r: Range<usize>) -> &[u8] {
-        self.buf.get(r).unwrap_or(&[])
+        self.data.get(r).unwrap_or(&[])
     }
 
     /// Case-insensitive match of `kw` at the cursor (no boundary check); consumes it.
@@ -173,7 +193,7 @@ impl<'o> P<'o> {
 
     pub fn atom(&mut self) -> R<Atom> {
         let r = self.atom_range()?;
-        Atom::new(self.buf.slice(r)).or_else(|_| self.fail("expected an atom"))
+        Atom::new(self.bytes(r)).or_else(|_| self.fail("expected an atom"))
     }
 
     pub fn number64(&mut self) -> R<u64> {
@@ -217,16 +237,14 @@ impl<'o> P<'o> {
         self.expect(b'"', "expected a quoted string")?;
         let start = self.pos;
         let rest = self.rest();
-        match memchr::memchr3(b'"', b'\\', b'\r', rest) {
+        // One scalar pass: quoted strings are short, and this also rejects CR, LF and NUL.
+        let stop = rest
+            .iter()
+            .position(|&b| matches!(b, b'"' | b'\\' | b'\r' | b'\n' | 0));
+        match stop {
             Some(i) if rest.get(i) == Some(&b'"') => {
-                if rest
-                    .get(..i)
-                    .is_some_and(|s| s.iter().any(|&b| b == b'\n' || b == 0))
-                {
-                    return self.fail("forbidden character in quoted string");
-                }
                 self.pos += i + 1;
-                Ok(self.buf.slice(start..start + i))
+                Ok(self.bytes(start..start + i))
             }
             _ => {
                 let mut out = Vec::new();
@@ -276,11 +294,11 @@ impl<'o> P<'o> {
         self.crlf()?;
         let len = usize::try_from(len).or(self.fail("literal too large"))?;
         let start = self.pos;
-        let end = start.checked_add(len).filter(|e| *e <= self.buf.len());
+        let end = start.checked_add(len).filter(|e| *e <= self.data.len());
         let Some(end) = end else {
             return self.fail("literal data missing");
         };
-        let data = self.buf.slice(start..end);
+        let data = self.bytes(start..end);
         if !binary && memchr::memchr(0, &data).is_some() {
             return self.fail("NUL in a literal (use a binary literal)");
         }
@@ -305,6 +323,9 @@ impl<'o> P<'o> {
     }
 
     pub fn nstring(&mut self) -> R<Option<Bytes>> {
+        if self.peek() == Some(b'"') {
+            return self.quoted().map(Some);
+        }
         if self.is_nil() {
             Ok(None)
         } else {
@@ -323,7 +344,7 @@ impl<'o> P<'o> {
                 }
                 let start = self.pos;
                 self.pos += n;
-                Ok(self.buf.slice(start..start + n))
+                Ok(self.bytes(start..start + n))
             }
         }
     }
@@ -366,7 +387,7 @@ impl<'o> P<'o> {
                 }
                 let start = self.pos;
                 self.pos += n;
-                self.buf.slice(start..start + n)
+                self.bytes(start..start + n)
             }
         };
         let name = self.decode_name(&raw, at)?;
@@ -584,7 +605,7 @@ impl<'o> P<'o> {
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
             part.push(self.nz_number()?);
             if self.peek() == Some(b'.')
-                && self.buf.get(self.pos + 1).is_some_and(u8::is_ascii_digit)
+                && self.data.get(self.pos + 1).is_some_and(u8::is_ascii_digit)
             {
                 self.pos += 1;
             } else {

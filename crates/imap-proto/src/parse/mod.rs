@@ -152,14 +152,14 @@ pub fn literal_announcement(line: &[u8]) -> Option<LiteralHeader> {
     Some(LiteralHeader { len, sync, binary })
 }
 
-/// Where a framed message ends.
-pub(crate) enum Frame {
-    /// The message is `input[..end]`.
-    Complete(usize),
-}
-
-/// Finds the end of the message at the start of `input`.
-pub(crate) fn frame(input: &[u8], opts: &ParserOptions) -> Result<Frame, ParseError> {
+/// Frames the message at the start of `input`: returns the length of the complete message
+/// (its lines, its literals and the final CRLF) without parsing it.
+///
+/// Errors: [`ParseError::Incomplete`] when the final CRLF is missing,
+/// [`ParseError::Literal`] when a literal's bytes are not all there (or a synchronising
+/// `{0}` has nothing after it yet), [`ParseError::Failed`] when a line exceeds
+/// [`ParserOptions::max_line_len`] or a literal length does not fit in memory.
+pub fn frame(input: &[u8], opts: &ParserOptions) -> Result<usize, ParseError> {
     let mut pos = 0usize;
     loop {
         let rest = input.get(pos..).unwrap_or(&[]);
@@ -197,7 +197,7 @@ pub(crate) fn frame(input: &[u8], opts: &ParserOptions) -> Result<Frame, ParseEr
                 }
                 pos = end;
             }
-            None => return Ok(Frame::Complete(next)),
+            None => return Ok(next),
         }
     }
 }
@@ -229,9 +229,9 @@ pub fn command_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Command), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    command::parse_command(buf, opts).map(|c| (end, c))
+    command::parse_command(&buf, end, opts).map(|c| (end, c))
 }
 
 /// Parses one command out of a shared buffer without copying it: strings and literals in
@@ -240,8 +240,8 @@ pub fn command_bytes(
     input: &Bytes,
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Command), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
-    command::parse_command(input.slice(..end), opts).map(|c| (end, c))
+    let end = frame(input, opts)?;
+    command::parse_command(input, end, opts).map(|c| (end, c))
 }
 
 /// Parses one response (client input after the greeting) with default options.
@@ -254,9 +254,9 @@ pub fn response_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Response), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    response::parse_response(buf, opts).map(|r| (end, r))
+    response::parse_response(&buf, end, opts).map(|r| (end, r))
 }
 
 /// Parses one response out of a shared buffer without copying it.
@@ -264,8 +264,8 @@ pub fn response_bytes(
     input: &Bytes,
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Response), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
-    response::parse_response(input.slice(..end), opts).map(|r| (end, r))
+    let end = frame(input, opts)?;
+    response::parse_response(input, end, opts).map(|r| (end, r))
 }
 
 /// Parses the server greeting (`* OK`, `* PREAUTH` or `* BYE`).
@@ -278,9 +278,9 @@ pub fn greeting_with(
     input: &[u8],
     opts: &ParserOptions,
 ) -> Result<(usize, crate::types::Greeting), ParseError> {
-    let Frame::Complete(end) = frame(input, opts)?;
+    let end = frame(input, opts)?;
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    response::parse_greeting(buf, opts).map(|g| (end, g))
+    response::parse_greeting(&buf, end, opts).map(|g| (end, g))
 }
 
 /// Recognises `DONE` CRLF, which ends IDLE (case-insensitive). Returns the bytes consumed.
@@ -365,6 +365,9 @@ pub struct AppendPrefix {
     pub date: Option<DateTime>,
     /// The message literal.
     pub literal: LiteralHeader,
+    /// The message was sent as `UTF8 (~{n}` (RFC 6855): after the literal data a `)`
+    /// comes before the CRLF.
+    pub utf8: bool,
     /// Bytes up to and including the CRLF after the literal announcement: the literal
     /// data starts here.
     pub consumed: usize,

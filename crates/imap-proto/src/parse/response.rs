@@ -16,16 +16,24 @@ use crate::types::{
     SinglePartKind, StatusAttr, StatusItem, StatusKind, StatusResponse, Tag, Text, is_tag_char,
 };
 
-pub(crate) fn parse_response(buf: Bytes, opts: &ParserOptions) -> Result<Response, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_response(
+    src: &Bytes,
+    end: usize,
+    opts: &ParserOptions,
+) -> Result<Response, ParseError> {
+    let mut p = P::new(src, end, opts);
     match response(&mut p) {
         Ok(r) => Ok(r),
         Err(f) => Err(p.into_error(f, None)),
     }
 }
 
-pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greeting, ParseError> {
-    let mut p = P::new(buf, opts);
+pub(crate) fn parse_greeting(
+    src: &Bytes,
+    len: usize,
+    opts: &ParserOptions,
+) -> Result<Greeting, ParseError> {
+    let mut p = P::new(src, len, opts);
     let r = (|| {
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");
@@ -45,7 +53,7 @@ pub(crate) fn parse_greeting(buf: Bytes, opts: &ParserOptions) -> Result<Greetin
 
 fn end(p: &mut P<'_>) -> R<()> {
     p.crlf()?;
-    if p.pos != p.buf.len() {
+    if p.pos != p.len() {
         return p.fail("unexpected data after response");
     }
     Ok(())
@@ -69,7 +77,7 @@ fn response(p: &mut P<'_>) -> R<Response> {
     }
     let start = p.pos;
     p.pos += n;
-    let tag = Tag::new(p.buf.slice(start..start + n)).or(Err(Fail {
+    let tag = Tag::new(p.bytes(start..start + n)).or(Err(Fail {
         pos: start,
         reason: "invalid tag",
     }))?;
@@ -164,7 +172,10 @@ fn text(p: &mut P<'_>) -> R<Text> {
     if raw.contains(&0) {
         return p.fail("NUL in text");
     }
-    let s = String::from_utf8_lossy(raw).into_owned();
+    let s = match std::str::from_utf8(raw) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(raw).into_owned(),
+    };
     p.pos += n;
     Text::new(s).or_else(|_| p.fail("invalid text"))
 }
@@ -271,7 +282,7 @@ fn resp_text_code(p: &mut P<'_>) -> R<Code> {
         b"NONEXISTENT" => Code::NonExistent,
         b"USEATTR" => Code::UseAttr,
         _ => {
-            let atom = crate::types::Atom::new(p.buf.slice(r)).or(Err(Fail {
+            let atom = crate::types::Atom::new(p.bytes(r)).or(Err(Fail {
                 pos: p.pos,
                 reason: "expected an atom",
             }))?;
@@ -287,7 +298,7 @@ fn resp_text_code(p: &mut P<'_>) -> R<Code> {
                 }
                 let start = p.pos;
                 p.pos += n;
-                arg = Some(p.buf.slice(start..start + n));
+                arg = Some(p.bytes(start..start + n));
             }
             Code::Other(atom, arg)
         }
@@ -587,7 +598,7 @@ fn ext_value(p: &mut P<'_>) -> R<ExtValue> {
             }
             let start = p.pos;
             p.pos += n;
-            Ok(ExtValue::Token(p.buf.slice(start..start + n)))
+            Ok(ExtValue::Token(p.bytes(start..start + n)))
         }
     })();
     p.leave();
@@ -681,7 +692,13 @@ fn origin(p: &mut P<'_>) -> R<Option<u32>> {
 }
 
 fn msg_att_item(p: &mut P<'_>) -> R<FetchAttr> {
-    if let Some(item) = literal_item_name(p)? {
+    // Only BODY[...], BINARY[...] and RFC822* carry string values.
+    let maybe_literal = matches!(p.peek(), Some(b'B' | b'b' | b'R' | b'r'));
+    if let Some(item) = if maybe_literal {
+        literal_item_name(p)?
+    } else {
+        None
+    } {
         p.sp()?;
         let data = if matches!(item, FetchLiteralItem::Binary { .. }) {
             if p.is_nil() {
@@ -829,11 +846,16 @@ pub(crate) fn envelope(p: &mut P<'_>) -> R<Envelope> {
     })
 }
 
+/// A body-structure string.
+fn body_string(p: &mut P<'_>) -> R<Bytes> {
+    p.string()
+}
+
 fn param_string(p: &mut P<'_>) -> R<Bytes> {
     if p.opts.quirk_body_param_nil && p.is_nil() {
         return Ok(Bytes::new());
     }
-    p.string()
+    body_string(p)
 }
 
 /// `body-fld-param` = "(" string SP string *(SP string SP string) ")" / nil
@@ -870,7 +892,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
             }
         }
         p.sp()?;
-        let subtype = p.string()?;
+        let subtype = body_string(p)?;
         let mut ext = None;
         if p.eat(b' ') {
             let params = body_params(p)?;
@@ -886,9 +908,9 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
             ext,
         });
     }
-    let media_type = p.string()?;
+    let media_type = body_string(p)?;
     p.sp()?;
-    let subtype = p.string()?;
+    let subtype = body_string(p)?;
     p.sp()?;
     let params = body_params(p)?;
     p.sp()?;
@@ -896,7 +918,7 @@ fn body_inner(p: &mut P<'_>, ext_ok: bool) -> R<BodyStructure> {
     p.sp()?;
     let description = p.nstring()?;
     p.sp()?;
-    let encoding = p.string()?;
+    let encoding = body_string(p)?;
     p.sp()?;
     let size = p.number()?;
     let fields = BodyFields {
@@ -951,7 +973,7 @@ fn ext_dsp(p: &mut P<'_>) -> R<Option<ExtDisposition>> {
         None
     } else {
         p.expect(b'(', "expected '(' or NIL")?;
-        let kind = p.string()?;
+        let kind = body_string(p)?;
         p.sp()?;
         let params = body_params(p)?;
         p.expect(b')', "expected ')'")?;
@@ -1039,7 +1061,7 @@ pub(crate) fn fetch_literal_prefix(
         Err(e) => return Err(e),
     };
     let buf = Bytes::copy_from_slice(input.get(..end).unwrap_or(&[]));
-    let mut p = P::new(buf, opts);
+    let mut p = P::new(&buf, buf.len(), opts);
     let r = (|| {
         if !p.keyword(b"* ") {
             return p.fail("expected '* '");

@@ -15,8 +15,9 @@ use super::backend::{Backend, Expunged, Session, StoreRequest};
 use super::deflate::Deflate;
 use crate::server::{Config, Connection, Event, Request, Status};
 use crate::types::{
-    Code, CommandBody, Data, ESearchItem, ListReturnOption, ListSelectOption, Response,
-    SearchReturnOption, SeqNum, SeqRange, SequenceSet, StatusKind, StatusResponse, Text,
+    Code, CommandBody, Data, ESearchItem, FetchAttr, FetchLiteralItem, ListReturnOption,
+    ListSelectOption, Response, SearchReturnOption, SeqNum, SeqRange, SequenceSet, StatusKind,
+    StatusResponse, Text,
 };
 
 /// What [`serve`] needs besides the backend.
@@ -444,6 +445,33 @@ where
         Ok(())
     }
 
+    /// Sends one FETCH response; a body larger than [`STREAM_AT`] goes out as a literal
+    /// written and flushed in pieces (the state machine checks the announced length).
+    async fn send_fetch(
+        &mut self,
+        seq: NonZeroU32,
+        mut items: Vec<FetchAttr>,
+    ) -> Result<(), Error> {
+        let big = items
+            .iter()
+            .position(|i| literal_data(i).is_some_and(|d| d.len() > STREAM_AT));
+        let Some(pos) = big else {
+            return self.send(Data::Fetch { seq, items });
+        };
+        let item = items.remove(pos);
+        let Some((head, data)) = split_literal(item) else {
+            return Err(Error::Protocol("FETCH item is not a literal".into()));
+        };
+        self.conn
+            .begin_fetch_literal(seq, &items, &head, data.len() as u64)?;
+        for piece in data.chunks(STREAM_AT) {
+            self.conn.literal_chunk(piece)?;
+            self.flush().await?;
+        }
+        self.conn.end_literal(b")")?;
+        Ok(())
+    }
+
     fn send_expunged(&mut self, expunged: &[Expunged]) -> Result<(), Error> {
         if expunged.is_empty() {
             return Ok(());
@@ -622,7 +650,7 @@ where
             } => match session.fetch(&set, uid, &items.expand(), &modifiers).await {
                 Ok(results) => {
                     for (seq, items) in results {
-                        self.send(Data::Fetch { seq, items })?;
+                        self.send_fetch(seq, items).await?;
                     }
                     Ok(Status::ok(format!(
                         "{}FETCH completed",
@@ -782,6 +810,41 @@ where
         self.conn.send_response(&Response::Status(st))?;
         Ok(())
     }
+}
+
+/// FETCH bodies above this size are written in pieces of this size.
+const STREAM_AT: usize = 64 * 1024;
+
+/// The data of a FETCH item that is sent as a literal.
+fn literal_data(item: &FetchAttr) -> Option<&Bytes> {
+    match item {
+        FetchAttr::BodySection { data: Some(d), .. }
+        | FetchAttr::Binary { data: Some(d), .. }
+        | FetchAttr::Rfc822(Some(d))
+        | FetchAttr::Rfc822Header(Some(d))
+        | FetchAttr::Rfc822Text(Some(d)) => Some(d),
+        _ => None,
+    }
+}
+
+/// Splits a literal-valued FETCH item into its head and its data.
+fn split_literal(item: FetchAttr) -> Option<(FetchLiteralItem, Bytes)> {
+    Some(match item {
+        FetchAttr::BodySection {
+            section,
+            origin,
+            data: Some(d),
+        } => (FetchLiteralItem::BodySection { section, origin }, d),
+        FetchAttr::Binary {
+            part,
+            origin,
+            data: Some(d),
+        } => (FetchLiteralItem::Binary { part, origin }, d),
+        FetchAttr::Rfc822(Some(d)) => (FetchLiteralItem::Rfc822, d),
+        FetchAttr::Rfc822Header(Some(d)) => (FetchLiteralItem::Rfc822Header, d),
+        FetchAttr::Rfc822Text(Some(d)) => (FetchLiteralItem::Rfc822Text, d),
+        _ => return None,
+    })
 }
 
 /// Adds a typed response code to a machine status.

@@ -37,6 +37,9 @@ pub struct AppendMessage {
     pub data: Bytes,
     /// Sent as a `~{n}` literal (BINARY, RFC 3516): may contain NUL.
     pub binary: bool,
+    /// Sent as `UTF8 (~{n})` (UTF8=ACCEPT, RFC 6855): a message with UTF-8 headers. Always
+    /// written with a binary literal.
+    pub utf8: bool,
 }
 
 /// Every command of IMAP4rev2 and IMAP4rev1 and of the supported extensions.

@@ -138,19 +138,38 @@ impl MemBackend {
     }
 }
 
+impl MemBackend {
+    fn session(&self) -> MemSession {
+        MemSession {
+            store: self.store.clone(),
+            changed: self.changed.clone(),
+            rx: self.changed.subscribe(),
+            view: None,
+            append: None,
+            condstore: false,
+        }
+    }
+}
+
 impl Backend for MemBackend {
     type Session = MemSession;
 
+    async fn scram_secret(&self, username: &str) -> Option<mail_sasl::ScramSecret> {
+        (username == "user")
+            .then(|| mail_sasl::ScramSecret::derive(b"pass", b"fixed-test-salt", 4096))
+    }
+
+    async fn open_session(&self, username: &str) -> Result<MemSession, Status> {
+        if username == "user" {
+            Ok(self.session())
+        } else {
+            Err(Status::no("Unknown user"))
+        }
+    }
+
     async fn login(&self, username: &str, password: &[u8]) -> Result<MemSession, Status> {
         if username == "user" && password == b"pass" {
-            Ok(MemSession {
-                store: self.store.clone(),
-                changed: self.changed.clone(),
-                rx: self.changed.subscribe(),
-                view: None,
-                append: None,
-                condstore: false,
-            })
+            Ok(self.session())
         } else {
             Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"))
         }
@@ -733,17 +752,17 @@ impl Session for MemSession {
         // Flag changes by others.
         let mut max = view.known_modseq;
         for (i, u) in view.uids.iter().enumerate() {
-            if let Some(msg) = m.msgs.iter().find(|x| x.uid == *u) {
-                if msg.modseq > view.known_modseq {
-                    let flags = msg.flags.iter().map(ToString::to_string).collect();
-                    out.push(Unsolicited::Fetch {
-                        seq: i as u32 + 1,
-                        uid: Some(*u),
-                        flags,
-                        modseq: Some(msg.modseq),
-                    });
-                    max = max.max(msg.modseq);
-                }
+            if let Some(msg) = m.msgs.iter().find(|x| x.uid == *u)
+                && msg.modseq > view.known_modseq
+            {
+                let flags = msg.flags.iter().map(ToString::to_string).collect();
+                out.push(Unsolicited::Fetch {
+                    seq: i as u32 + 1,
+                    uid: Some(*u),
+                    flags,
+                    modseq: Some(msg.modseq),
+                });
+                max = max.max(msg.modseq);
             }
         }
         // New messages.

@@ -10,6 +10,8 @@
 use std::time::Instant;
 
 #[cfg(feature = "tokio")]
+pub mod dovecot;
+#[cfg(feature = "tokio")]
 pub mod memory;
 
 use imap_proto::server::{Config, Connection, Event};

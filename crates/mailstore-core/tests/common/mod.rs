@@ -13,7 +13,7 @@ use mailstore_core::*;
 
 /// Makes fresh stores of one backend; the guard keeps a temp dir alive.
 pub trait Fixture {
-    type Store: MailStore + Clone;
+    type Store: MailStore + Clone + std::fmt::Debug;
     fn make() -> (Self::Store, Option<tempfile::TempDir>);
 }
 
@@ -105,8 +105,15 @@ pub async fn observe<S: MailStore>(s: &S) -> Observed {
                 .unwrap()
                 .into_iter()
                 .map(|x| {
+                    // Default UIDLs embed a time-derived UIDVALIDITY (of this mailbox, or
+                    // of the source mailbox for moved messages).
                     let uidl = match x.uidl.strip_prefix(&uv) {
                         Some(rest) if rest == format!("{:08x}", x.uid) => "<default>".to_string(),
+                        _ if x.uidl.len() == 16
+                            && x.uidl.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                        {
+                            format!("<derived>{}", &x.uidl[8..])
+                        }
                         _ => x.uidl.clone(),
                     };
                     (

@@ -1,0 +1,694 @@
+//! Command-line parser, written from the ABNF of RFC 5321 section 4.1 and the extension
+//! RFCs (1870, 2033, 3030, 3207, 3461, 4954, 6152, 6531, 8689).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::Secret;
+use crate::error::Error;
+use crate::types::{
+    Body, Command, ForwardPath, HelloVerb, MailParams, Mailbox, Notify, OriginalRecipient,
+    RcptParams, Ret, ReversePath,
+};
+
+/// Parses one command line; `line` excludes the terminating CRLF.
+///
+/// Verbs and keywords are case-insensitive. Trailing spaces are ignored, and so are
+/// spaces between `FROM:`/`TO:` and the path (a widespread deviation). Everything else
+/// follows the RFC grammar: paths need their angle brackets, local parts are dot-strings or
+/// quoted strings, domains are host names (U-labels allowed) or address literals.
+pub fn command(line: &[u8]) -> Result<Command, Error> {
+    let line = trim_end(line);
+    // Branch-free (vectorised) check first; find the position only on the error path.
+    let ctl = |b: u8| (b < 0x20 && b != b'\t') | (b == 0x7f);
+    if line.iter().fold(false, |acc, &b| acc | ctl(b)) {
+        return Err(Error::Syntax {
+            what: "control character",
+            position: line.iter().position(|&b| ctl(b)).unwrap_or(0),
+        });
+    }
+    let (verb, rest) = match memchr::memchr(b' ', line) {
+        Some(i) => (
+            line.get(..i).unwrap_or_default(),
+            line.get(i + 1..).unwrap_or_default(),
+        ),
+        None => (line, &[][..]),
+    };
+    let verb_off = line.len() - rest.len();
+    let c = Cursor {
+        line,
+        pos: verb_off,
+    };
+    let no_arg = |cmd: Command| {
+        if verb.len() == line.len() {
+            Ok(cmd)
+        } else {
+            Err(Error::Syntax {
+                what: "unexpected argument",
+                position: verb.len(),
+            })
+        }
+    };
+    match verb.len() {
+        4 => {
+            let mut v = [0u8; 4];
+            v.copy_from_slice(verb);
+            match u32::from_be_bytes(v) & 0xDFDF_DFDF {
+                0x4D41_494C => mail(c),                                    // MAIL
+                0x5243_5054 => rcpt(c),                                    // RCPT
+                0x4441_5441 => no_arg(Command::Data),                      // DATA
+                0x4244_4154 => bdat(c),                                    // BDAT
+                0x4548_4C4F => hello(HelloVerb::Ehlo, rest),               // EHLO
+                0x4845_4C4F => hello(HelloVerb::Helo, rest),               // HELO
+                0x4C48_4C4F => hello(HelloVerb::Lhlo, rest),               // LHLO
+                0x5253_4554 => no_arg(Command::Rset),                      // RSET
+                0x5155_4954 => no_arg(Command::Quit),                      // QUIT
+                0x4E4F_4F50 => Ok(Command::Noop(opt_string(line, rest)?)), // NOOP
+                0x4845_4C50 => Ok(Command::Help(opt_string(line, rest)?)), // HELP
+                0x5652_4659 => Ok(Command::Vrfy(req_string(line, rest, "VRFY argument")?)),
+                0x4558_504E => Ok(Command::Expn(req_string(line, rest, "EXPN argument")?)),
+                0x4155_5448 => auth(c), // AUTH
+                _ => Err(Error::UnknownCommand),
+            }
+        }
+        8 if verb.eq_ignore_ascii_case(b"STARTTLS") => no_arg(Command::StartTls),
+        _ => Err(Error::UnknownCommand),
+    }
+}
+
+/// Frames the next line: returns it without its line ending (CRLF, or a bare LF) and the
+/// input after it, or `None` when no LF has arrived yet.
+pub fn split_line(input: &[u8]) -> Option<(&[u8], &[u8])> {
+    let i = memchr::memchr(b'\n', input)?;
+    let line = input.get(..i)?;
+    let rest = input.get(i + 1..)?;
+    Some((line.strip_suffix(b"\r").unwrap_or(line), rest))
+}
+
+fn trim_end(mut line: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = line {
+        line = rest;
+    }
+    line
+}
+
+fn to_string(bytes: &[u8], what: &'static str, position: usize) -> Result<String, Error> {
+    String::from_utf8(bytes.to_vec()).map_err(|e| Error::Syntax {
+        what,
+        position: position + e.utf8_error().valid_up_to(),
+    })
+}
+
+fn opt_string(line: &[u8], rest: &[u8]) -> Result<Option<String>, Error> {
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    to_string(rest, "argument", line.len() - rest.len()).map(Some)
+}
+
+fn req_string(line: &[u8], rest: &[u8], what: &'static str) -> Result<String, Error> {
+    if rest.is_empty() {
+        return Err(Error::Syntax {
+            what,
+            position: line.len(),
+        });
+    }
+    to_string(rest, what, line.len() - rest.len())
+}
+
+fn hello(verb: HelloVerb, rest: &[u8]) -> Result<Command, Error> {
+    let start = verb.as_str().len() + 1;
+    let arg = {
+        let mut a = rest;
+        while let [b' ', r @ ..] = a {
+            a = r;
+        }
+        a
+    };
+    if arg.is_empty() || arg.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Err(Error::Syntax {
+            what: "domain",
+            position: start,
+        });
+    }
+    Ok(Command::Hello {
+        verb,
+        domain: to_string(arg, "domain", start)?,
+    })
+}
+
+/// A position in the line, for the path and parameter grammar.
+struct Cursor<'a> {
+    line: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn rest(&self) -> &'a [u8] {
+        self.line.get(self.pos..).unwrap_or_default()
+    }
+    fn peek(&self) -> Option<u8> {
+        self.line.get(self.pos).copied()
+    }
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn eat_ci(&mut self, word: &[u8]) -> bool {
+        match self.rest().get(..word.len()) {
+            Some(w) if w.eq_ignore_ascii_case(word) => {
+                self.pos += word.len();
+                true
+            }
+            _ => false,
+        }
+    }
+    fn syntax(&self, what: &'static str) -> Error {
+        Error::Syntax {
+            what,
+            position: self.pos,
+        }
+    }
+    fn bad_address(&self) -> Error {
+        Error::InvalidAddress { position: self.pos }
+    }
+    fn at_end(&self) -> bool {
+        self.pos >= self.line.len()
+    }
+}
+
+/// Octet classes for the address grammar, one table lookup per octet.
+const ATEXT: u8 = 1;
+const LDH: u8 = 2;
+const ATEXT_DOT: u8 = 4;
+const LDH_DOT: u8 = 8;
+
+// Compile-time table construction: `i < 256` is the loop bound.
+#[allow(clippy::indexing_slicing)]
+const fn classes() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let alnum = b.is_ascii_alphanumeric();
+        let special = matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'/'
+                | b'='
+                | b'?'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+                | b'~'
+        );
+        // RFC 6531: UTF-8 octets are allowed in atext and in U-labels.
+        let mut c = 0;
+        if alnum || special || b >= 0x80 {
+            c |= ATEXT;
+        }
+        if alnum || b == b'-' || b >= 0x80 {
+            c |= LDH;
+        }
+        if b == b'.' {
+            c |= ATEXT_DOT | LDH_DOT;
+        }
+        if c & ATEXT != 0 {
+            c |= ATEXT_DOT;
+        }
+        if c & LDH != 0 {
+            c |= LDH_DOT;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = classes();
+
+fn class(b: u8) -> u8 {
+    CLASS.get(usize::from(b)).copied().unwrap_or(0)
+}
+
+/// `Mailbox = Local-part "@" ( Domain / address-literal )`
+fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
+    let start = c.pos;
+    if c.peek() == Some(b'"') {
+        c.pos += 1;
+        loop {
+            match c.peek() {
+                Some(b'"') => {
+                    c.pos += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    c.pos += 1;
+                    match c.peek() {
+                        Some(32..=126) => c.pos += 1,
+                        _ => return Err(c.bad_address()),
+                    }
+                }
+                Some(32..=33 | 35..=91 | 93..=126 | 0x80..) => c.pos += 1,
+                _ => return Err(c.bad_address()),
+            }
+        }
+    } else {
+        // Dot-string = Atom *("." Atom): one tight scan, then the dot rules.
+        let rest = c.rest();
+        let n = rest
+            .iter()
+            .position(|&b| class(b) & ATEXT_DOT == 0)
+            .unwrap_or(rest.len());
+        let s = rest.get(..n).unwrap_or_default();
+        if s.first().is_none_or(|&b| b == b'.')
+            || s.last() == Some(&b'.')
+            || s.windows(2).any(|w| w == b"..")
+        {
+            return Err(c.bad_address());
+        }
+        c.pos += n;
+    }
+    let local_end = c.pos;
+    if local_end - start > 64 * 4 || !c.eat(b'@') {
+        return Err(c.bad_address());
+    }
+    domain_or_literal(c)?;
+    let whole = c.line.get(start..c.pos).unwrap_or_default();
+    let whole = std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
+        position: start + e.valid_up_to(),
+    })?;
+    Ok(Mailbox::from_wire(whole, local_end - start))
+}
+
+/// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`.
+fn domain_or_literal(c: &mut Cursor<'_>) -> Result<(), Error> {
+    if c.eat(b'[') {
+        let start = c.pos;
+        while matches!(c.peek(), Some(33..=90 | 94..=126)) {
+            c.pos += 1;
+        }
+        let inner = c.line.get(start..c.pos).unwrap_or_default();
+        if !c.eat(b']') || !valid_literal(inner) {
+            return Err(Error::InvalidAddress { position: start });
+        }
+        return Ok(());
+    }
+    domain(c)
+}
+
+fn domain(c: &mut Cursor<'_>) -> Result<(), Error> {
+    let start = c.pos;
+    let rest = c.rest();
+    let n = rest
+        .iter()
+        .position(|&b| class(b) & LDH_DOT == 0)
+        .unwrap_or(rest.len());
+    let d = rest.get(..n).unwrap_or_default();
+    // sub-domain = Let-dig [Ldh-str]; U-labels (RFC 6531) are any UTF-8 octets.
+    let mut label_start = start;
+    for label in d.split(|&b| b == b'.') {
+        if label.is_empty()
+            || label.len() > 63
+            || label.first() == Some(&b'-')
+            || label.last() == Some(&b'-')
+        {
+            return Err(Error::InvalidAddress {
+                position: label_start,
+            });
+        }
+        label_start += label.len() + 1;
+    }
+    if n > 255 {
+        return Err(Error::InvalidAddress { position: start });
+    }
+    c.pos += n;
+    Ok(())
+}
+
+fn valid_literal(inner: &[u8]) -> bool {
+    let Ok(s) = std::str::from_utf8(inner) else {
+        return false;
+    };
+    if let Some(v6) = s.get(..5).filter(|p| p.eq_ignore_ascii_case("IPv6:")) {
+        let _ = v6;
+        return s
+            .get(5..)
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok());
+    }
+    match s.split_once(':') {
+        // General-address-literal = Standard-tagged-literal ":" 1*dcontent
+        Some((tag, content)) => {
+            !tag.is_empty()
+                && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !tag.ends_with('-')
+                && !content.is_empty()
+        }
+        None => s.parse::<std::net::Ipv4Addr>().is_ok(),
+    }
+}
+
+/// `Path = "<" [ A-d-l ":" ] Mailbox ">"`; the source route is accepted and dropped.
+fn path(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
+    if !c.eat(b'<') {
+        return Err(c.bad_address());
+    }
+    if c.peek() == Some(b'@') {
+        // A-d-l = At-domain *( "," At-domain ), At-domain = "@" Domain
+        loop {
+            if !c.eat(b'@') {
+                return Err(c.bad_address());
+            }
+            domain(c)?;
+            if !c.eat(b',') {
+                break;
+            }
+        }
+        if !c.eat(b':') {
+            return Err(c.bad_address());
+        }
+    }
+    let m = mailbox(c)?;
+    if !c.eat(b'>') {
+        return Err(c.bad_address());
+    }
+    Ok(m)
+}
+
+fn skip_spaces(c: &mut Cursor<'_>) {
+    while c.eat(b' ') {}
+}
+
+fn mail(mut c: Cursor<'_>) -> Result<Command, Error> {
+    if !c.eat_ci(b"FROM:") {
+        return Err(c.syntax("expected FROM:"));
+    }
+    skip_spaces(&mut c);
+    let from = if c.rest().starts_with(b"<>") {
+        c.pos += 2;
+        ReversePath::Null
+    } else {
+        ReversePath::Mailbox(path(&mut c)?)
+    };
+    let mut params = MailParams::default();
+    for_each_param(&mut c, |c, key, value, pos| {
+        let bad = || Error::InvalidParameter {
+            keyword: String::from_utf8_lossy(key).to_ascii_uppercase(),
+            position: pos,
+        };
+        let mut kb = [0u8; 16];
+        let upper = upper_key(key, &mut kb);
+        match (upper, value) {
+            (b"SIZE", Some(v)) if params.size.is_none() => {
+                params.size = Some(number(v).ok_or_else(bad)?);
+            }
+            (b"BODY", Some(v)) if params.body.is_none() => {
+                params.body = Some(if v.eq_ignore_ascii_case(b"7BIT") {
+                    Body::SevenBit
+                } else if v.eq_ignore_ascii_case(b"8BITMIME") {
+                    Body::EightBitMime
+                } else if v.eq_ignore_ascii_case(b"BINARYMIME") {
+                    Body::BinaryMime
+                } else {
+                    return Err(bad());
+                });
+            }
+            (b"SMTPUTF8", None) if !params.smtputf8 => params.smtputf8 = true,
+            (b"REQUIRETLS", None) if !params.requiretls => params.requiretls = true,
+            (b"RET", Some(v)) if params.ret.is_none() => {
+                params.ret = Some(if v.eq_ignore_ascii_case(b"FULL") {
+                    Ret::Full
+                } else if v.eq_ignore_ascii_case(b"HDRS") {
+                    Ret::Hdrs
+                } else {
+                    return Err(bad());
+                });
+            }
+            (b"ENVID", Some(v)) if params.envid.is_none() => {
+                params.envid = Some(xtext_decode(v).ok_or_else(bad)?);
+            }
+            (b"AUTH", Some(v)) if params.auth.is_none() => {
+                params.auth = Some(xtext_decode(v).ok_or_else(bad)?);
+            }
+            (b"SIZE" | b"BODY" | b"SMTPUTF8" | b"REQUIRETLS" | b"RET" | b"ENVID" | b"AUTH", _) => {
+                return Err(bad());
+            }
+            _ => {
+                let _ = c;
+                params.other.push(other_param(key, value).ok_or_else(bad)?);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Command::Mail { from, params })
+}
+
+fn rcpt(mut c: Cursor<'_>) -> Result<Command, Error> {
+    if !c.eat_ci(b"TO:") {
+        return Err(c.syntax("expected TO:"));
+    }
+    skip_spaces(&mut c);
+    let to = if c
+        .rest()
+        .get(..12)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"<Postmaster>"))
+    {
+        c.pos += 12;
+        ForwardPath::Postmaster
+    } else {
+        ForwardPath::Mailbox(path(&mut c)?)
+    };
+    let mut params = RcptParams::default();
+    for_each_param(&mut c, |_, key, value, pos| {
+        let bad = || Error::InvalidParameter {
+            keyword: String::from_utf8_lossy(key).to_ascii_uppercase(),
+            position: pos,
+        };
+        let mut kb = [0u8; 16];
+        let upper = upper_key(key, &mut kb);
+        match (upper, value) {
+            (b"NOTIFY", Some(v)) if params.notify.is_none() => {
+                let mut n = Notify::default();
+                for item in v.split(|&b| b == b',') {
+                    let flag = if item.eq_ignore_ascii_case(b"NEVER") {
+                        &mut n.never
+                    } else if item.eq_ignore_ascii_case(b"SUCCESS") {
+                        &mut n.success
+                    } else if item.eq_ignore_ascii_case(b"FAILURE") {
+                        &mut n.failure
+                    } else if item.eq_ignore_ascii_case(b"DELAY") {
+                        &mut n.delay
+                    } else {
+                        return Err(bad());
+                    };
+                    if *flag {
+                        return Err(bad());
+                    }
+                    *flag = true;
+                }
+                if n.never && (n.success || n.failure || n.delay) {
+                    return Err(bad());
+                }
+                params.notify = Some(n);
+            }
+            (b"ORCPT", Some(v)) if params.orcpt.is_none() => {
+                let semi = memchr::memchr(b';', v).ok_or_else(bad)?;
+                let (t, a) = (
+                    v.get(..semi).unwrap_or_default(),
+                    v.get(semi + 1..).unwrap_or_default(),
+                );
+                if t.is_empty() || !t.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-') {
+                    return Err(bad());
+                }
+                params.orcpt = Some(OriginalRecipient {
+                    addr_type: String::from_utf8_lossy(t).into_owned(),
+                    address: xtext_decode(a).ok_or_else(bad)?,
+                });
+            }
+            (b"NOTIFY" | b"ORCPT", _) => return Err(bad()),
+            _ => params.other.push(other_param(key, value).ok_or_else(bad)?),
+        }
+        Ok(())
+    })?;
+    Ok(Command::Rcpt { to, params })
+}
+
+/// The keyword upper-cased into `buf` without allocating; longer keywords (never a known
+/// one) give an empty slice.
+fn upper_key<'b>(key: &[u8], buf: &'b mut [u8; 16]) -> &'b [u8] {
+    match buf.get_mut(..key.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(key);
+            dst.make_ascii_uppercase();
+            dst
+        }
+        None => b"",
+    }
+}
+
+fn other_param(key: &[u8], value: Option<&[u8]>) -> Option<(String, Option<String>)> {
+    let k = String::from_utf8(key.to_ascii_uppercase()).ok()?;
+    let v = match value {
+        Some(v) => Some(String::from_utf8(v.to_vec()).ok()?),
+        None => None,
+    };
+    Some((k, v))
+}
+
+/// `Mail-parameters = esmtp-param *(SP esmtp-param)`,
+/// `esmtp-param = esmtp-keyword ["=" esmtp-value]`.
+fn for_each_param<'a>(
+    c: &mut Cursor<'a>,
+    mut f: impl FnMut(&mut Cursor<'a>, &'a [u8], Option<&'a [u8]>, usize) -> Result<(), Error>,
+) -> Result<(), Error> {
+    loop {
+        if c.at_end() {
+            return Ok(());
+        }
+        if !c.eat(b' ') {
+            return Err(c.syntax("expected SP before parameter"));
+        }
+        skip_spaces(c);
+        if c.at_end() {
+            return Ok(());
+        }
+        let start = c.pos;
+        // esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
+        if !c.peek().is_some_and(|b| b.is_ascii_alphanumeric()) {
+            return Err(c.syntax("parameter keyword"));
+        }
+        while c
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            c.pos += 1;
+        }
+        let key = c.line.get(start..c.pos).unwrap_or_default();
+        let value = if c.eat(b'=') {
+            // esmtp-value = 1*(%d33-60 / %d62-126), UTF-8 allowed by RFC 6531
+            let vstart = c.pos;
+            while matches!(c.peek(), Some(33..=60 | 62..=126 | 0x80..)) {
+                c.pos += 1;
+            }
+            if c.pos == vstart {
+                return Err(c.syntax("parameter value"));
+            }
+            Some(c.line.get(vstart..c.pos).unwrap_or_default())
+        } else {
+            None
+        };
+        if !(c.at_end() || c.peek() == Some(b' ')) {
+            return Err(c.syntax("parameter"));
+        }
+        f(c, key, value, start)?;
+    }
+}
+
+fn number(v: &[u8]) -> Option<u64> {
+    if v.is_empty() || v.len() > 20 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    v.iter().try_fold(0u64, |n, &d| {
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+/// Decodes RFC 3461 xtext (`+XX` escapes); `None` if malformed or not UTF-8.
+pub fn xtext_decode(v: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = v.iter();
+    while let Some(&b) = i.next() {
+        match b {
+            b'+' => {
+                let h = hex(*i.next()?)?;
+                let l = hex(*i.next()?)?;
+                out.push(h << 4 | l);
+            }
+            b'=' => return None,
+            33..=126 | 0x80.. => out.push(b),
+            _ => return None,
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+fn bdat(mut c: Cursor<'_>) -> Result<Command, Error> {
+    let start = c.pos;
+    while c.peek().is_some_and(|b| b.is_ascii_digit()) {
+        c.pos += 1;
+    }
+    let size = number(c.line.get(start..c.pos).unwrap_or_default())
+        .ok_or_else(|| c.syntax("chunk size"))?;
+    let last = if c.at_end() {
+        false
+    } else if c.eat(b' ') && c.eat_ci(b"LAST") && c.at_end() {
+        true
+    } else {
+        return Err(c.syntax("expected LAST"));
+    };
+    Ok(Command::Bdat { size, last })
+}
+
+fn auth(mut c: Cursor<'_>) -> Result<Command, Error> {
+    // sasl-mech = 1*20mech-char, mech-char = UPPER-ALPHA / DIGIT / HYPHEN / UNDERSCORE
+    let start = c.pos;
+    while c
+        .peek()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        c.pos += 1;
+    }
+    let mech = c.line.get(start..c.pos).unwrap_or_default();
+    if mech.is_empty() || mech.len() > 20 {
+        return Err(c.syntax("SASL mechanism"));
+    }
+    let mechanism = std::str::from_utf8(mech)
+        .map_err(|_| c.syntax("SASL mechanism"))?
+        .to_ascii_uppercase();
+    let initial_response = if c.at_end() {
+        None
+    } else if c.eat(b' ') {
+        Some(Secret::new(decode_sasl(c.rest())?))
+    } else {
+        return Err(c.syntax("SASL mechanism"));
+    };
+    Ok(Command::Auth {
+        mechanism,
+        initial_response,
+    })
+}
+
+/// Decodes one SASL response line: base64, or `=` for an empty response.
+pub fn decode_sasl(line: &[u8]) -> Result<Vec<u8>, Error> {
+    let line = trim_end(line);
+    if line == b"=" {
+        return Ok(Vec::new());
+    }
+    if line.is_empty() {
+        return Err(Error::InvalidBase64);
+    }
+    STANDARD.decode(line).map_err(|_| Error::InvalidBase64)
+}

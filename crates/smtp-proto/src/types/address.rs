@@ -1,0 +1,146 @@
+use std::fmt;
+
+/// A mailbox `local-part@domain` (RFC 5321 section 4.1.2, extended to UTF-8 by RFC 6531).
+///
+/// The local part is kept in its wire form: a dot-string (`john.doe`) or a quoted string
+/// with its quotes (`"john doe"`). The domain is a domain name (A-labels or U-labels) or an
+/// address literal with its brackets (`[192.0.2.1]`, `[IPv6:2001:db8::1]`). Both live in
+/// one `String` (`local@domain`), so a mailbox costs one allocation.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Mailbox {
+    addr: String,
+    at: usize,
+}
+
+impl Mailbox {
+    /// Builds a mailbox from its two halves (no validation: the encoder writes them as is).
+    pub fn new(local_part: impl AsRef<str>, domain: impl AsRef<str>) -> Self {
+        let (l, d) = (local_part.as_ref(), domain.as_ref());
+        let mut addr = String::with_capacity(l.len() + 1 + d.len());
+        addr.push_str(l);
+        addr.push('@');
+        addr.push_str(d);
+        Mailbox { addr, at: l.len() }
+    }
+
+    /// `whole` is `local@domain` with the `@` at byte `at`.
+    pub(crate) fn from_wire(whole: &str, at: usize) -> Self {
+        Mailbox {
+            addr: whole.to_string(),
+            at,
+        }
+    }
+
+    /// The local part in wire form (quotes kept).
+    pub fn local_part(&self) -> &str {
+        self.addr.get(..self.at).unwrap_or_default()
+    }
+
+    /// The domain or address literal.
+    pub fn domain(&self) -> &str {
+        self.addr.get(self.at + 1..).unwrap_or_default()
+    }
+
+    /// The whole address, `local-part@domain`.
+    pub fn as_str(&self) -> &str {
+        &self.addr
+    }
+
+    /// True when the address contains a non-ASCII character, which requires SMTPUTF8.
+    pub fn is_utf8(&self) -> bool {
+        !self.addr.is_ascii()
+    }
+
+    /// The local part without the quoting of a quoted string (`"a\ b"` gives `a b`).
+    pub fn local_part_unquoted(&self) -> String {
+        let lp = self.local_part();
+        match lp.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            None => lp.to_string(),
+            Some(inner) => {
+                let mut out = String::with_capacity(inner.len());
+                let mut escaped = false;
+                for c in inner.chars() {
+                    if escaped || c != '\\' {
+                        out.push(c);
+                        escaped = false;
+                    } else {
+                        escaped = true;
+                    }
+                }
+                out
+            }
+        }
+    }
+}
+
+impl fmt::Display for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.addr)
+    }
+}
+
+/// The argument of `MAIL FROM:`: a mailbox or the null path `<>` (bounces).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ReversePath {
+    /// `<>`: the null reverse-path used by delivery status notifications.
+    Null,
+    /// `<mailbox>`.
+    Mailbox(Mailbox),
+}
+
+impl ReversePath {
+    /// The mailbox, unless this is the null path.
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        match self {
+            ReversePath::Null => None,
+            ReversePath::Mailbox(m) => Some(m),
+        }
+    }
+
+    /// True when the address contains a non-ASCII character.
+    pub fn is_utf8(&self) -> bool {
+        self.mailbox().is_some_and(Mailbox::is_utf8)
+    }
+}
+
+impl fmt::Display for ReversePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReversePath::Null => f.write_str("<>"),
+            ReversePath::Mailbox(m) => write!(f, "<{m}>"),
+        }
+    }
+}
+
+/// The argument of `RCPT TO:`: a mailbox or the bare `<Postmaster>` (RFC 5321 section 4.1.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ForwardPath {
+    /// `<Postmaster>` without a domain: the server's own postmaster.
+    Postmaster,
+    /// `<mailbox>`.
+    Mailbox(Mailbox),
+}
+
+impl ForwardPath {
+    /// The mailbox, unless this is the bare `<Postmaster>`.
+    pub fn mailbox(&self) -> Option<&Mailbox> {
+        match self {
+            ForwardPath::Postmaster => None,
+            ForwardPath::Mailbox(m) => Some(m),
+        }
+    }
+
+    /// True when the address contains a non-ASCII character.
+    pub fn is_utf8(&self) -> bool {
+        self.mailbox().is_some_and(Mailbox::is_utf8)
+    }
+}
+
+impl fmt::Display for ForwardPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForwardPath::Postmaster => f.write_str("<Postmaster>"),
+            ForwardPath::Mailbox(m) => write!(f, "<{m}>"),
+        }
+    }
+}

@@ -1,0 +1,508 @@
+//! The TOML configuration: every key, its default, and validation.
+//!
+//! Every table refuses unknown keys (a typo is an error that names the key, never a
+//! silently ignored setting). [`Config::embedded_default`] is what `serve` uses when no
+//! `--config` is given.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::ServerError;
+
+/// Default data directory (relative to the working directory).
+pub const DEFAULT_DATA_DIR: &str = "./mail-data";
+/// Default largest message accepted by `deliver` and the protocols: 50 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 50 * 1024 * 1024;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store, the development certificate and the admin socket live.
+    /// Default `./mail-data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The mail domains this server hosts. Accounts must be in one of them (an empty list
+    /// accepts any domain). Default `["example.test"]`.
+    #[serde(default = "default_domains")]
+    pub domains: Vec<String>,
+    /// The server's host name: greetings, the APOP timestamp and the development
+    /// certificate's names. Default `localhost`.
+    #[serde(default = "default_hostname")]
+    pub hostname: String,
+    /// Log level when `RUST_LOG` is not set (`error`, `warn`, `info`, `debug`, `trace`, or a
+    /// full `tracing` filter). Default `info`.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Largest message accepted, in bytes. Default 50 MiB.
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: u64,
+    /// Create `demo@<first domain>` with sample messages when the store has no account.
+    /// Default: true for the embedded configuration, false in a configuration file.
+    #[serde(default)]
+    pub demo_account: bool,
+    /// Listening addresses.
+    #[serde(default)]
+    pub listeners: Listeners,
+    /// The TLS certificate; the development certificate when absent.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// Connection limits and timeouts.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// POP3 options.
+    #[serde(default)]
+    pub pop3: Pop3Config,
+}
+
+/// The `[listeners]` table: each key is optional; absent means not listening.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listeners {
+    /// POP3 with STLS (usually port 110).
+    pub pop3: Option<SocketAddr>,
+    /// POP3 over implicit TLS (usually port 995).
+    pub pop3s: Option<SocketAddr>,
+    /// IMAP with STARTTLS (143).
+    pub imap: Option<SocketAddr>,
+    /// IMAP over implicit TLS (993).
+    pub imaps: Option<SocketAddr>,
+    /// Inbound SMTP for the local domains, STARTTLS offered (25).
+    pub smtp: Option<SocketAddr>,
+    /// SMTP submission with STARTTLS and AUTH (587).
+    pub submission: Option<SocketAddr>,
+    /// SMTP submission over implicit TLS with AUTH (465).
+    pub submissions: Option<SocketAddr>,
+    /// LMTP for local delivery from another MTA (plaintext; bind it to loopback).
+    pub lmtp: Option<SocketAddr>,
+}
+
+/// The `[tls]` table: PEM files of the certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain, PEM.
+    pub cert: PathBuf,
+    /// The private key, PEM (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// The `[limits]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Simultaneous connections from one IP address. Default 20.
+    #[serde(default = "default_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// Simultaneous connections in total. Default 1000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A connection that moves no byte for this long is closed (humantime, e.g. `10m`).
+    /// Default `10m` (RFC 1939's minimum autologout).
+    #[serde(default = "default_idle", with = "humantime_serde_lite")]
+    pub idle_timeout: Duration,
+    /// How long live sessions get to finish after SIGINT/SIGTERM. Default `10s`.
+    #[serde(default = "default_grace", with = "humantime_serde_lite")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections_per_ip: default_per_ip(),
+            max_connections: default_max_connections(),
+            idle_timeout: default_idle(),
+            shutdown_grace: default_grace(),
+        }
+    }
+}
+
+/// The `[pop3]` table.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3Config {
+    /// Put an APOP timestamp in the greeting. APOP then works only for accounts that opted
+    /// in to a plaintext-equivalent secret (`user apop-secret`). Default false.
+    #[serde(default)]
+    pub apop: bool,
+    /// Refuse USER/PASS, APOP and AUTH on the plain port until STLS. Default false.
+    #[serde(default)]
+    pub require_tls: bool,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from(DEFAULT_DATA_DIR)
+}
+fn default_domains() -> Vec<String> {
+    vec!["example.test".into()]
+}
+fn default_hostname() -> String {
+    "localhost".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_max_message_size() -> u64 {
+    DEFAULT_MAX_MESSAGE_SIZE
+}
+fn default_per_ip() -> usize {
+    20
+}
+fn default_max_connections() -> usize {
+    1000
+}
+fn default_idle() -> Duration {
+    Duration::from_secs(600)
+}
+fn default_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+/// Durations written the humantime way (`30s`, `10m`, `1h 30m`).
+mod humantime_serde_lite {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration {s:?} ({e}); write e.g. \"30s\" or \"10m\""
+            ))
+        })
+    }
+}
+
+impl Config {
+    /// The configuration used when `serve` runs without `--config`: data in
+    /// `./mail-data`, the development certificate, POP3 on 127.0.0.1:2110, POP3S on
+    /// 127.0.0.1:2995, IMAP on 2143 and 2993, SMTP on 2525, submission on 2587 and 2465,
+    /// and a demo account.
+    pub fn embedded_default() -> Self {
+        let mut c = Self::from_toml_str(EMBEDDED_DEFAULT, Path::new("<embedded>"))
+            .unwrap_or_else(|_| unreachable_config());
+        c.demo_account = true;
+        c
+    }
+
+    /// Parses and validates a configuration from TOML text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] naming the file and the offending key or value.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self, ServerError> {
+        let config: Config = toml::from_str(text).map_err(|e| ServerError::Config {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a configuration file.
+    ///
+    /// # Errors
+    /// [`ServerError::Config`] when the file cannot be read or is invalid.
+    pub fn load(path: &Path) -> Result<Self, ServerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ServerError::Config {
+            path: path.to_path_buf(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Self::from_toml_str(&text, path)
+    }
+
+    /// The configuration named by `--config`, or the embedded default.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ServerError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Ok(Self::embedded_default()),
+        }
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), ServerError> {
+        let bad = |message: String| ServerError::Config {
+            path: origin.to_path_buf(),
+            message,
+        };
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(bad("`data_dir` is empty".into()));
+        }
+        for d in &self.domains {
+            if d.is_empty()
+                || d.contains('@')
+                || d.contains(char::is_whitespace)
+                || !d.contains('.') && d != "localhost"
+            {
+                return Err(bad(format!("`domains`: {d:?} is not a domain name")));
+            }
+        }
+        if self.max_message_size == 0 {
+            return Err(bad("`max_message_size` must be greater than 0".into()));
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
+            return Err(bad("`limits.max_connections` and `limits.max_connections_per_ip` must be greater than 0".into()));
+        }
+        if self.limits.idle_timeout < Duration::from_secs(1) {
+            return Err(bad("`limits.idle_timeout` must be at least 1s".into()));
+        }
+        let mut seen: Vec<(SocketAddr, &str)> = Vec::new();
+        for (key, addr) in self.listener_list() {
+            if addr.port() != 0
+                && let Some((_, other)) = seen.iter().find(|(a, _)| *a == addr)
+            {
+                return Err(bad(format!(
+                    "`listeners.{key}` and `listeners.{other}` both use {addr}"
+                )));
+            }
+            seen.push((addr, key));
+        }
+        if let Some(level) = Some(self.log_level.trim())
+            && level.is_empty()
+        {
+            return Err(bad("`log_level` is empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Every configured listener as (key, address).
+    pub fn listener_list(&self) -> Vec<(&'static str, SocketAddr)> {
+        let l = &self.listeners;
+        [
+            ("pop3", l.pop3),
+            ("pop3s", l.pop3s),
+            ("imap", l.imap),
+            ("imaps", l.imaps),
+            ("smtp", l.smtp),
+            ("submission", l.submission),
+            ("submissions", l.submissions),
+            ("lmtp", l.lmtp),
+        ]
+        .into_iter()
+        .filter_map(|(k, a)| a.map(|a| (k, a)))
+        .collect()
+    }
+
+    /// True when `address`'s domain is hosted here (any domain when `domains` is empty).
+    pub fn is_local_address(&self, address: &str) -> bool {
+        let Some((local, domain)) = address.rsplit_once('@') else {
+            return false;
+        };
+        !local.is_empty()
+            && (self.domains.is_empty()
+                || self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+    }
+
+    /// Where the mail store lives.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    /// Where the development certificate lives.
+    pub fn dev_cert_dir(&self) -> PathBuf {
+        self.data_dir.join("tls")
+    }
+
+    /// The admin socket.
+    pub fn admin_socket(&self) -> PathBuf {
+        self.data_dir.join("admin.sock")
+    }
+
+    /// The effective configuration as TOML (what `check-config` prints).
+    pub fn to_toml(&self) -> String {
+        use std::fmt::Write as _;
+        let mut s = String::new();
+        let q = |v: &str| toml_quote(v);
+        let _ = writeln!(s, "data_dir = {}", q(&self.data_dir.to_string_lossy()));
+        let domains: Vec<String> = self.domains.iter().map(|d| q(d)).collect();
+        let _ = writeln!(s, "domains = [{}]", domains.join(", "));
+        let _ = writeln!(s, "hostname = {}", q(&self.hostname));
+        let _ = writeln!(s, "log_level = {}", q(&self.log_level));
+        let _ = writeln!(s, "max_message_size = {}", self.max_message_size);
+        let _ = writeln!(s, "demo_account = {}", self.demo_account);
+        let _ = writeln!(s, "\n[listeners]");
+        for (k, a) in self.listener_list() {
+            let _ = writeln!(s, "{k} = {}", q(&a.to_string()));
+        }
+        match &self.tls {
+            Some(t) => {
+                let _ = writeln!(s, "\n[tls]");
+                let _ = writeln!(s, "cert = {}", q(&t.cert.to_string_lossy()));
+                let _ = writeln!(s, "key = {}", q(&t.key.to_string_lossy()));
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "\n# [tls] absent: a self-signed development certificate is kept in {}",
+                    self.dev_cert_dir().display()
+                );
+            }
+        }
+        let _ = writeln!(s, "\n[limits]");
+        let _ = writeln!(
+            s,
+            "max_connections_per_ip = {}",
+            self.limits.max_connections_per_ip
+        );
+        let _ = writeln!(s, "max_connections = {}", self.limits.max_connections);
+        let _ = writeln!(
+            s,
+            "idle_timeout = {}",
+            q(&humantime::format_duration(self.limits.idle_timeout).to_string())
+        );
+        let _ = writeln!(
+            s,
+            "shutdown_grace = {}",
+            q(&humantime::format_duration(self.limits.shutdown_grace).to_string())
+        );
+        let _ = writeln!(s, "\n[pop3]");
+        let _ = writeln!(s, "apop = {}", self.pop3.apop);
+        let _ = writeln!(s, "require_tls = {}", self.pop3.require_tls);
+        s
+    }
+}
+
+fn unreachable_config() -> Config {
+    // Only reached if the embedded text stopped parsing, which a unit test rules out.
+    Config {
+        data_dir: default_data_dir(),
+        domains: default_domains(),
+        hostname: default_hostname(),
+        log_level: default_log_level(),
+        max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        demo_account: true,
+        listeners: Listeners {
+            pop3: Some(SocketAddr::from(([127, 0, 0, 1], 2110))),
+            pop3s: Some(SocketAddr::from(([127, 0, 0, 1], 2995))),
+            imap: Some(SocketAddr::from(([127, 0, 0, 1], 2143))),
+            imaps: Some(SocketAddr::from(([127, 0, 0, 1], 2993))),
+            smtp: Some(SocketAddr::from(([127, 0, 0, 1], 2525))),
+            submission: Some(SocketAddr::from(([127, 0, 0, 1], 2587))),
+            submissions: Some(SocketAddr::from(([127, 0, 0, 1], 2465))),
+            ..Listeners::default()
+        },
+        tls: None,
+        limits: LimitsConfig::default(),
+        pop3: Pop3Config::default(),
+    }
+}
+
+/// A TOML basic string.
+fn toml_quote(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The embedded default configuration.
+pub const EMBEDDED_DEFAULT: &str = r#"
+data_dir = "./mail-data"
+domains = ["example.test"]
+
+[listeners]
+pop3 = "127.0.0.1:2110"
+pop3s = "127.0.0.1:2995"
+imap = "127.0.0.1:2143"
+imaps = "127.0.0.1:2993"
+smtp = "127.0.0.1:2525"
+submission = "127.0.0.1:2587"
+submissions = "127.0.0.1:2465"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let c = Config::from_toml_str(EMBEDDED_DEFAULT, Path::new("x")).unwrap();
+        assert_eq!(c.listeners.pop3, Some("127.0.0.1:2110".parse().unwrap()));
+        assert_eq!(c.listeners.pop3s, Some("127.0.0.1:2995".parse().unwrap()));
+        assert_eq!(
+            c.listeners.submission,
+            Some("127.0.0.1:2587".parse().unwrap())
+        );
+        assert_eq!(unreachable_config().listeners, c.listeners);
+        assert_eq!(c.data_dir, PathBuf::from("./mail-data"));
+        assert!(Config::embedded_default().demo_account);
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::from_toml_str("data_dir = \"/x\"\nbogus = 1\n", Path::new("c.toml"))
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("unknown field `bogus`"), "{msg}");
+        assert!(msg.contains("c.toml"), "{msg}");
+        let e = Config::from_toml_str("[listeners]\npop4 = \"127.0.0.1:1\"\n", Path::new("c.toml"))
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field `pop4`"), "{e}");
+        let e = Config::from_toml_str(
+            "[tls]\ncert = \"a\"\nkey = \"b\"\nchain = \"c\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown field `chain`"), "{e}");
+    }
+
+    #[test]
+    fn full_example_and_round_trip() {
+        let text = r#"
+data_dir = "/var/lib/mail"
+domains = ["example.test", "example.org"]
+[listeners]
+pop3 = "127.0.0.1:2110"
+pop3s = "127.0.0.1:2995"
+[tls]
+cert = "/etc/mail/cert.pem"
+key = "/etc/mail/key.pem"
+[limits]
+idle_timeout = "5m"
+"#;
+        let c = Config::from_toml_str(text, Path::new("x")).unwrap();
+        assert_eq!(
+            c.tls.as_ref().unwrap().cert,
+            PathBuf::from("/etc/mail/cert.pem")
+        );
+        assert_eq!(c.limits.idle_timeout, Duration::from_secs(300));
+        assert!(!c.demo_account);
+        let again = Config::from_toml_str(&c.to_toml(), Path::new("y")).unwrap();
+        assert_eq!(again, c);
+        assert!(c.is_local_address("a@EXAMPLE.org"));
+        assert!(!c.is_local_address("a@example.com"));
+        assert!(!c.is_local_address("@example.org"));
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let e = Config::from_toml_str("[limits]\nidle_timeout = \"soon\"\n", Path::new("x"))
+            .unwrap_err();
+        assert!(e.to_string().contains("invalid duration"), "{e}");
+        let e = Config::from_toml_str(
+            "[listeners]\npop3 = \"127.0.0.1:7\"\npop3s = \"127.0.0.1:7\"\n",
+            Path::new("x"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("both use"), "{e}");
+        let e = Config::from_toml_str("[listeners]\npop3 = \"localhost\"\n", Path::new("x"))
+            .unwrap_err();
+        assert!(e.to_string().contains("pop3"), "{e}");
+        let e = Config::from_toml_str("domains = [\"a@b\"]\n", Path::new("x")).unwrap_err();
+        assert!(e.to_string().contains("not a domain"), "{e}");
+    }
+}

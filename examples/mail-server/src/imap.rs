@@ -1,0 +1,1310 @@
+//! IMAP over the store: an [`imap_proto::tokio::Backend`] whose sessions keep their own
+//! view of the selected mailbox (sequence number to UID map) and learn about other
+//! connections' changes from the store's change feed.
+//!
+//! - Login is the full address (or an alias) with the password or an app password; an
+//!   account whose IMAP access is off is refused with `NO [CONTACTADMIN]` after a correct
+//!   password.
+//! - Every mailbox of the account is visible (hierarchy delimiter `/`, special-use
+//!   attributes from the store).
+//! - FETCH serves FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ, ENVELOPE, BODY,
+//!   BODYSTRUCTURE, RFC822(.HEADER/.TEXT) and `BODY[section]<partial>` (built with
+//!   `mail-parser`); non-PEEK body fetches set `\Seen`.
+//! - Unsolicited EXISTS / EXPUNGE / FETCH come from the change feed, between commands and
+//!   during IDLE, only as far as the adapter's machine allows them.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use imap_proto::server::{Status, Unsolicited};
+use imap_proto::tokio::{
+    Backend, Expunged, FetchResult, MoveResult, QuotaInfo, SearchResult, SelectInfo, Session,
+    StoreRequest, StoreResult,
+};
+use imap_proto::types::{
+    Atom, Code, Date, DateTime, FetchAttr, FetchItem, FetchModifiers, Flag, ListData, ListPattern,
+    Mailbox, MailboxAttr, QuotaResource, SearchKey, SelectParams, SeqNum, SeqRange, SequenceSet,
+    StatusAttr, StatusItem, StoreKind,
+};
+use mailstore_core::{
+    AccountInfo, AppendOptions, AppendSink, ChangeEvent, ChangeSubscription, CreateMailbox, FlagOp,
+    Flags, MailStore, MailboxRef, MessageMeta, Protocol, SpecialUse, StoreError, SystemFlags,
+    Timestamp, UidSet,
+};
+
+/// The IMAP backend over a shared store.
+#[derive(Debug)]
+pub struct StoreBackend<S> {
+    store: Arc<S>,
+}
+
+impl<S: MailStore> StoreBackend<S> {
+    /// A backend over `store`.
+    pub fn new(store: Arc<S>) -> Self {
+        Self { store }
+    }
+}
+
+/// The text sent when an account may not use IMAP.
+pub const IMAP_DISABLED: &str =
+    "IMAP access is disabled for this account; ask the administrator to enable it";
+
+fn store_status(e: &StoreError) -> Status {
+    match e {
+        StoreError::NoSuchMailbox(_) => Status::no("No such mailbox").with_code("NONEXISTENT"),
+        StoreError::MailboxExists(_) => {
+            Status::no("Mailbox already exists").with_code("ALREADYEXISTS")
+        }
+        StoreError::InvalidName(n) => {
+            Status::no(format!("Invalid mailbox name: {n}")).with_code("CANNOT")
+        }
+        StoreError::NotAllowed(t) => Status::no(format!("Not allowed: {t}")).with_code("CANNOT"),
+        StoreError::OverQuota { .. } => Status::no(e.to_string()).with_code("OVERQUOTA"),
+        StoreError::InvalidMessage(m) => {
+            Status::no(format!("Message refused: {m}")).with_code("CANNOT")
+        }
+        StoreError::InvalidArgument(t) => Status::no(format!("Invalid argument: {t}")),
+        other => {
+            tracing::warn!("imap: store error: {other}");
+            Status::no("The mail store is unavailable, try again later").with_code("UNAVAILABLE")
+        }
+    }
+}
+
+impl<S: MailStore> Backend for StoreBackend<S>
+where
+    S::Append: Send,
+{
+    type Session = StoreSession<S>;
+
+    async fn login(&self, username: &str, password: &[u8]) -> Result<StoreSession<S>, Status> {
+        let Ok(password) = std::str::from_utf8(password) else {
+            return Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"));
+        };
+        match self.store.verify_login(username, password).await {
+            Ok(outcome) => {
+                if !outcome.account.allows(Protocol::Imap) {
+                    tracing::info!(user = username, "imap refused: access disabled");
+                    return Err(Status::no(IMAP_DISABLED).with_code("CONTACTADMIN"));
+                }
+                tracing::info!(user = username, via = ?outcome.via, "imap login");
+                Ok(StoreSession {
+                    store: Arc::clone(&self.store),
+                    account: outcome.account,
+                    view: None,
+                    append: None,
+                    append_target: None,
+                    condstore: false,
+                })
+            }
+            Err(StoreError::AuthFailed) => {
+                Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"))
+            }
+            Err(e) => Err(store_status(&e)),
+        }
+    }
+}
+
+struct View {
+    mailbox: MailboxRef,
+    read_only: bool,
+    uids: Vec<u32>,
+    sub: ChangeSubscription,
+    pending: VecDeque<ChangeEvent>,
+}
+
+/// One logged-in IMAP connection.
+pub struct StoreSession<S: MailStore> {
+    store: Arc<S>,
+    account: AccountInfo,
+    view: Option<View>,
+    append: Option<S::Append>,
+    append_target: Option<MailboxRef>,
+    condstore: bool,
+}
+
+impl<S: MailStore> std::fmt::Debug for StoreSession<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSession")
+            .field("account", &self.account.address)
+            .field("selected", &self.view.as_ref().map(|v| v.mailbox))
+            .finish()
+    }
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
+fn to_imap_flags(f: &Flags) -> Vec<Flag> {
+    f.names()
+        .iter()
+        .filter_map(|n| Flag::parse(n).ok())
+        .collect()
+}
+
+fn from_imap_flags(flags: &[Flag]) -> Flags {
+    let names: Vec<String> = flags
+        .iter()
+        // \Recent is session state and unknown `\Name` flags cannot be stored.
+        .filter(|f| !matches!(f, Flag::Recent | Flag::Extension(_)))
+        .map(ToString::to_string)
+        .collect();
+    Flags::from_names(names.iter().map(String::as_str))
+}
+
+fn special_attr(u: SpecialUse) -> Option<MailboxAttr> {
+    Some(match u {
+        SpecialUse::Sent => MailboxAttr::Sent,
+        SpecialUse::Drafts => MailboxAttr::Drafts,
+        SpecialUse::Junk => MailboxAttr::Junk,
+        SpecialUse::Trash => MailboxAttr::Trash,
+        SpecialUse::Archive => MailboxAttr::Archive,
+        SpecialUse::All => MailboxAttr::All,
+        SpecialUse::Flagged => MailboxAttr::Flagged,
+        _ => return None,
+    })
+}
+
+fn special_from_attr(a: &MailboxAttr) -> Option<SpecialUse> {
+    Some(match a {
+        MailboxAttr::Sent => SpecialUse::Sent,
+        MailboxAttr::Drafts => SpecialUse::Drafts,
+        MailboxAttr::Junk => SpecialUse::Junk,
+        MailboxAttr::Trash => SpecialUse::Trash,
+        MailboxAttr::Archive => SpecialUse::Archive,
+        MailboxAttr::All => SpecialUse::All,
+        MailboxAttr::Flagged => SpecialUse::Flagged,
+        _ => return None,
+    })
+}
+
+/// LIST pattern matching: `*` matches anything, `%` anything but the delimiter; INBOX
+/// is case-insensitive.
+fn matches(pattern: &[u8], name: &[u8]) -> bool {
+    // Iterative matcher with backtracking over the last wildcard (bounded work).
+    fn go(p: &[u8], n: &[u8], budget: &mut u32) -> bool {
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
+        match p.split_first() {
+            None => n.is_empty(),
+            Some((b'*', rest)) => {
+                (0..=n.len()).any(|i| n.get(i..).is_some_and(|t| go(rest, t, budget)))
+            }
+            Some((b'%', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n.get(i - 1) != Some(&b'/'))
+                .any(|i| n.get(i..).is_some_and(|t| go(rest, t, budget))),
+            Some((c, rest)) => n
+                .split_first()
+                .is_some_and(|(x, t)| x == c && go(rest, t, budget)),
+        }
+    }
+    let mut budget = 100_000;
+    go(pattern, name, &mut budget)
+}
+
+fn imap_date(t: Timestamp) -> Option<DateTime> {
+    let secs = t.0;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let date = Date::new(
+        u16::try_from(y).ok()?,
+        u8::try_from(m).ok()?,
+        u8::try_from(d).ok()?,
+    )
+    .ok()?;
+    DateTime::new(
+        date,
+        u8::try_from(rem / 3600).ok()?,
+        u8::try_from(rem % 3600 / 60).ok()?,
+        u8::try_from(rem % 60).ok()?,
+        0,
+    )
+    .ok()
+}
+
+/// Days since 1970-01-01 of a calendar date (proleptic Gregorian).
+fn civil_days(y: i64, m: i64, d: i64) -> i64 {
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2.rem_euclid(400);
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn day_number(d: &Date) -> i64 {
+    civil_days(
+        i64::from(d.year()),
+        i64::from(d.month()),
+        i64::from(d.day()),
+    )
+}
+
+/// The day of the message's Date: header field (in its own zone, as RFC 9051 asks).
+fn sent_day(head: Option<&[u8]>) -> Option<i64> {
+    let msg = crate::mime::parse(head?)?;
+    let d = msg.date()?;
+    Some(civil_days(
+        i64::from(d.year),
+        i64::from(d.month),
+        i64::from(d.day),
+    ))
+}
+
+fn timestamp_of(d: &DateTime) -> Timestamp {
+    let days = day_number(&d.date());
+    let secs = days * 86_400
+        + i64::from(d.hour()) * 3600
+        + i64::from(d.minute()) * 60
+        + i64::from(d.second())
+        - i64::from(d.zone_minutes()) * 60;
+    Timestamp(secs)
+}
+
+fn item_needs_body(i: &FetchItem) -> bool {
+    matches!(
+        i,
+        FetchItem::Rfc822
+            | FetchItem::Rfc822Header
+            | FetchItem::Rfc822Text
+            | FetchItem::Envelope
+            | FetchItem::Body
+            | FetchItem::BodyStructure
+            | FetchItem::BodySection { .. }
+    )
+}
+
+/// Items answered from the header block alone.
+fn header_only(i: &FetchItem) -> bool {
+    use imap_proto::types::SectionText;
+    match i {
+        FetchItem::Rfc822Header | FetchItem::Envelope => true,
+        FetchItem::BodySection { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.text,
+                    Some(
+                        SectionText::Header
+                            | SectionText::HeaderFields(_)
+                            | SectionText::HeaderFieldsNot(_)
+                    )
+                )
+        }
+        _ => false,
+    }
+}
+
+/// The beginning of a message, up to and including its header block: reads 16 KiB, then
+/// four times more until the empty line that ends the header is in (or the message ends).
+async fn read_head<S: MailStore>(
+    store: &S,
+    mailbox: MailboxRef,
+    uid: u32,
+    size: u64,
+) -> Result<Bytes, StoreError> {
+    let mut want: u64 = 16 * 1024;
+    loop {
+        let got = store
+            .open_range(mailbox, uid, 0, want.min(size))
+            .await?
+            .read_all()
+            .await?;
+        let end = memchr::memmem::find(&got, b"\r\n\r\n")
+            .map(|p| p + 4)
+            .or_else(|| memchr::memmem::find(&got, b"\n\n").map(|p| p + 2));
+        match end {
+            Some(e) => return Ok(Bytes::from(got).slice(..e)),
+            None if want >= size => return Ok(Bytes::from(got)),
+            None => want = want.saturating_mul(4),
+        }
+    }
+}
+
+fn seqset(numbers: &[u32]) -> Option<SequenceSet> {
+    let mut sorted: Vec<u32> = numbers.iter().copied().filter(|&n| n != 0).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ranges: Vec<SeqRange> = Vec::new();
+    let mut iter = sorted.into_iter().peekable();
+    while let Some(first) = iter.next() {
+        let mut last = first;
+        while iter.peek() == Some(&(last + 1)) {
+            last += 1;
+            iter.next();
+        }
+        let a = SeqNum::new(first).ok()?;
+        let b = SeqNum::new(last).ok()?;
+        ranges.push(SeqRange::new(a, b));
+    }
+    SequenceSet::new(ranges).ok()
+}
+
+impl<S: MailStore> StoreSession<S> {
+    /// Looks a mailbox up (the future borrows only the store, so it stays `Send`).
+    fn mailbox_ref(
+        &self,
+        mailbox: &Mailbox,
+    ) -> impl std::future::Future<Output = Result<mailstore_core::MailboxInfo, Status>> + Send + use<S>
+    {
+        let store = Arc::clone(&self.store);
+        let account = self.account.id;
+        let name = mailbox.as_str().to_string();
+        async move {
+            store
+                .mailbox(account, &name)
+                .await
+                .map_err(|e| store_status(&e))
+        }
+    }
+
+    fn selected(&self) -> Result<&View, Status> {
+        self.view
+            .as_ref()
+            .ok_or_else(|| Status::bad("No mailbox selected"))
+    }
+
+    /// (seq, uid) of the view's messages in a set.
+    fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<(u32, u32)> {
+        let Some(view) = &self.view else {
+            return Vec::new();
+        };
+        let count = u32::try_from(view.uids.len()).unwrap_or(u32::MAX);
+        let largest = if uid {
+            view.uids.last().copied().unwrap_or(0)
+        } else {
+            count
+        };
+        if largest == 0 {
+            return Vec::new();
+        }
+        view.uids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &u)| {
+                let seq = u32::try_from(i + 1).ok()?;
+                let n = if uid { u } else { seq };
+                set.contains(n, largest).then_some((seq, u))
+            })
+            .collect()
+    }
+
+    /// Removes UIDs from the view; returns their (seq, uid) in the order to report them.
+    fn remove_from_view(&mut self, uids: &[u32]) -> Vec<Expunged> {
+        let Some(view) = self.view.as_mut() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(&u) = view.uids.get(i) {
+            if uids.contains(&u) {
+                out.push(Expunged {
+                    seq: nz(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                    uid: nz(u),
+                });
+                view.uids.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn search_matches(
+        key: &SearchKey,
+        seq: u32,
+        meta: &MessageMeta,
+        body: Option<&[u8]>,
+        largest: (u32, u32),
+    ) -> bool {
+        let sys = meta.flags.system;
+        let contains = |hay: &[u8], needle: &[u8]| {
+            needle.is_empty()
+                || hay
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
+        };
+        let header = |name: &str, needle: &[u8]| {
+            let Some(b) = body else { return false };
+            let end = memchr::memmem::find(b, b"\r\n\r\n").unwrap_or(b.len());
+            b.get(..end)
+                .unwrap_or_default()
+                .split(|&c| c == b'\n')
+                .any(|line| {
+                    line.len() > name.len()
+                        && line
+                            .get(..name.len())
+                            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+                        && line.get(name.len()) == Some(&b':')
+                        && contains(line.get(name.len() + 1..).unwrap_or_default(), needle)
+                })
+        };
+        match key {
+            SearchKey::All => true,
+            SearchKey::Seen => sys.contains(SystemFlags::SEEN),
+            SearchKey::Unseen => !sys.contains(SystemFlags::SEEN),
+            SearchKey::Deleted => sys.contains(SystemFlags::DELETED),
+            SearchKey::Undeleted => !sys.contains(SystemFlags::DELETED),
+            SearchKey::Flagged => sys.contains(SystemFlags::FLAGGED),
+            SearchKey::Unflagged => !sys.contains(SystemFlags::FLAGGED),
+            SearchKey::Answered => sys.contains(SystemFlags::ANSWERED),
+            SearchKey::Unanswered => !sys.contains(SystemFlags::ANSWERED),
+            SearchKey::Draft => sys.contains(SystemFlags::DRAFT),
+            SearchKey::Undraft => !sys.contains(SystemFlags::DRAFT),
+            SearchKey::Uid(set) => set.contains(meta.uid, largest.1),
+            SearchKey::SequenceSet(set) => set.contains(seq, largest.0),
+            SearchKey::Not(k) => !Self::search_matches(k, seq, meta, body, largest),
+            SearchKey::Or(a, b) => {
+                Self::search_matches(a, seq, meta, body, largest)
+                    || Self::search_matches(b, seq, meta, body, largest)
+            }
+            SearchKey::And(keys) => keys
+                .iter()
+                .all(|k| Self::search_matches(k, seq, meta, body, largest)),
+            SearchKey::Subject(s) => header("Subject", s),
+            SearchKey::From(s) => header("From", s),
+            SearchKey::To(s) => header("To", s),
+            SearchKey::Cc(s) => header("Cc", s),
+            SearchKey::Bcc(s) => header("Bcc", s),
+            SearchKey::Header(name, s) => header(&String::from_utf8_lossy(name), s),
+            SearchKey::Text(s) => body.is_some_and(|b| contains(b, s)),
+            SearchKey::Body(s) => body.is_some_and(|b| {
+                let start = memchr::memmem::find(b, b"\r\n\r\n").map_or(b.len(), |p| p + 4);
+                contains(b.get(start..).unwrap_or_default(), s)
+            }),
+            SearchKey::Larger(n) => meta.size > *n,
+            SearchKey::Smaller(n) => meta.size < *n,
+            SearchKey::ModSeq { modseq, .. } => meta.modseq >= *modseq,
+            SearchKey::Keyword(k) => meta.flags.has_keyword(k.as_str()),
+            SearchKey::Unkeyword(k) => !meta.flags.has_keyword(k.as_str()),
+            // This server keeps no \Recent state: nothing is recent or new.
+            SearchKey::Recent | SearchKey::New => false,
+            SearchKey::Old => true,
+            // INTERNALDATE, compared by date (RFC 9051 6.4.4: time and zone disregarded).
+            SearchKey::Before(d) => meta.internal_date.0.div_euclid(86_400) < day_number(d),
+            SearchKey::On(d) => meta.internal_date.0.div_euclid(86_400) == day_number(d),
+            SearchKey::Since(d) => meta.internal_date.0.div_euclid(86_400) >= day_number(d),
+            // The Date: header field.
+            SearchKey::SentBefore(d) => sent_day(body).is_some_and(|x| x < day_number(d)),
+            SearchKey::SentOn(d) => sent_day(body).is_some_and(|x| x == day_number(d)),
+            SearchKey::SentSince(d) => sent_day(body).is_some_and(|x| x >= day_number(d)),
+            // Keys added to imap-proto later are not evaluated: they match everything.
+            _ => true,
+        }
+    }
+
+    fn needs_full_body(key: &SearchKey) -> bool {
+        match key {
+            SearchKey::Text(_) | SearchKey::Body(_) => true,
+            SearchKey::Not(k) => Self::needs_full_body(k),
+            SearchKey::Or(a, b) => Self::needs_full_body(a) || Self::needs_full_body(b),
+            SearchKey::And(keys) => keys.iter().any(Self::needs_full_body),
+            _ => false,
+        }
+    }
+
+    fn needs_body(key: &SearchKey) -> bool {
+        match key {
+            SearchKey::Cc(_)
+            | SearchKey::Bcc(_)
+            | SearchKey::Header(..)
+            | SearchKey::SentBefore(_)
+            | SearchKey::SentOn(_)
+            | SearchKey::SentSince(_) => true,
+            SearchKey::Subject(_)
+            | SearchKey::From(_)
+            | SearchKey::To(_)
+            | SearchKey::Text(_)
+            | SearchKey::Body(_) => true,
+            SearchKey::Not(k) => Self::needs_body(k),
+            SearchKey::Or(a, b) => Self::needs_body(a) || Self::needs_body(b),
+            SearchKey::And(keys) => keys.iter().any(Self::needs_body),
+            _ => false,
+        }
+    }
+}
+
+impl<S: MailStore> Session for StoreSession<S>
+where
+    S::Append: Send,
+{
+    async fn list(
+        &mut self,
+        reference: &Mailbox,
+        patterns: &[ListPattern],
+        subscribed_only: bool,
+    ) -> Result<Vec<ListData>, Status> {
+        let all = self
+            .store
+            .list_mailboxes(self.account.id)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let mut out = Vec::new();
+        for m in &all {
+            if subscribed_only && !m.subscribed {
+                continue;
+            }
+            let hit = patterns.iter().any(|p| {
+                let full = format!("{}{}", reference.as_str(), p.as_str());
+                if m.name == "INBOX" {
+                    matches(full.to_ascii_uppercase().as_bytes(), b"INBOX")
+                } else {
+                    matches(full.as_bytes(), m.name.as_bytes())
+                }
+            });
+            if !hit {
+                continue;
+            }
+            let prefix = format!("{}/", m.name);
+            let children = all.iter().any(|o| o.name.starts_with(&prefix));
+            let mut attributes = vec![if children {
+                MailboxAttr::HasChildren
+            } else {
+                MailboxAttr::HasNoChildren
+            }];
+            if let Some(a) = m.special_use.and_then(special_attr) {
+                attributes.push(a);
+            }
+            if subscribed_only || m.subscribed {
+                attributes.push(MailboxAttr::Subscribed);
+            }
+            out.push(ListData {
+                attributes,
+                delimiter: Some('/'),
+                mailbox: Mailbox::new(m.name.clone())
+                    .map_err(|_| Status::no("Invalid mailbox name"))?,
+                extended: Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn status(
+        &mut self,
+        mailbox: &Mailbox,
+        items: &[StatusItem],
+    ) -> Result<Vec<StatusAttr>, Status> {
+        let info = self.mailbox_ref(mailbox).await?;
+        let deleted = if items.contains(&StatusItem::Deleted) {
+            let snap = self
+                .store
+                .snapshot(info.mailbox)
+                .await
+                .map_err(|e| store_status(&e))?;
+            u32::try_from(
+                snap.messages
+                    .iter()
+                    .filter(|m| m.flags.system.contains(SystemFlags::DELETED))
+                    .count(),
+            )
+            .unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        Ok(items
+            .iter()
+            .filter_map(|i| {
+                Some(match i {
+                    StatusItem::Messages => StatusAttr::Messages(info.messages),
+                    StatusItem::Recent => StatusAttr::Recent(0),
+                    StatusItem::UidNext => StatusAttr::UidNext(info.uidnext),
+                    StatusItem::UidValidity => StatusAttr::UidValidity(info.uidvalidity),
+                    StatusItem::Unseen => StatusAttr::Unseen(info.unseen),
+                    StatusItem::Deleted => StatusAttr::Deleted(deleted),
+                    StatusItem::Size => StatusAttr::Size(info.size),
+                    StatusItem::HighestModSeq => StatusAttr::HighestModSeq(info.highest_modseq),
+                    _ => return None,
+                })
+            })
+            .collect())
+    }
+
+    async fn select(
+        &mut self,
+        mailbox: &Mailbox,
+        read_only: bool,
+        params: &SelectParams,
+    ) -> Result<SelectInfo, Status> {
+        self.view = None;
+        let info = self.mailbox_ref(mailbox).await?;
+        // Subscribe first so no change between the snapshot and the subscription is lost.
+        let sub = self
+            .store
+            .subscribe(info.mailbox)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let snap = self
+            .store
+            .snapshot(info.mailbox)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid).collect();
+        let mut si = SelectInfo::new(
+            u32::try_from(uids.len()).unwrap_or(u32::MAX),
+            nz(snap.info.uidvalidity),
+            nz(snap.info.uidnext),
+        );
+        si.highest_modseq = Some(snap.info.highest_modseq);
+        si.read_only = read_only;
+        if params.condstore || params.qresync.is_some() {
+            self.condstore = true;
+        }
+        self.view = Some(View {
+            mailbox: info.mailbox,
+            read_only,
+            uids,
+            sub,
+            pending: VecDeque::new(),
+        });
+        Ok(si)
+    }
+
+    async fn unselect(&mut self, expunge: bool) -> Result<(), Status> {
+        if expunge && self.view.as_ref().is_some_and(|v| !v.read_only) {
+            let _ = self.expunge(None).await?;
+        }
+        self.view = None;
+        Ok(())
+    }
+
+    async fn fetch(
+        &mut self,
+        set: &SequenceSet,
+        uid: bool,
+        items: &[FetchItem],
+        _modifiers: &FetchModifiers,
+    ) -> Result<Vec<FetchResult>, Status> {
+        let (mailbox, read_only) = {
+            let v = self.selected()?;
+            (v.mailbox, v.read_only)
+        };
+        let targets = self.resolve(set, uid);
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uidset: UidSet = targets.iter().map(|&(_, u)| u).collect();
+        let metas = self
+            .store
+            .message_meta(mailbox, &uidset)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let needs_body = items.iter().any(item_needs_body);
+        // Header-only items (Thunderbird's and Apple Mail's sync fetches) read only the
+        // beginning of each message, not its attachments.
+        let head_only = items.iter().all(|i| !item_needs_body(i) || header_only(i));
+        let sets_seen = !read_only
+            && items.iter().any(|i| {
+                matches!(
+                    i,
+                    FetchItem::Rfc822
+                        | FetchItem::Rfc822Text
+                        | FetchItem::BodySection { peek: false, .. }
+                )
+            });
+        let mut out = Vec::with_capacity(targets.len());
+        let mut newly_seen = Vec::new();
+        for (seq, u) in targets {
+            let Some(meta) = metas.iter().find(|m| m.uid == u) else {
+                continue; // expunged meanwhile: the EXPUNGE follows
+            };
+            let raw = if needs_body {
+                let read = if head_only {
+                    read_head(&*self.store, mailbox, u, meta.size).await
+                } else {
+                    match self.store.open_body(mailbox, u).await {
+                        Ok(r) => r.read_all().await.map(Bytes::from),
+                        Err(e) => Err(e),
+                    }
+                };
+                match read {
+                    Ok(b) => Some(b),
+                    Err(StoreError::NoSuchMessage(_)) => continue,
+                    Err(e) => return Err(store_status(&e)),
+                }
+            } else {
+                None
+            };
+            let raw_ref = raw.clone().unwrap_or_default();
+            let parsed = if items.iter().any(|i| {
+                matches!(
+                    i,
+                    FetchItem::Envelope
+                        | FetchItem::Body
+                        | FetchItem::BodyStructure
+                        | FetchItem::BodySection { .. }
+                )
+            }) {
+                crate::mime::parse(&raw_ref)
+            } else {
+                None
+            };
+            let mut attrs = Vec::new();
+            if uid {
+                attrs.push(FetchAttr::Uid(nz(u)));
+            }
+            let mut flags = meta.flags.clone();
+            if sets_seen && !flags.system.contains(SystemFlags::SEEN) {
+                flags.system = flags.system.union(SystemFlags::SEEN);
+                newly_seen.push(u);
+            }
+            for item in items {
+                match item {
+                    FetchItem::Uid if !uid => attrs.push(FetchAttr::Uid(nz(u))),
+                    FetchItem::Flags => attrs.push(FetchAttr::Flags(to_imap_flags(&flags))),
+                    FetchItem::InternalDate => {
+                        if let Some(d) = imap_date(meta.internal_date) {
+                            attrs.push(FetchAttr::InternalDate(d));
+                        }
+                    }
+                    FetchItem::Rfc822Size => attrs.push(FetchAttr::Rfc822Size(meta.size)),
+                    FetchItem::ModSeq => attrs.push(FetchAttr::ModSeq(meta.modseq)),
+                    FetchItem::Rfc822 => attrs.push(FetchAttr::Rfc822(Some(raw_ref.clone()))),
+                    FetchItem::Rfc822Header => {
+                        let s = imap_proto::types::Section {
+                            part: Vec::new(),
+                            text: Some(imap_proto::types::SectionText::Header),
+                        };
+                        attrs.push(FetchAttr::Rfc822Header(crate::mime::section(
+                            &raw_ref, None, &s,
+                        )));
+                    }
+                    FetchItem::Rfc822Text => {
+                        let s = imap_proto::types::Section {
+                            part: Vec::new(),
+                            text: Some(imap_proto::types::SectionText::Text),
+                        };
+                        attrs.push(FetchAttr::Rfc822Text(crate::mime::section(
+                            &raw_ref, None, &s,
+                        )));
+                    }
+                    FetchItem::Envelope => {
+                        let e = parsed
+                            .as_ref()
+                            .map(crate::mime::envelope)
+                            .unwrap_or_default();
+                        attrs.push(FetchAttr::Envelope(Box::new(e)));
+                    }
+                    FetchItem::Body | FetchItem::BodyStructure => {
+                        let extended = matches!(item, FetchItem::BodyStructure);
+                        if let Some(p) = parsed.as_ref() {
+                            let bs = crate::mime::body_structure(p, &raw_ref, extended);
+                            attrs.push(if extended {
+                                FetchAttr::BodyStructure(Box::new(bs))
+                            } else {
+                                FetchAttr::Body(Box::new(bs))
+                            });
+                        }
+                    }
+                    FetchItem::BodySection {
+                        section, partial, ..
+                    } => {
+                        let data = crate::mime::section(&raw_ref, parsed.as_ref(), section);
+                        let (data, origin) = match (data, partial) {
+                            (Some(d), Some((start, len))) => {
+                                let s = usize::try_from(*start).unwrap_or(usize::MAX).min(d.len());
+                                let e = s
+                                    .saturating_add(
+                                        usize::try_from(len.get()).unwrap_or(usize::MAX),
+                                    )
+                                    .min(d.len());
+                                (Some(d.slice(s..e)), Some(*start))
+                            }
+                            (d, Some((start, _))) => (d, Some(*start)),
+                            (d, None) => (d, None),
+                        };
+                        attrs.push(FetchAttr::BodySection {
+                            section: section.clone(),
+                            origin,
+                            data,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            if newly_seen.last() == Some(&u) && !items.contains(&FetchItem::Flags) {
+                attrs.push(FetchAttr::Flags(to_imap_flags(&flags)));
+            }
+            out.push((nz(seq), attrs));
+        }
+        if !newly_seen.is_empty() {
+            let set: UidSet = newly_seen.into_iter().collect();
+            let _ = self
+                .store
+                .store_flags(
+                    mailbox,
+                    &set,
+                    FlagOp::Add,
+                    &Flags::system(SystemFlags::SEEN),
+                    None,
+                )
+                .await
+                .map_err(|e| store_status(&e))?;
+        }
+        Ok(out)
+    }
+
+    async fn store(&mut self, request: StoreRequest) -> Result<StoreResult, Status> {
+        let (mailbox, read_only) = {
+            let v = self.selected()?;
+            (v.mailbox, v.read_only)
+        };
+        if read_only {
+            return Err(Status::no("The mailbox is read-only (EXAMINE)"));
+        }
+        let targets = self.resolve(&request.set, request.uid);
+        let uidset: UidSet = targets.iter().map(|&(_, u)| u).collect();
+        if uidset.is_empty() {
+            return Ok(StoreResult::default());
+        }
+        let op = match request.kind {
+            StoreKind::Add => FlagOp::Add,
+            StoreKind::Remove => FlagOp::Remove,
+            StoreKind::Replace => FlagOp::Replace,
+        };
+        let outcome = self
+            .store
+            .store_flags(
+                mailbox,
+                &uidset,
+                op,
+                &from_imap_flags(&request.flags),
+                request.unchanged_since,
+            )
+            .await
+            .map_err(|e| store_status(&e))?;
+        let mut result = StoreResult::default();
+        for m in &outcome.updated {
+            let Some(&(seq, _)) = targets.iter().find(|(_, u)| *u == m.uid) else {
+                continue;
+            };
+            let mut attrs = Vec::new();
+            if request.uid {
+                attrs.push(FetchAttr::Uid(nz(m.uid)));
+            }
+            attrs.push(FetchAttr::Flags(to_imap_flags(&m.flags)));
+            if self.condstore || request.unchanged_since.is_some() {
+                attrs.push(FetchAttr::ModSeq(m.modseq));
+            }
+            result.updated.push((nz(seq), attrs));
+        }
+        if !outcome.modified.is_empty() {
+            let numbers: Vec<u32> = if request.uid {
+                outcome.modified.clone()
+            } else {
+                targets
+                    .iter()
+                    .filter(|(_, u)| outcome.modified.contains(u))
+                    .map(|(s, _)| *s)
+                    .collect()
+            };
+            result.modified = seqset(&numbers);
+        }
+        Ok(result)
+    }
+
+    async fn search(&mut self, criteria: &[SearchKey], uid: bool) -> Result<SearchResult, Status> {
+        let (mailbox, uids) = {
+            let v = self.selected()?;
+            (v.mailbox, v.uids.clone())
+        };
+        let metas = self
+            .store
+            .message_meta(mailbox, &uids.iter().copied().collect())
+            .await
+            .map_err(|e| store_status(&e))?;
+        let need_body = criteria.iter().any(Self::needs_body);
+        let need_full = criteria.iter().any(Self::needs_full_body);
+        let largest = (
+            u32::try_from(uids.len()).unwrap_or(u32::MAX),
+            uids.last().copied().unwrap_or(0),
+        );
+        let mut numbers = Vec::new();
+        for (i, u) in uids.iter().enumerate() {
+            let Some(meta) = metas.iter().find(|m| m.uid == *u) else {
+                continue;
+            };
+            let body = if need_full {
+                match self.store.open_body(mailbox, *u).await {
+                    Ok(r) => Some(r.read_all().await.map_err(|e| store_status(&e))?),
+                    Err(_) => None,
+                }
+            } else if need_body {
+                read_head(&*self.store, mailbox, *u, meta.size)
+                    .await
+                    .ok()
+                    .map(|b| b.to_vec())
+            } else {
+                None
+            };
+            let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            if criteria
+                .iter()
+                .all(|k| Self::search_matches(k, seq, meta, body.as_deref(), largest))
+            {
+                numbers.push(if uid { *u } else { seq });
+            }
+        }
+        Ok(SearchResult::new(numbers))
+    }
+
+    async fn copy(
+        &mut self,
+        set: &SequenceSet,
+        uid: bool,
+        target: &Mailbox,
+    ) -> Result<Option<Code>, Status> {
+        let mailbox = self.selected()?.mailbox;
+        let to = match self.store.mailbox(self.account.id, target.as_str()).await {
+            Ok(m) => m.mailbox,
+            Err(StoreError::NoSuchMailbox(_)) => {
+                return Err(Status::no("No such mailbox").with_code("TRYCREATE"));
+            }
+            Err(e) => return Err(store_status(&e)),
+        };
+        let uidset: UidSet = self.resolve(set, uid).iter().map(|&(_, u)| u).collect();
+        if uidset.is_empty() {
+            return Ok(None);
+        }
+        let outcome = self
+            .store
+            .copy(mailbox, &uidset, to)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let from: Vec<u32> = outcome.mapping.iter().map(|m| m.from).collect();
+        let into: Vec<u32> = outcome.mapping.iter().map(|m| m.to).collect();
+        Ok(match (seqset(&from), seqset(&into)) {
+            (Some(source), Some(target)) => Some(Code::CopyUid {
+                uid_validity: nz(outcome.uidvalidity),
+                source,
+                target,
+            }),
+            _ => None,
+        })
+    }
+
+    async fn move_messages(
+        &mut self,
+        set: &SequenceSet,
+        uid: bool,
+        target: &Mailbox,
+    ) -> Result<MoveResult, Status> {
+        let (mailbox, read_only) = {
+            let v = self.selected()?;
+            (v.mailbox, v.read_only)
+        };
+        if read_only {
+            return Err(Status::no("The mailbox is read-only (EXAMINE)"));
+        }
+        let to = match self.store.mailbox(self.account.id, target.as_str()).await {
+            Ok(m) => m.mailbox,
+            Err(StoreError::NoSuchMailbox(_)) => {
+                return Err(Status::no("No such mailbox").with_code("TRYCREATE"));
+            }
+            Err(e) => return Err(store_status(&e)),
+        };
+        let uids: Vec<u32> = self.resolve(set, uid).iter().map(|&(_, u)| u).collect();
+        if uids.is_empty() {
+            return Ok(MoveResult::new(None, Vec::new()));
+        }
+        let outcome = self
+            .store
+            .move_messages(mailbox, &uids.iter().copied().collect(), to)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let from: Vec<u32> = outcome.mapping.iter().map(|m| m.from).collect();
+        let into: Vec<u32> = outcome.mapping.iter().map(|m| m.to).collect();
+        let code = match (seqset(&from), seqset(&into)) {
+            (Some(source), Some(target)) => Some(Code::CopyUid {
+                uid_validity: nz(outcome.uidvalidity),
+                source,
+                target,
+            }),
+            _ => None,
+        };
+        let expunged = self.remove_from_view(&from);
+        Ok(MoveResult::new(code, expunged))
+    }
+
+    async fn expunge(&mut self, uids: Option<&SequenceSet>) -> Result<Vec<Expunged>, Status> {
+        let (mailbox, read_only, view_uids) = {
+            let v = self.selected()?;
+            (v.mailbox, v.read_only, v.uids.clone())
+        };
+        if read_only {
+            return Err(Status::no("The mailbox is read-only (EXAMINE)"));
+        }
+        let metas = self
+            .store
+            .message_meta(mailbox, &view_uids.iter().copied().collect())
+            .await
+            .map_err(|e| store_status(&e))?;
+        let largest = view_uids.last().copied().unwrap_or(0);
+        let doomed: UidSet = metas
+            .iter()
+            .filter(|m| {
+                m.flags.system.contains(SystemFlags::DELETED)
+                    && uids.is_none_or(|s| s.contains(m.uid, largest))
+            })
+            .map(|m| m.uid)
+            .collect();
+        if doomed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let removed = self
+            .store
+            .expunge(mailbox, &doomed)
+            .await
+            .map_err(|e| store_status(&e))?;
+        Ok(self.remove_from_view(&removed))
+    }
+
+    async fn append_begin(
+        &mut self,
+        mailbox: &Mailbox,
+        flags: &[Flag],
+        date: Option<&DateTime>,
+        _size: u64,
+    ) -> Result<(), Status> {
+        let target = match self.store.mailbox(self.account.id, mailbox.as_str()).await {
+            Ok(m) => m.mailbox,
+            Err(StoreError::NoSuchMailbox(_)) => {
+                return Err(Status::no("No such mailbox").with_code("TRYCREATE"));
+            }
+            Err(e) => return Err(store_status(&e)),
+        };
+        let mut opts = AppendOptions::with_flags(from_imap_flags(flags));
+        opts.internal_date = date.map(timestamp_of);
+        let sink = self
+            .store
+            .begin_append(target, opts)
+            .await
+            .map_err(|e| store_status(&e))?;
+        self.append = Some(sink);
+        self.append_target = Some(target);
+        Ok(())
+    }
+
+    async fn append_chunk(&mut self, chunk: Bytes) -> Result<(), Status> {
+        match self.append.as_mut() {
+            Some(sink) => sink.write(&chunk).await.map_err(|e| store_status(&e)),
+            None => Err(Status::bad("No APPEND in progress")),
+        }
+    }
+
+    async fn append_end(&mut self) -> Result<Option<Code>, Status> {
+        let Some(sink) = self.append.take() else {
+            return Err(Status::bad("No APPEND in progress"));
+        };
+        self.append_target = None;
+        let o = sink.commit().await.map_err(|e| store_status(&e))?;
+        Ok(SequenceSet::single(o.uid).ok().map(|uids| Code::AppendUid {
+            uid_validity: nz(o.uidvalidity),
+            uids,
+        }))
+    }
+
+    async fn append_abort(&mut self) {
+        self.append_target = None;
+        if let Some(sink) = self.append.take() {
+            sink.abort().await;
+        }
+    }
+
+    async fn create(
+        &mut self,
+        mailbox: &Mailbox,
+        special_use: &[MailboxAttr],
+    ) -> Result<(), Status> {
+        let mut opts = CreateMailbox::default();
+        opts.special_use = special_use.iter().find_map(special_from_attr);
+        let name = mailbox.as_str().trim_end_matches('/');
+        self.store
+            .create_mailbox(self.account.id, name, opts)
+            .await
+            .map(drop)
+            .map_err(|e| store_status(&e))
+    }
+
+    async fn delete(&mut self, mailbox: &Mailbox) -> Result<(), Status> {
+        self.store
+            .delete_mailbox(self.account.id, mailbox.as_str())
+            .await
+            .map_err(|e| store_status(&e))
+    }
+
+    async fn rename(&mut self, from: &Mailbox, to: &Mailbox) -> Result<(), Status> {
+        self.store
+            .rename_mailbox(self.account.id, from.as_str(), to.as_str())
+            .await
+            .map_err(|e| store_status(&e))
+    }
+
+    async fn subscribe(&mut self, mailbox: &Mailbox, subscribe: bool) -> Result<(), Status> {
+        self.store
+            .set_subscribed(self.account.id, mailbox.as_str(), subscribe)
+            .await
+            .map_err(|e| store_status(&e))
+    }
+
+    async fn quota(
+        &mut self,
+        mailbox: Option<&Mailbox>,
+        root: Option<&[u8]>,
+    ) -> Result<QuotaInfo, Status> {
+        let _ = mailbox;
+        if root.is_some_and(|r| !r.is_empty()) {
+            return Err(Status::no("No such quota root").with_code("NONEXISTENT"));
+        }
+        let usage = self
+            .store
+            .quota_usage(self.account.id)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let mut resources = Vec::new();
+        if let (Some(limit), Ok(name)) = (usage.quota.max_bytes, Atom::try_from("STORAGE")) {
+            // RFC 9208: STORAGE is in units of 1024 octets.
+            resources.push(QuotaResource {
+                name,
+                usage: usage.bytes.div_ceil(1024),
+                limit: limit / 1024,
+            });
+        }
+        if let (Some(limit), Ok(name)) = (usage.quota.max_messages, Atom::try_from("MESSAGE")) {
+            resources.push(QuotaResource {
+                name,
+                usage: usage.messages,
+                limit,
+            });
+        }
+        let mut info = QuotaInfo::default();
+        if !resources.is_empty() {
+            info.roots.push(Bytes::new());
+            info.quotas.push((Bytes::new(), resources));
+        }
+        Ok(info)
+    }
+
+    fn enabled(&mut self, capabilities: &[String]) {
+        if capabilities
+            .iter()
+            .any(|c| c == "CONDSTORE" || c == "QRESYNC")
+        {
+            self.condstore = true;
+        }
+    }
+
+    fn take_changes(&mut self) -> Vec<Unsolicited> {
+        let condstore = self.condstore;
+        let Some(view) = self.view.as_mut() else {
+            return Vec::new();
+        };
+        while let Some(e) = view.sub.try_recv() {
+            view.pending.push_back(e);
+        }
+        let mut out = Vec::new();
+        // How many messages the client knows about (sequence numbers it may use).
+        let mut announced = view.uids.len();
+        while let Some(event) = view.pending.pop_front() {
+            match event {
+                ChangeEvent::New { uid, .. } if view.uids.last().is_none_or(|&last| uid > last) => {
+                    view.uids.push(uid);
+                }
+                ChangeEvent::Expunged { uids, .. } => {
+                    let mut i = 0;
+                    while let Some(&u) = view.uids.get(i) {
+                        if !uids.contains(&u) {
+                            i += 1;
+                            continue;
+                        }
+                        view.uids.remove(i);
+                        if i < announced {
+                            announced -= 1;
+                            out.push(Unsolicited::Expunge(
+                                u32::try_from(i + 1).unwrap_or(u32::MAX),
+                            ));
+                        }
+                    }
+                }
+                ChangeEvent::FlagsChanged { uid, flags, modseq } => {
+                    if let Some(i) = view.uids.iter().position(|&u| u == uid)
+                        && i < announced
+                    {
+                        out.push(Unsolicited::Fetch {
+                            seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                            uid: Some(uid),
+                            flags: flags.names(),
+                            modseq: condstore.then_some(modseq),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if view.uids.len() > announced {
+            out.push(Unsolicited::Exists(
+                u32::try_from(view.uids.len()).unwrap_or(u32::MAX),
+            ));
+        }
+        out
+    }
+
+    async fn wait_changes(&mut self) {
+        match self.view.as_mut() {
+            Some(view) => {
+                let e = view.sub.recv().await;
+                view.pending.push_back(e);
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_patterns() {
+        assert!(matches(b"*", b"Lists/rust"));
+        assert!(!matches(b"%", b"Lists/rust"));
+        assert!(matches(b"Lists/%", b"Lists/rust"));
+        assert!(matches(b"INBOX", b"INBOX"));
+        assert!(!matches(b"Sent", b"Sent Items"));
+        assert!(matches(b"S*", b"Sent Items"));
+    }
+
+    #[test]
+    fn dates_round_trip() {
+        for t in [0i64, 951_782_400, 1_795_564_035] {
+            let d = imap_date(Timestamp(t)).unwrap();
+            assert_eq!(timestamp_of(&d), Timestamp(t));
+        }
+        let d = imap_date(Timestamp(1_795_564_035)).unwrap();
+        assert_eq!(
+            (d.date().year(), d.date().month(), d.date().day()),
+            (2026, 11, 24)
+        );
+        assert_eq!((d.hour(), d.minute(), d.second()), (23, 47, 15));
+    }
+
+    #[test]
+    fn uid_sets() {
+        let s = seqset(&[5, 1, 2, 3, 9]).unwrap();
+        assert!(s.contains(2, 9) && s.contains(9, 9) && !s.contains(4, 9));
+        assert!(seqset(&[]).is_none());
+    }
+}

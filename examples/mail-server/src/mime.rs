@@ -1,0 +1,489 @@
+//! What IMAP FETCH needs from a message's bytes: ENVELOPE, BODYSTRUCTURE and body
+//! sections, built on `mail-parser` (no MIME parsing of our own beyond splitting header
+//! fields by name for `HEADER.FIELDS`).
+
+use std::num::NonZeroU32;
+
+use bytes::Bytes;
+use imap_proto::types::{
+    Address, BodyFields, BodyStructure, Disposition, Envelope, ExtDisposition, MultiPartExt,
+    Section, SectionText, SinglePartExt, SinglePartKind,
+};
+use mail_parser::{Addr, HeaderName, Message, MessageParser, MessagePart, MimeHeaders, PartType};
+
+/// Parses a message (`None` only for input mail-parser cannot make anything of).
+pub fn parse(raw: &[u8]) -> Option<Message<'_>> {
+    MessageParser::default().parse(raw)
+}
+
+fn nstr(s: Option<&str>) -> Option<Bytes> {
+    s.map(|v| Bytes::copy_from_slice(v.trim().as_bytes()))
+}
+
+/// A display name for ENVELOPE: mail-parser hands it out decoded, so a non-ASCII name is
+/// encoded again as one RFC 2047 encoded-word (ENVELOPE strings are header text, and
+/// clients without UTF8=ACCEPT expect 7-bit there).
+fn display_name(s: Option<&str>) -> Option<Bytes> {
+    use base64::Engine as _;
+    let v = s?.trim();
+    if v.is_ascii() {
+        return Some(Bytes::copy_from_slice(v.as_bytes()));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD.encode(v.as_bytes());
+    Some(Bytes::from(format!("=?UTF-8?B?{b64}?=")))
+}
+
+fn raw_header(msg: &Message<'_>, name: HeaderName<'static>) -> Option<Bytes> {
+    msg.header_raw(name)
+        .map(|v| Bytes::copy_from_slice(v.trim().as_bytes()))
+}
+
+fn addr(a: &Addr<'_>) -> Address {
+    let (mailbox, host) = match a.address.as_deref() {
+        Some(full) => match full.rsplit_once('@') {
+            Some((l, h)) => (Some(l), Some(h)),
+            None => (Some(full), None),
+        },
+        None => (None, None),
+    };
+    Address {
+        name: display_name(a.name.as_deref()),
+        adl: None,
+        mailbox: nstr(mailbox),
+        host: nstr(host),
+    }
+}
+
+fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
+    match a {
+        None => Vec::new(),
+        Some(mail_parser::Address::List(list)) => list.iter().map(addr).collect(),
+        Some(mail_parser::Address::Group(groups)) => {
+            let mut out = Vec::new();
+            for g in groups {
+                // RFC 9051 group syntax: a start marker with the group name, the members,
+                // an end marker.
+                out.push(Address {
+                    name: None,
+                    adl: None,
+                    mailbox: display_name(g.name.as_deref()),
+                    host: None,
+                });
+                out.extend(g.addresses.iter().map(addr));
+                out.push(Address::default());
+            }
+            out
+        }
+    }
+}
+
+/// The ENVELOPE of a message.
+pub fn envelope(msg: &Message<'_>) -> Envelope {
+    let from = addresses(msg.from());
+    let sender = match addresses(msg.sender()) {
+        v if v.is_empty() => from.clone(),
+        v => v,
+    };
+    let reply_to = match addresses(msg.reply_to()) {
+        v if v.is_empty() => from.clone(),
+        v => v,
+    };
+    Envelope {
+        date: raw_header(msg, HeaderName::Date),
+        subject: raw_header(msg, HeaderName::Subject),
+        from,
+        sender,
+        reply_to,
+        to: addresses(msg.to()),
+        cc: addresses(msg.cc()),
+        bcc: addresses(msg.bcc()),
+        in_reply_to: raw_header(msg, HeaderName::InReplyTo),
+        message_id: raw_header(msg, HeaderName::MessageId),
+    }
+}
+
+fn params(ct: Option<&mail_parser::ContentType<'_>>) -> Vec<(Bytes, Bytes)> {
+    ct.and_then(|c| c.attributes.as_ref())
+        .map(|attrs| {
+            attrs
+                .iter()
+                .map(|a| {
+                    (
+                        Bytes::copy_from_slice(a.name.to_ascii_uppercase().as_bytes()),
+                        Bytes::copy_from_slice(a.value.as_bytes()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn part_bytes<'a>(raw: &'a [u8], part: &MessagePart<'_>) -> &'a [u8] {
+    let start = usize::try_from(part.offset_body).unwrap_or(usize::MAX);
+    let end = usize::try_from(part.offset_end).unwrap_or(usize::MAX);
+    raw.get(start..end.max(start)).unwrap_or_default()
+}
+
+fn disposition(part: &MessagePart<'_>) -> Option<ExtDisposition> {
+    let d = part.content_disposition()?;
+    Some(ExtDisposition {
+        disposition: Some(Disposition {
+            kind: Bytes::copy_from_slice(d.c_type.to_ascii_uppercase().as_bytes()),
+            params: params(Some(d)),
+        }),
+        more: None,
+    })
+}
+
+fn structure(
+    msg: &Message<'_>,
+    raw: &[u8],
+    id: usize,
+    extended: bool,
+    depth: usize,
+) -> BodyStructure {
+    let Some(part) = msg.parts.get(id) else {
+        return text_plain_empty();
+    };
+    let ct = part.content_type();
+    if let PartType::Multipart(children) = &part.body
+        && depth < 32
+    {
+        let parts = children
+            .iter()
+            .map(|&c| {
+                structure(
+                    msg,
+                    raw,
+                    usize::try_from(c).unwrap_or(usize::MAX),
+                    extended,
+                    depth + 1,
+                )
+            })
+            .collect();
+        let subtype = ct
+            .and_then(|c| c.c_subtype.as_deref())
+            .unwrap_or("MIXED")
+            .to_ascii_uppercase();
+        return BodyStructure::Multi {
+            parts,
+            subtype: Bytes::from(subtype),
+            ext: extended.then(|| MultiPartExt {
+                params: params(ct),
+                more: disposition(part),
+            }),
+        };
+    }
+    let (media_type, subtype) = match ct {
+        Some(c) => (
+            c.c_type.to_ascii_uppercase(),
+            c.c_subtype.as_deref().unwrap_or("").to_ascii_uppercase(),
+        ),
+        None => ("TEXT".to_string(), "PLAIN".to_string()),
+    };
+    let body = part_bytes(raw, part);
+    let mut p = params(ct);
+    if ct.is_none() {
+        p.push((
+            Bytes::from_static(b"CHARSET"),
+            Bytes::from_static(b"US-ASCII"),
+        ));
+    }
+    let fields = BodyFields {
+        params: p,
+        id: nstr(part.content_id())
+            .map(|id| Bytes::from(format!("<{}>", String::from_utf8_lossy(&id)))),
+        description: nstr(part.content_description()),
+        encoding: Bytes::from(
+            part.content_transfer_encoding()
+                .unwrap_or("7BIT")
+                .to_ascii_uppercase(),
+        ),
+        size: u32::try_from(body.len()).unwrap_or(u32::MAX),
+    };
+    // Lines, counting a last line without a line end (the CRLF before a MIME boundary
+    // belongs to the boundary, so part bodies often end without one).
+    let partial = usize::from(body.last().is_some_and(|&b| b != b'\n'));
+    let lines =
+        u32::try_from(memchr::memchr_iter(b'\n', body).count() + partial).unwrap_or(u32::MAX);
+    let kind = if media_type == "TEXT" {
+        SinglePartKind::Text { lines }
+    } else if media_type == "MESSAGE" && subtype == "RFC822" {
+        match &part.body {
+            PartType::Message(inner) if depth < 32 => {
+                let inner_raw = inner.raw_message();
+                SinglePartKind::Message {
+                    envelope: Box::new(envelope(inner)),
+                    body: Box::new(structure(inner, inner_raw, 0, extended, depth + 1)),
+                    lines,
+                }
+            }
+            _ => SinglePartKind::Basic,
+        }
+    } else {
+        SinglePartKind::Basic
+    };
+    BodyStructure::Single {
+        media_type: Bytes::from(media_type),
+        subtype: Bytes::from(subtype),
+        fields,
+        kind,
+        ext: extended.then(|| SinglePartExt {
+            md5: None,
+            more: disposition(part),
+        }),
+    }
+}
+
+fn text_plain_empty() -> BodyStructure {
+    BodyStructure::Single {
+        media_type: Bytes::from_static(b"TEXT"),
+        subtype: Bytes::from_static(b"PLAIN"),
+        fields: BodyFields {
+            params: vec![(
+                Bytes::from_static(b"CHARSET"),
+                Bytes::from_static(b"US-ASCII"),
+            )],
+            id: None,
+            description: None,
+            encoding: Bytes::from_static(b"7BIT"),
+            size: 0,
+        },
+        kind: SinglePartKind::Text { lines: 0 },
+        ext: None,
+    }
+}
+
+/// BODYSTRUCTURE (`extended`) or BODY of a message.
+pub fn body_structure(msg: &Message<'_>, raw: &[u8], extended: bool) -> BodyStructure {
+    structure(msg, raw, 0, extended, 0)
+}
+
+/// Where the header block ends (after the empty line), or the whole input.
+fn header_end(raw: &[u8]) -> usize {
+    memchr::memmem::find(raw, b"\r\n\r\n")
+        .map(|p| p + 4)
+        .or_else(|| memchr::memmem::find(raw, b"\n\n").map(|p| p + 2))
+        .unwrap_or(raw.len())
+}
+
+/// The header fields of `header` whose names are (or, with `not`, are not) in `names`,
+/// followed by the empty line.
+fn filter_fields(header: &[u8], names: &[Bytes], not: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if line == b"\r\n" || line == b"\n" {
+            break;
+        }
+        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            let name = line.split(|&b| b == b':').next().unwrap_or_default();
+            let name = name.trim_ascii();
+            let listed = names.iter().any(|n| n.eq_ignore_ascii_case(name));
+            keep = listed != not;
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// The byte ranges (header block, body) of a part, by its MIME part path, relative to the
+/// message `msg` was parsed from.
+fn locate(msg: &Message<'_>, path: &[NonZeroU32], depth: usize) -> Option<(usize, usize, usize)> {
+    let mut id = 0usize;
+    for (i, n) in path.iter().enumerate() {
+        let part = msg.parts.get(id)?;
+        let index = usize::try_from(n.get() - 1).ok()?;
+        match &part.body {
+            PartType::Multipart(children) => id = usize::try_from(*children.get(index)?).ok()?,
+            PartType::Message(inner) if depth < 32 => {
+                // An encapsulated message: the rest of the path is inside it, and its
+                // offsets are relative to its own bytes, which start at this part's body.
+                let base = usize::try_from(part.offset_body).ok()?;
+                let (h, b, e) = locate(inner, path.get(i..)?, depth + 1)?;
+                return Some((base + h, base + b, base + e));
+            }
+            // Part 1 of a message that is not multipart is its body.
+            _ if index == 0 && id == 0 => {}
+            _ => return None,
+        }
+    }
+    let part = msg.parts.get(id)?;
+    let hs = usize::try_from(part.offset_header).ok()?;
+    let bs = usize::try_from(part.offset_body).ok()?;
+    let be = usize::try_from(part.offset_end).ok()?;
+    Some((hs, bs, be.max(bs)))
+}
+
+/// The bytes of `BODY[section]` (`None` when the part does not exist).
+pub fn section(raw: &Bytes, msg: Option<&Message<'_>>, section: &Section) -> Option<Bytes> {
+    if section.part.is_empty() {
+        let split = header_end(raw);
+        return Some(match &section.text {
+            None => raw.clone(),
+            Some(SectionText::Header) => raw.slice(..split),
+            Some(SectionText::Text) => raw.slice(split..),
+            Some(SectionText::HeaderFields(names)) => {
+                Bytes::from(filter_fields(raw.get(..split)?, names, false))
+            }
+            Some(SectionText::HeaderFieldsNot(names)) => {
+                Bytes::from(filter_fields(raw.get(..split)?, names, true))
+            }
+            Some(SectionText::Mime) => return None,
+        });
+    }
+    let msg = msg?;
+    let (hs, bs, be) = locate(msg, &section.part, 0)?;
+    let header = raw.get(hs..bs)?;
+    let body = raw.get(bs..be)?;
+    Some(match &section.text {
+        None | Some(SectionText::Text) => Bytes::copy_from_slice(body),
+        Some(SectionText::Mime) | Some(SectionText::Header) => Bytes::copy_from_slice(header),
+        Some(SectionText::HeaderFields(names)) => Bytes::from(filter_fields(header, names, false)),
+        Some(SectionText::HeaderFieldsNot(names)) => {
+            Bytes::from(filter_fields(header, names, true))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MULTI: &[u8] = b"From: Alice <alice@example.test>\r\nTo: bob@example.test, Carol <carol@example.org>\r\n\
+Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nDate: Mon, 23 Nov 2026 09:00:00 +0000\r\nMessage-ID: <m1@test>\r\n\
+MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\npreamble\r\n--b1\r\n\
+Content-Type: text/plain; charset=utf-8\r\n\r\nhello\r\nworld\r\n--b1\r\nContent-Type: application/octet-stream\r\n\
+Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"a.bin\"\r\n\r\nAAEC\r\n--b1--\r\n";
+
+    #[test]
+    fn envelope_keeps_raw_strings_and_splits_addresses() {
+        let m = parse(MULTI).unwrap();
+        let e = envelope(&m);
+        assert_eq!(
+            e.subject.as_deref(),
+            Some(&b"=?UTF-8?Q?Gr=C3=BC=C3=9Fe?="[..])
+        );
+        assert_eq!(
+            e.date.as_deref(),
+            Some(&b"Mon, 23 Nov 2026 09:00:00 +0000"[..])
+        );
+        assert_eq!(e.message_id.as_deref(), Some(&b"<m1@test>"[..]));
+        assert_eq!(e.from.len(), 1);
+        assert_eq!(e.from[0].name.as_deref(), Some(&b"Alice"[..]));
+        assert_eq!(e.from[0].mailbox.as_deref(), Some(&b"alice"[..]));
+        assert_eq!(e.from[0].host.as_deref(), Some(&b"example.test"[..]));
+        assert_eq!(e.sender, e.from);
+        assert_eq!(e.to.len(), 2);
+        assert!(e.cc.is_empty());
+        let m = parse(b"From: =?UTF-8?Q?B=C3=B6b?= <bob@example.test>\r\n\r\nx\r\n").unwrap();
+        let e = envelope(&m);
+        assert_eq!(
+            e.from[0].name.as_deref(),
+            Some(&b"=?UTF-8?B?QsO2Yg==?="[..])
+        );
+    }
+
+    #[test]
+    fn bodystructure_and_sections() {
+        let raw = Bytes::from_static(MULTI);
+        let m = parse(MULTI).unwrap();
+        match body_structure(&m, MULTI, true) {
+            BodyStructure::Multi { parts, subtype, .. } => {
+                assert_eq!(&subtype[..], b"MIXED");
+                assert_eq!(parts.len(), 2);
+                match &parts[0] {
+                    BodyStructure::Single {
+                        media_type,
+                        subtype,
+                        kind,
+                        fields,
+                        ..
+                    } => {
+                        assert_eq!(
+                            (&media_type[..], &subtype[..]),
+                            (&b"TEXT"[..], &b"PLAIN"[..])
+                        );
+                        assert_eq!(*kind, SinglePartKind::Text { lines: 2 });
+                        assert_eq!(fields.size, 12);
+                    }
+                    other => panic!("{other:?}"),
+                }
+                match &parts[1] {
+                    BodyStructure::Single { fields, ext, .. } => {
+                        assert_eq!(&fields.encoding[..], b"BASE64");
+                        let d = ext
+                            .as_ref()
+                            .unwrap()
+                            .more
+                            .as_ref()
+                            .unwrap()
+                            .disposition
+                            .as_ref()
+                            .unwrap();
+                        assert_eq!(&d.kind[..], b"ATTACHMENT");
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+        let sec = |part: &[u32], text: Option<SectionText>| {
+            let s = Section {
+                part: part.iter().map(|&n| NonZeroU32::new(n).unwrap()).collect(),
+                text,
+            };
+            section(&raw, Some(&m), &s)
+        };
+        assert_eq!(sec(&[1], None).unwrap(), &b"hello\r\nworld"[..]);
+        assert_eq!(sec(&[2], None).unwrap(), &b"AAEC"[..]);
+        assert!(
+            sec(&[2], Some(SectionText::Mime))
+                .unwrap()
+                .starts_with(b"Content-Type: application/octet-stream")
+        );
+        assert!(sec(&[3], None).is_none());
+        let fields = sec(
+            &[],
+            Some(SectionText::HeaderFields(vec![
+                Bytes::from_static(b"subject"),
+                Bytes::from_static(b"TO"),
+            ])),
+        )
+        .unwrap();
+        assert_eq!(
+            fields,
+            &b"To: bob@example.test, Carol <carol@example.org>\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n\r\n"[..]
+        );
+        let header = sec(&[], Some(SectionText::Header)).unwrap();
+        assert!(header.ends_with(b"boundary=\"b1\"\r\n\r\n"));
+        assert!(
+            sec(&[], Some(SectionText::Text))
+                .unwrap()
+                .starts_with(b"preamble")
+        );
+    }
+
+    #[test]
+    fn single_part_message_part_one_is_the_body() {
+        let raw = Bytes::from_static(b"Subject: x\r\n\r\nbody\r\n");
+        let m = parse(&raw).unwrap();
+        let s = Section {
+            part: vec![NonZeroU32::new(1).unwrap()],
+            text: None,
+        };
+        assert_eq!(section(&raw, Some(&m), &s).unwrap(), &b"body\r\n"[..]);
+        match body_structure(&m, &raw, false) {
+            BodyStructure::Single {
+                media_type, kind, ..
+            } => {
+                assert_eq!(&media_type[..], b"TEXT");
+                assert_eq!(kind, SinglePartKind::Text { lines: 1 });
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

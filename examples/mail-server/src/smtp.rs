@@ -1,0 +1,382 @@
+//! SMTP over the store: one [`smtp_proto::tokio::Backend`] per connection.
+//!
+//! - **Inbound (MX, port 25) and LMTP**: recipients must be accounts (or aliases) in a
+//!   local domain; anything else is `550 5.1.1` (unknown local user) or `554 5.7.1` (relay
+//!   denied). No authentication.
+//! - **Submission (587 STARTTLS, 465 implicit TLS)**: AUTH PLAIN/LOGIN with the full
+//!   address and the password or an app password (the protocol machine requires AUTH
+//!   before MAIL, and TLS before AUTH); the account must have SMTP access; the sender must
+//!   be the account's own address or alias. This build has no outbound queue: submitted
+//!   mail is delivered to local recipients only, other recipients are refused with a
+//!   text that says so.
+//!
+//! The message streams into one store append per recipient (`AppendSink`), with a
+//! `Received:` field in front; nothing is visible before the final `250`, which comes only
+//! after every copy is durable.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mail_sasl::AuthFailure;
+use mail_sasl::server::{Identity, Verification};
+use mailstore_core::{
+    AccountInfo, AppendOptions, AppendSink, MailStore, MailboxRef, Protocol, StoreError,
+};
+use smtp_proto::server::{MailDecision, MessageDecision, RcptDecision};
+use smtp_proto::tokio::Backend;
+use smtp_proto::{ForwardPath, HelloVerb, MailParams, RcptParams, Reply, ReversePath};
+
+use crate::config::Config;
+
+/// Which kind of SMTP listener a session came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Port 25: inbound mail for local domains.
+    Mx,
+    /// Ports 587/465: authenticated submission.
+    Submission,
+    /// LMTP: local delivery from another MTA.
+    Lmtp,
+}
+
+/// The state of one SMTP connection.
+pub struct Session<S: MailStore> {
+    store: Arc<S>,
+    config: Arc<Config>,
+    kind: Kind,
+    peer: SocketAddr,
+    tls: bool,
+    helo: String,
+    account: Option<AccountInfo>,
+    recipients: Vec<MailboxRef>,
+    sinks: Vec<Option<S::Append>>,
+    failure: Option<StoreError>,
+    started: bool,
+}
+
+impl<S: MailStore> std::fmt::Debug for Session<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("kind", &self.kind)
+            .field("peer", &self.peer)
+            .field("recipients", &self.recipients.len())
+            .finish()
+    }
+}
+
+impl<S: MailStore> Session<S> {
+    /// A session for a connection from `peer`.
+    pub fn new(
+        store: Arc<S>,
+        config: Arc<Config>,
+        kind: Kind,
+        peer: SocketAddr,
+        tls: bool,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            kind,
+            peer,
+            tls,
+            helo: String::new(),
+            account: None,
+            recipients: Vec::new(),
+            sinks: Vec::new(),
+            failure: None,
+            started: false,
+        }
+    }
+
+    async fn clear(&mut self) {
+        for sink in self.sinks.drain(..).flatten() {
+            sink.abort().await;
+        }
+        self.recipients.clear();
+        self.failure = None;
+        self.started = false;
+    }
+
+    fn received_field(&self) -> String {
+        // AUTH is only offered inside TLS (the machine's `auth_requires_tls`), so an
+        // authenticated session is encrypted even when STARTTLS (which the adapter does
+        // not report to the backend) was the way there.
+        let tls = self.tls || self.account.is_some();
+        let with = match (self.kind, self.account.is_some(), tls) {
+            (Kind::Lmtp, _, _) => "LMTP",
+            (_, true, true) => "ESMTPSA",
+            (_, true, false) => "ESMTPA",
+            (_, false, true) => "ESMTPS",
+            (_, false, false) => "ESMTP",
+        };
+        format!(
+            "Received: from {} ([{}])\r\n\tby {} (mail-server) with {with};\r\n\t{}\r\n",
+            if self.helo.is_empty() {
+                "unknown"
+            } else {
+                &self.helo
+            },
+            self.peer.ip(),
+            self.config.hostname,
+            rfc5322_date(std::time::SystemTime::now())
+        )
+    }
+
+    async fn start(&mut self) {
+        self.started = true;
+        let received = self.received_field();
+        for &mailbox in &self.recipients {
+            let sink = match self
+                .store
+                .begin_append(mailbox, AppendOptions::default())
+                .await
+            {
+                Ok(mut s) => match s.write(received.as_bytes()).await {
+                    Ok(()) => Some(s),
+                    Err(e) => {
+                        self.failure.get_or_insert(e);
+                        None
+                    }
+                },
+                Err(e) => {
+                    self.failure.get_or_insert(e);
+                    None
+                }
+            };
+            self.sinks.push(sink);
+        }
+    }
+}
+
+fn address_of(m: &smtp_proto::Mailbox) -> String {
+    format!("{}@{}", m.local_part_unquoted(), m.domain())
+}
+
+fn failure_decision(e: &StoreError) -> MessageDecision {
+    match e {
+        StoreError::InvalidMessage(m) => {
+            MessageDecision::Reply(Reply::enh(554, (5, 6, 0), format!("message refused: {m}")))
+        }
+        StoreError::OverQuota { .. } => {
+            MessageDecision::Reply(Reply::enh(552, (5, 2, 2), "mailbox full (over quota)"))
+        }
+        other => {
+            tracing::warn!("smtp: store error: {other}");
+            MessageDecision::TempFail("the mail store is unavailable, try again later".into())
+        }
+    }
+}
+
+impl<S: MailStore> Backend for Session<S>
+where
+    S::Append: Send,
+{
+    async fn hello(&mut self, _verb: HelloVerb, domain: &str) {
+        self.helo = domain
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(255)
+            .collect();
+    }
+
+    async fn verify(&mut self, credentials: Verification) -> Result<Identity, AuthFailure> {
+        let Verification::Password {
+            username, password, ..
+        } = credentials
+        else {
+            return Err(AuthFailure::InvalidCredentials);
+        };
+        match self.store.verify_login(&username, password.expose()).await {
+            Ok(outcome) => {
+                if !outcome.account.allows(Protocol::Smtp) {
+                    tracing::info!(user = username, "smtp refused: access disabled");
+                    return Err(AuthFailure::InvalidCredentials);
+                }
+                tracing::info!(user = username, via = ?outcome.via, "smtp login");
+                self.account = Some(outcome.account);
+                Ok(Identity::new(username))
+            }
+            Err(StoreError::AuthFailed) => Err(AuthFailure::InvalidCredentials),
+            Err(e) => {
+                tracing::warn!("smtp: store error: {e}");
+                Err(AuthFailure::TemporaryFailure(
+                    "the account store is unavailable".into(),
+                ))
+            }
+        }
+    }
+
+    async fn mail_from(&mut self, from: &ReversePath, _params: &MailParams) -> MailDecision {
+        self.clear().await;
+        if self.kind != Kind::Submission {
+            return MailDecision::Accept;
+        }
+        let Some(account) = &self.account else {
+            return MailDecision::Reply(Reply::enh(530, (5, 7, 0), "authentication required"));
+        };
+        let owned = from.mailbox().map(address_of).is_some_and(|a| {
+            let a = a.to_ascii_lowercase();
+            account.address.to_ascii_lowercase() == a
+                || account.aliases.iter().any(|x| x.to_ascii_lowercase() == a)
+        });
+        if owned {
+            MailDecision::Accept
+        } else {
+            MailDecision::Reply(Reply::enh(
+                553,
+                (5, 7, 1),
+                format!("sender address not owned by {}", account.address),
+            ))
+        }
+    }
+
+    async fn rcpt_to(&mut self, to: &ForwardPath, _params: &RcptParams) -> RcptDecision {
+        let address = match to.mailbox() {
+            Some(m) => address_of(m),
+            None => format!(
+                "postmaster@{}",
+                self.config
+                    .domains
+                    .first()
+                    .map_or("localhost", String::as_str)
+            ),
+        };
+        if !self.config.is_local_address(&address) {
+            return match self.kind {
+                Kind::Submission => RcptDecision::Reply(Reply::enh(
+                    550,
+                    (5, 7, 1),
+                    "this server delivers only to its local domains (no outbound relay yet)",
+                )),
+                _ => RcptDecision::RelayDenied,
+            };
+        }
+        let account = match self.store.find_account(&address).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return RcptDecision::UnknownUser,
+            Err(e) => {
+                tracing::warn!("smtp: store error: {e}");
+                return RcptDecision::TempFail(
+                    "the mail store is unavailable, try again later".into(),
+                );
+            }
+        };
+        match self.store.mailbox(account.id, "INBOX").await {
+            Ok(inbox) => {
+                // LMTP answers once per accepted RCPT, so keep duplicates there.
+                if self.kind == Kind::Lmtp || !self.recipients.contains(&inbox.mailbox) {
+                    self.recipients.push(inbox.mailbox);
+                }
+                RcptDecision::Accept
+            }
+            Err(e) => {
+                tracing::warn!("smtp: store error: {e}");
+                RcptDecision::TempFail("the mail store is unavailable, try again later".into())
+            }
+        }
+    }
+
+    async fn data_chunk(&mut self, chunk: Bytes) {
+        if !self.started {
+            self.start().await;
+        }
+        for slot in &mut self.sinks {
+            if let Some(sink) = slot
+                && let Err(e) = sink.write(&chunk).await
+            {
+                self.failure.get_or_insert(e);
+                *slot = None;
+            }
+        }
+    }
+
+    async fn message(&mut self, recipients: usize) -> Vec<MessageDecision> {
+        if !self.started {
+            self.start().await;
+        }
+        let mut decisions = Vec::with_capacity(recipients);
+        let sinks: Vec<Option<S::Append>> = self.sinks.drain(..).collect();
+        let first_failure = self.failure.take();
+        for sink in sinks {
+            decisions.push(match sink {
+                Some(s) => match s.commit().await {
+                    Ok(o) => MessageDecision::Queued(format!("{}.{}", o.uidvalidity, o.uid)),
+                    Err(e) => failure_decision(&e),
+                },
+                None => first_failure.as_ref().map_or_else(
+                    || MessageDecision::TempFail("internal error".into()),
+                    failure_decision,
+                ),
+            });
+        }
+        self.clear().await;
+        if self.kind == Kind::Lmtp {
+            return decisions;
+        }
+        // SMTP has one reply for all recipients: the first failure, if any.
+        let any_failure = decisions
+            .iter()
+            .find(|d| !matches!(d, MessageDecision::Queued(_) | MessageDecision::Accept))
+            .cloned();
+        vec![any_failure.unwrap_or(MessageDecision::Accept)]
+    }
+
+    async fn reset(&mut self) {
+        self.clear().await;
+    }
+}
+
+/// `Tue, 24 Nov 2026 23:47:15 +0000`.
+pub fn rfc5322_date(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = i64::try_from(secs / 86_400).unwrap_or(0);
+    let rem = secs % 86_400;
+    let (h, m, s) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    // Civil date from days since 1970-01-01 (proleptic Gregorian).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let wd = DAYS
+        .get(usize::try_from(days.rem_euclid(7)).unwrap_or(0))
+        .copied()
+        .unwrap_or("Thu");
+    let mon = MONTHS
+        .get(usize::try_from(month - 1).unwrap_or(0))
+        .copied()
+        .unwrap_or("Jan");
+    format!("{wd}, {d:02} {mon} {year} {h:02}:{m:02}:{s:02} +0000")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            rfc5322_date(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
+        assert_eq!(
+            rfc5322_date(UNIX_EPOCH + Duration::from_secs(1_795_564_035)),
+            "Tue, 24 Nov 2026 23:47:15 +0000"
+        );
+    }
+}

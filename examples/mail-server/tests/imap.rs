@@ -1,0 +1,366 @@
+//! IMAP over the store, driven by Python's imaplib: STARTTLS and implicit TLS, LIST with
+//! special-use, SELECT, FETCH (ENVELOPE, BODYSTRUCTURE, sections, partial), \Seen on
+//! non-PEEK fetches, SEARCH, STORE, COPY, APPEND, EXPUNGE; another connection's changes
+//! (a CLI delivery, a POP3 deletion) reach a session in IDLE / at NOOP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::{BIN, Env, python};
+
+const PY_WHY: &str = "the IMAP tests drive the server with Python's imaplib";
+
+#[test]
+fn imaplib_session_and_cross_connection_updates() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imap = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "bob@example.test"], b"bob-pw\n");
+    let multi = b"From: Carol <carol@example.org>\r\nTo: alice@example.test\r\nSubject: report\r\n\
+Message-ID: <r1@test>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nsee attached\r\n--b\r\n\
+Content-Type: application/pdf; name=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n";
+    env.admin_ok(
+        &["deliver", "alice@example.test"],
+        &common::message("first"),
+    );
+    env.admin_ok(&["deliver", "alice@example.test"], multi);
+    let server = env.start();
+    let script = format!(
+        r#"
+import imaplib, ssl, subprocess, poplib
+ctx = ssl._create_unverified_context()
+m = imaplib.IMAP4('127.0.0.1', {imap})
+print('STARTTLS' in m.capabilities, 'LOGINDISABLED' in m.capabilities)
+m.starttls(ssl_context=ctx)
+try:
+    m.login('alice@example.test', 'nope')
+except imaplib.IMAP4.error as e:
+    print('login failed', e.args[0].decode())
+m.login('alice@example.test', 'alice-pw')
+typ, lst = m.list()
+print(sorted(l.decode() for l in lst))
+typ, d = m.select('INBOX')
+print(typ, d)
+typ, d = m.fetch('2', '(ENVELOPE BODYSTRUCTURE)')
+print(d[0].decode())
+typ, d = m.fetch('2', '(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (SUBJECT)])')
+print(d)
+typ, d = m.fetch('1', '(FLAGS)')
+print(d)
+typ, d = m.fetch('1', '(BODY[]<0.10>)')
+print(d)
+print(m.search(None, 'SEEN'), m.search(None, 'UNSEEN'), m.search(None, 'SUBJECT', 'REPORT'), m.uid('SEARCH', 'ALL'))
+print(m.store('2', '+FLAGS', '(\\Flagged)')[0])
+print(m.copy('2', 'Archive'))
+print(m.status('Archive', '(MESSAGES UNSEEN)'))
+print(m.append('Sent', '(\\Seen)', None, b'Subject: sent\r\n\r\nbye\r\n'))
+print(m.create('Lists/rust'), [l.decode() for l in m.list()[1] if b'Lists' in l])
+
+# IDLE: a delivery through the CLI (the admin socket) shows up as EXISTS.
+tag = b'I1'
+m.send(tag + b' IDLE\r\n')
+print(m.readline().decode().strip())
+out = subprocess.run([{bin:?}, '--config', {config:?}, 'deliver', 'alice@example.test'], input=b'Subject: third\r\n\r\nx\r\n', capture_output=True)
+print(out.returncode)
+print(m.readline().decode().strip())
+m.send(b'DONE\r\n')
+print(m.readline().decode().strip())
+
+# A POP3 session deletes message 1; the IMAP session learns it at NOOP.
+p = poplib.POP3('127.0.0.1', {pop3})
+p.user('alice@example.test'); p.pass_('alice-pw'); p.dele(1); p.quit()
+print(m.noop())
+print(m.fetch('1:*', '(UID)'))
+m.store('1', '+FLAGS', '(\\Deleted)')
+print(m.expunge())
+m.logout()
+
+m = imaplib.IMAP4_SSL('127.0.0.1', {imaps}, ssl_context=ctx)
+m.login('bob@example.test', 'bob-pw')
+print(m.select('INBOX', readonly=True))
+m.logout()
+"#,
+        imap = server.listeners["imap"].port(),
+        imaps = server.listeners["imaps"].port(),
+        pop3 = server.pop3().port(),
+        bin = BIN,
+        config = env.config.to_str().unwrap(),
+    );
+    let out = python(&script);
+    let lines: Vec<&str> = out.lines().collect();
+    let expect = |i: usize, want: &str| assert_eq!(lines[i], want, "line {i} of:\n{out}");
+    expect(0, "True True");
+    expect(1, "login failed [AUTHENTICATIONFAILED] Invalid credentials");
+    assert!(
+        lines[2].contains("'(\\\\HasNoChildren \\\\Sent \\\\Subscribed) \"/\" Sent'"),
+        "{}",
+        lines[2]
+    );
+    expect(3, "OK [b'2']");
+    assert!(
+        lines[4]
+            .starts_with("2 (ENVELOPE (NIL \"report\" ((\"Carol\" NIL \"carol\" \"example.org\"))"),
+        "{}",
+        lines[4]
+    );
+    assert!(
+        lines[4].contains(
+            "BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 12 1 NIL)(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") NIL NIL \"BASE64\" 8 NIL) \"MIXED\" (\"BOUNDARY\" \"b\")))"
+        ),
+        "{}",
+        lines[4]
+    );
+    assert!(
+        lines[5].contains("BODY[1] \"see attached\""),
+        "{}",
+        lines[5]
+    );
+    assert!(
+        lines[5].contains("Content-Transfer-Encoding: base64\\r\\n\\r\\n"),
+        "{}",
+        lines[5]
+    );
+    assert!(
+        lines[5].contains("Subject: report\\r\\n\\r\\n"),
+        "{}",
+        lines[5]
+    );
+    expect(6, "[b'1 (FLAGS ())']");
+    expect(
+        7,
+        "[b'1 (BODY[]<0> \"From: Test\" FLAGS (\\\\Seen))', b'1 (UID 1 FLAGS (\\\\Seen))']",
+    );
+    expect(
+        8,
+        "('OK', [b'1']) ('OK', [b'2']) ('OK', [b'2']) ('OK', [b'1 2'])",
+    );
+    expect(9, "OK");
+    assert!(
+        lines[10].starts_with("('OK', [b'[COPYUID "),
+        "{}",
+        lines[10]
+    );
+    expect(11, "('OK', [b'Archive (MESSAGES 1 UNSEEN 1)'])");
+    assert!(
+        lines[12].starts_with("('OK', [b'[APPENDUID "),
+        "{}",
+        lines[12]
+    );
+    assert!(
+        lines[13].contains("'(\\\\HasNoChildren) \"/\" Lists/rust'"),
+        "{}",
+        lines[13]
+    );
+    expect(14, "+ idling");
+    expect(15, "0");
+    expect(16, "* 3 EXISTS");
+    expect(17, "I1 OK IDLE terminated");
+    assert!(
+        lines[18].contains("'1 EXPUNGE'") || lines[18].starts_with("('OK'"),
+        "{}",
+        lines[18]
+    );
+    assert!(
+        lines[19].contains("(UID 2)")
+            && lines[19].contains("(UID 3)")
+            && !lines[19].contains("(UID 1)"),
+        "{}",
+        lines[19]
+    );
+    // imaplib also returns the EXPUNGE that NOOP brought.
+    expect(20, "('OK', [b'1', b'1'])");
+    expect(21, "('OK', [b'0'])");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn imap_access_flag_refuses_login_with_a_clear_text() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(
+        &["user", "access", "alice@example.test", "--imap", "off"],
+        b"",
+    );
+    let server = env.start();
+    let out = python(&format!(
+        "import imaplib, ssl\nm = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())\ntry:\n    m.login('alice@example.test', 'alice-pw')\nexcept imaplib.IMAP4.error as e:\n    print(e.args[0].decode())\n",
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out.trim(),
+        "[CONTACTADMIN] IMAP access is disabled for this account; ask the administrator to enable it"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn header_fetches_of_large_messages() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    // A 40 KiB header field (more than the first 16 KiB read) and a 300 KiB body.
+    let mut big = format!(
+        "X-Long: {}\r\nSubject: big one\r\n\r\n",
+        "y".repeat(40 * 1024)
+    )
+    .into_bytes();
+    for _ in 0..(300 * 1024 / 64) {
+        big.extend_from_slice(&[b'z'; 62]);
+        big.extend_from_slice(b"\r\n");
+    }
+    env.admin_ok(&["deliver", "alice@example.test"], &big);
+    let server = env.start();
+    let out = python(&format!(
+        r#"
+import imaplib, ssl
+m = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())
+m.login('alice@example.test', 'alice-pw')
+m.select('INBOX', readonly=True)
+typ, d = m.fetch('1', '(RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)] ENVELOPE)')
+print(d[0][0].decode())
+print(d[0][1])
+print(d[1].decode())
+typ, d = m.fetch('1', '(BODY.PEEK[HEADER])')
+print(len(d[0][1]), d[0][1].endswith(b'Subject: big one\r\n\r\n'))
+print(m.search(None, 'SUBJECT', 'big'))
+m.logout()
+"#,
+        server.listeners["imaps"].port()
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!(
+            "1 (RFC822.SIZE {} BODY[HEADER.FIELDS (SUBJECT)] {{{}}}",
+            big.len(),
+            20
+        )
+    );
+    assert_eq!(lines[1], "b'Subject: big one\\r\\n\\r\\n'");
+    assert!(
+        lines[2].starts_with(" ENVELOPE (NIL \"big one\" NIL NIL NIL NIL NIL NIL NIL NIL))"),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], format!("{} True", 40 * 1024 + 10 + 18 + 2));
+    assert_eq!(lines[4], "('OK', [b'1'])");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn quota_is_set_by_the_cli_reported_by_imap_and_enforced() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    let out = env.admin_ok(
+        &[
+            "user",
+            "quota",
+            "alice@example.test",
+            "--storage",
+            "4K",
+            "--messages",
+            "2",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out,
+        "alice@example.test  storage=0/4096 bytes  messages=0/2\n"
+    );
+    let server = env.start();
+    env.admin_ok(&["deliver", "alice@example.test"], &common::message("q1"));
+    env.admin_ok(&["deliver", "alice@example.test"], &common::message("q2"));
+    let out = env.admin(&["deliver", "alice@example.test"], &common::message("q3"));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("over quota"),
+        "{out:?}"
+    );
+    let out = python(&format!(
+        "import imaplib, ssl\nm = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())\nm.login('alice@example.test', 'alice-pw')\nprint(m.getquotaroot('INBOX'))\nm.logout()\n",
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out.trim(),
+        "('OK', [[b'INBOX \"\"'], [b'\"\" (STORAGE 1 4 MESSAGE 2 2)']])"
+    );
+    // `unlimited` lifts the limits again (through the socket: the server runs).
+    let out = env.admin_ok(
+        &[
+            "user",
+            "quota",
+            "alice@example.test",
+            "--storage",
+            "unlimited",
+            "--messages",
+            "unlimited",
+        ],
+        b"",
+    );
+    assert_eq!(
+        out,
+        "alice@example.test  storage=244/unlimited bytes  messages=2/unlimited\n"
+    );
+    env.admin_ok(&["deliver", "alice@example.test"], &common::message("q3"));
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+#[test]
+fn search_by_dates_headers_and_keywords() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(
+        &["deliver", "alice@example.test"],
+        b"Date: Tue, 14 Jan 2020 10:00:00 +0100\r\nSubject: old\r\nCc: Dave <dave@example.org>\r\nX-Tag: alpha\r\n\r\nold body\r\n",
+    );
+    env.admin_ok(
+        &["deliver", "alice@example.test"],
+        b"Date: Mon, 23 Nov 2026 09:00:00 +0000\r\nSubject: new\r\nX-Tag: beta\r\n\r\nnew body mentions alpha\r\n",
+    );
+    let server = env.start();
+    let out = python(&format!(
+        r#"
+import imaplib, ssl
+m = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())
+m.login('alice@example.test', 'alice-pw')
+m.select('INBOX')
+for q in ['SENTBEFORE 1-Jan-2021', 'SENTSINCE 1-Jan-2021', 'SENTON 14-Jan-2020', 'SINCE 1-Jan-2000', 'BEFORE 1-Jan-2000',
+          'CC dave', 'HEADER X-Tag alpha', 'BODY alpha', 'TEXT alpha', 'NEW', 'OLD', 'KEYWORD $Work', 'UNKEYWORD $Work']:
+    if q == 'KEYWORD $Work':
+        m.store('2', '+FLAGS', '($Work)')
+    print(q, m.search(None, q)[1][0].decode())
+m.logout()
+"#,
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out,
+        "SENTBEFORE 1-Jan-2021 1\nSENTSINCE 1-Jan-2021 2\nSENTON 14-Jan-2020 1\nSINCE 1-Jan-2000 1 2\nBEFORE 1-Jan-2000 \n\
+CC dave 1\nHEADER X-Tag alpha 1\nBODY alpha 2\nTEXT alpha 1 2\nNEW \nOLD 1 2\nKEYWORD $Work 2\nUNKEYWORD $Work 1\n"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
