@@ -1307,6 +1307,27 @@ mod tests {
         assert_eq!(shown, ["1:3", "5", "7:8"]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn prop_journal_roundtrip(
+            run in 0u64..1_000_000,
+            cuts in proptest::collection::btree_map("[^\n\r]{1,20}", (proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>()), 0..6),
+            created in proptest::collection::vec("[^\n\r]{1,20}", 0..5),
+            touched in proptest::collection::vec("[^\n\r]{1,20}", 0..5),
+        ) {
+            let j = Journal { run, cuts, created, touched };
+            proptest::prop_assert_eq!(Journal::decode(&j.encode()), j);
+        }
+
+        #[test]
+        fn prop_uid_set_covers_exactly_the_uids(uids in proptest::collection::btree_set(1u32..500, 1..60)) {
+            let v: Vec<u32> = uids.iter().copied().collect();
+            let set = uid_set(&v).unwrap();
+            let back: Vec<u32> = set.iter(u32::MAX).collect();
+            proptest::prop_assert_eq!(back, v);
+        }
+    }
+
     #[test]
     fn journal_roundtrip() {
         let mut j = Journal {

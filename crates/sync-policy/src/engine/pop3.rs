@@ -876,3 +876,46 @@ fn find_header_end(raw: &[u8]) -> usize {
     }
     raw.len()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn prop_ledger_entry_roundtrip(at in proptest::prelude::any::<i64>(), skipped in proptest::prelude::any::<bool>()) {
+            let e = if skipped {
+                LedgerEntry::Skipped { at: UnixTime(at) }
+            } else {
+                LedgerEntry::Imported { at: UnixTime(at) }
+            };
+            proptest::prop_assert_eq!(decode_entry(&encode_entry(e)), Some(e));
+        }
+
+        #[test]
+        fn prop_header_fields_unfold(name in "[A-Za-z][A-Za-z0-9-]{0,15}", a in "[ -~]{0,30}", b in "[!-~][ -~]{0,30}") {
+            let raw = format!("{name}: {a}\r\n\t{b}\r\n\r\nbody: not a header\r\n");
+            let h = header_fields(raw.as_bytes());
+            proptest::prop_assert_eq!(h.len(), 1);
+            proptest::prop_assert!(h[0].name == name);
+            if !name.eq_ignore_ascii_case("subject") {
+                let want = format!("{} {}", a.trim(), b.trim());
+                proptest::prop_assert_eq!(h[0].value.trim(), want.trim());
+            }
+        }
+    }
+
+    #[test]
+    fn ledger_entries_decode_strictly() {
+        assert_eq!(
+            decode_entry("imported 5"),
+            Some(LedgerEntry::Imported { at: UnixTime(5) })
+        );
+        assert_eq!(
+            decode_entry("skipped -3"),
+            Some(LedgerEntry::Skipped { at: UnixTime(-3) })
+        );
+        assert_eq!(decode_entry("imported"), None);
+        assert_eq!(decode_entry("gone 5"), None);
+    }
+}
