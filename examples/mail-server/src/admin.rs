@@ -221,6 +221,15 @@ pub enum Request {
         /// A TOML value (or plain text).
         value: String,
     },
+    /// Upload `.eml` files into a folder (UPL-1).
+    Upload {
+        /// Full address.
+        address: String,
+        /// Destination folder.
+        folder: String,
+        /// Absolute paths of the files.
+        paths: Vec<PathBuf>,
+    },
     /// Run the retention pass (POP-7) now.
     RetentionRun {
         /// Run as if it were this Unix time (tests, catching up); `None`: now.
@@ -249,6 +258,11 @@ impl fmt::Debug for Request {
             Self::PolicyShow { target } => write!(f, "PolicyShow({target:?})"),
             Self::PolicySet { target, key, .. } => write!(f, "PolicySet({target:?}, {key})"),
             Self::RetentionRun { at } => write!(f, "RetentionRun({at:?})"),
+            Self::Upload {
+                address,
+                folder,
+                paths,
+            } => write!(f, "Upload({address}, {folder}, {} files)", paths.len()),
             Self::UserAccess { address, change } => write!(f, "UserAccess({address}, {change:?})"),
             Self::UserQuota {
                 address,
@@ -378,6 +392,18 @@ impl Request {
                 ),
                 None,
             ),
+            Self::Upload {
+                address,
+                folder,
+                paths,
+            } => {
+                let mut line = format!("UPLOAD {} {}", e(address), e(folder));
+                for path in paths {
+                    line.push(' ');
+                    line.push_str(&p(path));
+                }
+                (line, None)
+            }
             Self::RetentionRun { at } => (
                 format!(
                     "RETENTION-RUN {}",
@@ -624,6 +650,22 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
                 target: policy_target(&field(0)?, field(1)?)?,
                 key: field(2)?,
                 value: field(3)?,
+            }
+        }
+        "UPLOAD" => {
+            if args.len() < 3 {
+                return Err(format!(
+                    "{verb} takes an address, a folder and at least one path"
+                ));
+            }
+            let mut paths = Vec::with_capacity(args.len().saturating_sub(2));
+            for i in 2..args.len() {
+                paths.push(PathBuf::from(field(i)?));
+            }
+            Request::Upload {
+                address: field(0)?,
+                folder: field(1)?,
+                paths,
             }
         }
         "RETENTION-RUN" => {
@@ -997,6 +1039,45 @@ pub async fn execute<S: MailStore>(
             let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
             Ok(crate::policy::set(store, &target, &key, &value, now).await?)
         }
+        Request::Upload {
+            address,
+            folder,
+            paths,
+        } => {
+            let a = account(store, &address).await?;
+            let policy = crate::policy::effective(store, &a).await?;
+            policy
+                .check_feature(sync_policy::access::PlanFeature::EmlUpload)
+                .map_err(|r| ServerError::Usage(r.text()))?;
+            let report = sync_policy::engine::upload::upload(
+                store,
+                a.id,
+                &folder,
+                &paths,
+                &sync_policy::engine::upload::UploadOptions::default(),
+            )
+            .await
+            .map_err(|e| ServerError::Usage(e.to_string()))?;
+            let mut lines: Vec<String> = report
+                .stored
+                .iter()
+                .map(|f| format!("stored {} (UID {})", f.path.display(), f.uid))
+                .collect();
+            lines.extend(
+                report
+                    .rejected
+                    .iter()
+                    .map(|f| format!("rejected {}: {}", f.path.display(), f.reason)),
+            );
+            lines.push(format!(
+                "uploaded {} of {} files into {} of {}",
+                report.stored.len(),
+                paths.len(),
+                folder,
+                a.address
+            ));
+            Ok(lines)
+        }
         Request::RetentionRun { at } => {
             let now = at.map_or_else(
                 || sync_policy::UnixTime::from_system_time(std::time::SystemTime::now()),
@@ -1076,6 +1157,11 @@ mod tests {
             value: "[{ name = \"x y\" }]".into(),
         });
         round_trip(Request::RetentionRun { at: None });
+        round_trip(Request::Upload {
+            address: "a@example.test".into(),
+            folder: "My Folder".into(),
+            paths: vec![PathBuf::from("/tmp/a b.eml"), PathBuf::from("/tmp/-")],
+        });
         round_trip(Request::RetentionRun { at: Some(-5) });
         round_trip(Request::UserAccess {
             address: "a@x.test".into(),

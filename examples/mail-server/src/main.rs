@@ -106,6 +106,18 @@ enum Command {
     /// Show or change account / organisation policy settings (docs/policy.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Upload `.eml` files into a folder (bad files are reported, good ones kept).
+    Upload {
+        /// The account.
+        #[arg(long)]
+        user: String,
+        /// The destination folder.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+        /// The `.eml` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Retention (POP-7): delete mail older than each account's retention period.
     #[command(subcommand)]
     Retention(RetentionCommand),
@@ -382,6 +394,18 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             value,
         },
         Command::Retention(RetentionCommand::RunNow { at }) => Request::RetentionRun { at },
+        Command::Upload {
+            user,
+            folder,
+            files,
+        } => Request::Upload {
+            address: user,
+            folder,
+            paths: files
+                .iter()
+                .map(|f| absolute(f))
+                .collect::<Result<Vec<_>, _>>()?,
+        },
         Command::Serve | Command::CheckConfig => {
             return Err(ServerError::Usage("not an admin command".into()));
         }
