@@ -221,6 +221,38 @@ pub enum Request {
         /// A TOML value (or plain text).
         value: String,
     },
+    /// Register an external POP3 import (IMP-1).
+    ImportAdd {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+        /// `sync_policy::import::ImportAccountSettings` as TOML.
+        settings: String,
+        /// The remote password.
+        password: String,
+        /// PEM trust anchors for the remote server.
+        ca_file: Option<String>,
+    },
+    /// Remove an import.
+    ImportRemove {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+    },
+    /// Run an import now.
+    ImportRun {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+    },
+    /// An account's imports and their automatic-fetch state.
+    ImportStatus {
+        /// Full address.
+        address: String,
+    },
     /// Upload `.eml` files into a folder (UPL-1).
     Upload {
         /// Full address.
@@ -258,6 +290,10 @@ impl fmt::Debug for Request {
             Self::PolicyShow { target } => write!(f, "PolicyShow({target:?})"),
             Self::PolicySet { target, key, .. } => write!(f, "PolicySet({target:?}, {key})"),
             Self::RetentionRun { at } => write!(f, "RetentionRun({at:?})"),
+            Self::ImportAdd { address, id, .. } => write!(f, "ImportAdd({address}, {id})"),
+            Self::ImportRemove { address, id } => write!(f, "ImportRemove({address}, {id})"),
+            Self::ImportRun { address, id } => write!(f, "ImportRun({address}, {id})"),
+            Self::ImportStatus { address } => write!(f, "ImportStatus({address})"),
             Self::Upload {
                 address,
                 folder,
@@ -392,6 +428,30 @@ impl Request {
                 ),
                 None,
             ),
+            Self::ImportAdd {
+                address,
+                id,
+                settings,
+                password,
+                ca_file,
+            } => (
+                format!(
+                    "IMPORT-ADD {} {} {} {} {}",
+                    e(address),
+                    e(id),
+                    e(settings),
+                    e(password),
+                    opt(ca_file.as_deref())
+                ),
+                None,
+            ),
+            Self::ImportRemove { address, id } => {
+                (format!("IMPORT-REMOVE {} {}", e(address), e(id)), None)
+            }
+            Self::ImportRun { address, id } => {
+                (format!("IMPORT-RUN {} {}", e(address), e(id)), None)
+            }
+            Self::ImportStatus { address } => (format!("IMPORT-STATUS {}", e(address)), None),
             Self::Upload {
                 address,
                 folder,
@@ -651,6 +711,34 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
                 key: field(2)?,
                 value: field(3)?,
             }
+        }
+        "IMPORT-ADD" => {
+            want(5)?;
+            Request::ImportAdd {
+                address: field(0)?,
+                id: field(1)?,
+                settings: field(2)?,
+                password: field(3)?,
+                ca_file: optional(4)?,
+            }
+        }
+        "IMPORT-REMOVE" => {
+            want(2)?;
+            Request::ImportRemove {
+                address: field(0)?,
+                id: field(1)?,
+            }
+        }
+        "IMPORT-RUN" => {
+            want(2)?;
+            Request::ImportRun {
+                address: field(0)?,
+                id: field(1)?,
+            }
+        }
+        "IMPORT-STATUS" => {
+            want(1)?;
+            Request::ImportStatus { address: field(0)? }
         }
         "UPLOAD" => {
             if args.len() < 3 {
@@ -1038,6 +1126,35 @@ pub async fn execute<S: MailStore>(
         Request::PolicySet { target, key, value } => {
             let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
             Ok(crate::policy::set(store, &target, &key, &value, now).await?)
+        }
+        Request::ImportAdd {
+            address,
+            id,
+            settings,
+            password,
+            ca_file,
+        } => {
+            let a = account(store, &address).await?;
+            let settings: sync_policy::import::ImportAccountSettings = toml::from_str(&settings)
+                .map_err(|e| ServerError::Usage(format!("import settings: {e}")))?;
+            let secret = crate::imports::ImportSecret {
+                password,
+                ca_file: ca_file.map(PathBuf::from),
+            };
+            Ok(crate::imports::add(store, &a, &id, settings, secret).await?)
+        }
+        Request::ImportRemove { address, id } => {
+            let a = account(store, &address).await?;
+            Ok(crate::imports::remove(store, &a, &id).await?)
+        }
+        Request::ImportRun { address, id } => {
+            let a = account(store, &address).await?;
+            let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+            Ok(crate::imports::run(store, &a, &id, now).await?)
+        }
+        Request::ImportStatus { address } => {
+            let a = account(store, &address).await?;
+            Ok(crate::imports::status(store, &a).await?)
         }
         Request::Upload {
             address,

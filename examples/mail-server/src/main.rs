@@ -21,6 +21,7 @@ mod admin;
 mod config;
 mod error;
 mod imap;
+mod imports;
 mod mime;
 mod policy;
 mod pop3;
@@ -60,6 +61,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the `import add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve POP3 until SIGINT or SIGTERM.
@@ -90,12 +93,19 @@ enum Command {
         #[arg(long, default_value = "maildir")]
         format: String,
     },
-    /// Import plain Maildir or mbox into an account.
+    /// Import plain Maildir or mbox into an account (`import ADDRESS PATH`), or manage
+    /// external POP3 imports (`import add|list|remove|run|status`, docs/policy.md).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Import {
+        /// External POP3 imports.
+        #[command(subcommand)]
+        action: Option<ImportCommand>,
         /// The account.
-        address: String,
+        #[arg(required = true)]
+        address: Option<String>,
         /// Source directory (Maildir) or file/directory (mbox).
-        path: PathBuf,
+        #[arg(required = true)]
+        path: Option<PathBuf>,
         /// `maildir` or `mbox`.
         #[arg(long, default_value = "maildir")]
         format: String,
@@ -148,6 +158,160 @@ enum PolicyCommand {
         /// A TOML value (`true`, `30`, `"News"`, `[...]`, `{...}`), `none` to unset.
         value: String,
     },
+}
+
+/// `import` subcommands: external POP3 accounts (IMP-1..5).
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Register an external POP3 account; its password is read from stdin.
+    Add {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// An id for this import (letters, digits, `-_.`).
+        #[arg(long)]
+        id: String,
+        /// `gmail`, `yahoo`, `outlook` or `custom` (then --host, --port, --tls).
+        #[arg(long, default_value = "custom")]
+        provider: String,
+        /// Remote host (custom).
+        #[arg(long)]
+        host: Option<String>,
+        /// Remote port (custom; default 995).
+        #[arg(long, default_value_t = 995)]
+        port: u16,
+        /// `implicit`, `starttls` or `none` (custom).
+        #[arg(long, default_value = "implicit")]
+        tls: String,
+        /// Remote login name.
+        #[arg(long)]
+        username: String,
+        /// Destination folder.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+        /// Run the account's filter rules on imported mail.
+        #[arg(long)]
+        apply_filters: bool,
+        /// Do not fetch automatically every 10 minutes.
+        #[arg(long)]
+        no_auto: bool,
+        /// `keep` (default) or `delete` the remote copy once imported.
+        #[arg(long, default_value = "keep")]
+        remote: String,
+        /// PEM trust anchors for the remote server (default: the system bundle).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+    /// The account's imports and their automatic-fetch state.
+    List {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+    },
+    /// Remove an import.
+    Remove {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The import's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Fetch now.
+    Run {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The import's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Like `list`: shows why automatic fetch turned itself off.
+    Status {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
+    Ok(match action {
+        ImportCommand::Add {
+            user,
+            id,
+            provider,
+            host,
+            port,
+            tls,
+            username,
+            folder,
+            apply_filters,
+            no_auto,
+            remote,
+            ca_file,
+        } => {
+            let server = match provider.as_str() {
+                "gmail" | "yahoo" | "outlook" => format!("provider = {}", toml_str(&provider)),
+                "custom" => {
+                    let tls = match tls.as_str() {
+                        "implicit" => "implicit",
+                        "starttls" => "start_tls",
+                        "none" => "none",
+                        other => {
+                            return Err(ServerError::Usage(format!(
+                                "--tls: expected implicit, starttls or none, got {other:?}"
+                            )));
+                        }
+                    };
+                    let host = host.ok_or_else(|| {
+                        ServerError::Usage("--host is required with --provider custom".into())
+                    })?;
+                    format!(
+                        "provider = \"custom\"\nhost = {}\nport = {port}\ntls = \"{tls}\"",
+                        toml_str(&host)
+                    )
+                }
+                other => {
+                    return Err(ServerError::Usage(format!(
+                        "--provider: expected gmail, yahoo, outlook or custom, got {other:?}"
+                    )));
+                }
+            };
+            let remote = match remote.as_str() {
+                "keep" => "{ mode = \"keep\" }",
+                "delete" => "{ mode = \"when_imported\" }",
+                other => {
+                    return Err(ServerError::Usage(format!(
+                        "--remote: expected keep or delete, got {other:?}"
+                    )));
+                }
+            };
+            let settings = format!(
+                "username = {}\ndestination_folder = {}\napply_filters = {apply_filters}\nauto_fetch = {}\nremote_deletion = {remote}\n[server]\n{server}\n",
+                toml_str(&username),
+                toml_str(&folder),
+                !no_auto
+            );
+            Request::ImportAdd {
+                address: user,
+                id,
+                settings,
+                password: read_secret_line("remote password")?,
+                ca_file: ca_file
+                    .map(|p| absolute(&p).map(|p| p.to_string_lossy().into_owned()))
+                    .transpose()?,
+            }
+        }
+        ImportCommand::List { user } | ImportCommand::Status { user } => {
+            Request::ImportStatus { address: user }
+        }
+        ImportCommand::Remove { user, id } => Request::ImportRemove { address: user, id },
+        ImportCommand::Run { user, id } => Request::ImportRun { address: user, id },
+    })
 }
 
 /// `retention` subcommands.
@@ -370,14 +534,19 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             path: absolute(&path)?,
         },
         Command::Import {
+            action: Some(action),
+            ..
+        } => import_request(action)?,
+        Command::Import {
+            action: None,
             address,
             path,
             format,
             folder,
         } => Request::Import {
-            address,
+            address: address.unwrap_or_default(),
             format: format_arg(&format)?,
-            path: absolute(&path)?,
+            path: absolute(&path.unwrap_or_default())?,
             folder,
         },
         Command::Policy(PolicyCommand::Show { user, org }) => Request::PolicyShow {

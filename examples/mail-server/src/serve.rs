@@ -228,6 +228,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         config.policy.retention_interval,
         shutdown.clone(),
     );
+    let imports = crate::imports::spawn_scheduler(
+        Arc::clone(&store),
+        crate::imports::SCHEDULER_TICK,
+        shutdown.clone(),
+    );
     let imap_backend = Arc::new(crate::imap::StoreBackend::new(Arc::clone(&store)));
     let mut tasks = Vec::new();
     for b in bound {
@@ -397,6 +402,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     }
     let _ = admin_task.await;
     let _ = retention.await;
+    let _ = imports.await;
     let deadline = tokio::time::Instant::now() + config.limits.shutdown_grace;
     match limiter.drain(deadline).await {
         mail_net::Drained::All => {}

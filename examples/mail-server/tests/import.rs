@@ -111,3 +111,151 @@ m.logout()
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// `import add|list|run|status|remove` against our own server as the remote POP3 server
+/// (plain POP3 on 127.0.0.1): the first run imports everything, the second nothing new
+/// (IMP-2); status shows the state; a failing account is reported with its reason.
+#[test]
+fn pop3_import_cli_from_our_own_server_e2e() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "remote@example.org"], b"remote-pw\n");
+    for subject in ["r1", "r2"] {
+        env.admin_ok(
+            &["deliver", "remote@example.org"],
+            &common::message(subject),
+        );
+    }
+    let server = env.start();
+    let port = server.pop3().port().to_string();
+    let out = env.admin_ok(
+        &[
+            "import",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "old",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "none",
+            "--username",
+            "remote@example.org",
+            "--folder",
+            "Imported",
+        ],
+        b"remote-pw\n",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "import old added for alice@example.test: remote@example.org@127.0.0.1:{port} (None) into Imported\n"
+        )
+    );
+    let out = env.admin_ok(
+        &[
+            "import",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "old",
+        ],
+        b"",
+    );
+    assert!(
+        out.starts_with("import old: 2 new, 0 already imported, 0 skipped (too large), 0 deleted on the server\n"),
+        "{out}"
+    );
+    env.admin_ok(&["deliver", "remote@example.org"], &common::message("r3"));
+    let out = env.admin_ok(
+        &[
+            "import",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "old",
+        ],
+        b"",
+    );
+    assert!(
+        out.starts_with("import old: 1 new, 2 already imported,"),
+        "{out}"
+    );
+    let out = env.admin_ok(&["import", "status", "--user", "alice@example.test"], b"");
+    assert!(
+        out.starts_with(&format!(
+            "old  remote@example.org@127.0.0.1:{port} -> Imported  known=3  failures=0  last-run="
+        )),
+        "{out}"
+    );
+    assert!(out.contains("next fetch "), "{out}");
+    // A wrong remote password: the run fails with the reason and counts as a failure.
+    let out = env.admin_ok(
+        &[
+            "import",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "bad",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "none",
+            "--username",
+            "nobody@example.org",
+        ],
+        b"wrong\n",
+    );
+    assert!(out.starts_with("import bad added"), "{out}");
+    let failed = env.admin(
+        &[
+            "import",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "bad",
+        ],
+        b"",
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("the remote server refused the login"),
+        "{failed:?}"
+    );
+    let out = env.admin_ok(&["import", "list", "--user", "alice@example.test"], b"");
+    let bad_line = out.lines().find(|l| l.starts_with("bad ")).unwrap();
+    assert!(bad_line.contains("failures=1"), "{out}");
+    let out = env.admin_ok(
+        &[
+            "import",
+            "remove",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "bad",
+        ],
+        b"",
+    );
+    assert_eq!(out, "import bad of alice@example.test removed\n");
+    // The imported mail is in the chosen folder, marked as imported (POP-4 hides it from
+    // alice's POP3 once include_imported is off).
+    let out = common::python(&format!(
+        "import imaplib, ssl\nm = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())\nm.login('alice@example.test', 'alice-pw')\nprint(m.select('Imported', readonly=True)[1][0].decode())\nm.logout()\n",
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(out, "3\n");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
