@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod imap;
 mod imports;
+mod migrate;
 mod mime;
 mod policy;
 mod pop3;
@@ -116,6 +117,9 @@ enum Command {
     /// Show or change account / organisation policy settings (docs/policy.md).
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// IMAP migration jobs (MIG-1..6).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
     /// Upload `.eml` files into a folder (bad files are reported, good ones kept).
     Upload {
         /// The account.
@@ -311,6 +315,90 @@ fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
         }
         ImportCommand::Remove { user, id } => Request::ImportRemove { address: user, id },
         ImportCommand::Run { user, id } => Request::ImportRun { address: user, id },
+    })
+}
+
+/// `migrate` subcommands.
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Register a job; the source password is read from stdin.
+    Add {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// An id for the job (letters, digits, `-_.`).
+        #[arg(long)]
+        id: String,
+        /// Source IMAP host.
+        #[arg(long)]
+        host: String,
+        /// Source port.
+        #[arg(long, default_value_t = 993)]
+        port: u16,
+        /// `implicit`, `starttls` or `none`.
+        #[arg(long, default_value = "implicit")]
+        tls: String,
+        /// Source login.
+        #[arg(long)]
+        username: String,
+        /// PEM trust anchors for the source (default: the system bundle).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+    /// Run one job, or every job in registration order.
+    Run {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The job; all jobs when absent.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// The jobs and their outcomes.
+    Status {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
+    Ok(match c {
+        MigrateCommand::Add {
+            user,
+            id,
+            host,
+            port,
+            tls,
+            username,
+            ca_file,
+        } => {
+            let tls = match tls.as_str() {
+                "implicit" => sync_policy::import::TlsMode::Implicit,
+                "starttls" => sync_policy::import::TlsMode::StartTls,
+                "none" => sync_policy::import::TlsMode::None,
+                other => {
+                    return Err(ServerError::Usage(format!(
+                        "--tls: expected implicit, starttls or none, got {other:?}"
+                    )));
+                }
+            };
+            Request::MigrateAdd {
+                address: user,
+                job: migrate::MigrateJob {
+                    id,
+                    host,
+                    port,
+                    tls,
+                    username,
+                    password: read_secret_line("source password")?,
+                    ca_file: ca_file.map(|p| absolute(&p)).transpose()?,
+                    last: None,
+                },
+            }
+        }
+        MigrateCommand::Run { user, id } => Request::MigrateRun { address: user, id },
+        MigrateCommand::Status { user } => Request::MigrateStatus { address: user },
     })
 }
 
@@ -563,6 +651,7 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             value,
         },
         Command::Retention(RetentionCommand::RunNow { at }) => Request::RetentionRun { at },
+        Command::Migrate(c) => migrate_request(c)?,
         Command::Upload {
             user,
             folder,
@@ -639,7 +728,22 @@ fn run(cli: Cli) -> Result<(), ServerError> {
         command => {
             init_logging("warn");
             let request = request_for(command, &config)?;
-            let lines = runtime(false)?.block_on(run_admin(&config, request))?;
+            // A migration can take long: show a spinner with the elapsed time on a terminal.
+            let spinner = matches!(request, Request::MigrateRun { .. }).then(|| {
+                let pb = if std::io::stderr().is_terminal() {
+                    indicatif::ProgressBar::new_spinner()
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                pb.set_message("migrating (the server copies; notices go to the INBOX)");
+                pb.enable_steady_tick(std::time::Duration::from_millis(200));
+                pb
+            });
+            let lines = runtime(false)?.block_on(run_admin(&config, request));
+            if let Some(pb) = spinner {
+                pb.finish_and_clear();
+            }
+            let lines = lines?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             for l in lines {

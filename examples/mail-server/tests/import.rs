@@ -259,3 +259,79 @@ fn pop3_import_cli_from_our_own_server_e2e() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// `migrate add|run|status` with our own server as the IMAP source (implicit TLS, its
+/// development certificate as the trust anchor): every folder copied, a re-run copies
+/// nothing twice (MIG-6), status shows the outcomes.
+#[test]
+fn imap_migration_cli_from_our_own_server_e2e() {
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "old@example.org"], b"old-pw\n");
+    env.admin_ok(&["deliver", "old@example.org"], &common::message("m1"));
+    env.admin_ok(&["deliver", "old@example.org"], &common::message("m2"));
+    env.admin_ok(
+        &["deliver", "old@example.org", "--folder", "Archive"],
+        &common::message("m3"),
+    );
+    let server = env.start();
+    let port = server.listeners["imaps"].port().to_string();
+    let cert = env.dev_cert();
+    let out = env.admin_ok(
+        &[
+            "migrate",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "move-1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "implicit",
+            "--username",
+            "old@example.org",
+            "--ca-file",
+            cert.to_str().unwrap(),
+        ],
+        b"old-pw\n",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "migration job move-1 (number 1) added for alice@example.test: old@example.org@127.0.0.1:{port}\n"
+        )
+    );
+    let out = env.admin_ok(&["migrate", "run", "--user", "alice@example.test"], b"");
+    assert!(
+        out.starts_with("migration job move-1: completed: 3 copied ("),
+        "{out}"
+    );
+    assert!(out.contains("  Archive: 1 copied\n"), "{out}");
+    let out = env.admin_ok(
+        &[
+            "migrate",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "move-1",
+        ],
+        b"",
+    );
+    assert!(
+        out.starts_with("migration job move-1: completed: 0 copied (0 bytes), 3 already there"),
+        "{out}"
+    );
+    let out = env.admin_ok(&["migrate", "status", "--user", "alice@example.test"], b"");
+    assert!(
+        out.starts_with(&format!(
+            "1. move-1  old@example.org@127.0.0.1:{port}  completed: 0 copied"
+        )),
+        "{out}"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
