@@ -23,9 +23,6 @@ use sync_policy::import::{ImportAccountSettings, TlsMode};
 pub const SECRETS_KEY: &str = "import.secrets";
 /// The CA bundle used when an import names none.
 pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
-/// How often the scheduler looks for imports that are due (each account fetches every
-/// `sync-policy`'s 10 minutes).
-pub const SCHEDULER_TICK: Duration = Duration::from_secs(60);
 
 /// One import's secret.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -230,7 +230,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     );
     let imports = crate::imports::spawn_scheduler(
         Arc::clone(&store),
-        crate::imports::SCHEDULER_TICK,
+        config.policy.import_tick,
         shutdown.clone(),
     );
     let imap_backend = Arc::new(crate::imap::StoreBackend::new(Arc::clone(&store)));

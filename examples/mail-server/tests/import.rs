@@ -335,3 +335,54 @@ fn imap_migration_cli_from_our_own_server_e2e() {
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// IMP-5: the server's scheduler fetches a registered import by itself (the first fetch is
+/// due at once; `[policy] import_tick` makes the scheduler look every second). The test
+/// waits for the imported messages to appear (bounded).
+#[test]
+fn automatic_fetch_runs_inside_the_server_e2e() {
+    let env = Env::new("[policy]\nimport_tick = \"1s\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "remote@example.org"], b"remote-pw\n");
+    env.admin_ok(
+        &["deliver", "remote@example.org"],
+        &common::message("auto1"),
+    );
+    let server = env.start();
+    let port = server.pop3().port().to_string();
+    env.admin_ok(
+        &[
+            "import",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "auto",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "none",
+            "--username",
+            "remote@example.org",
+        ],
+        b"remote-pw\n",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = env.admin_ok(&["import", "status", "--user", "alice@example.test"], b"");
+        if out.contains("known=1") {
+            assert!(out.contains("failures=0"), "{out}");
+            assert!(out.contains("next fetch "), "{out}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler did not fetch: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
