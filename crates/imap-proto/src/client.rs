@@ -326,6 +326,13 @@ impl Connection {
             return;
         }
         while let Some(front) = self.queue.front_mut() {
+            // While an AUTHENTICATE exchange or an IDLE runs, every line the client writes
+            // belongs to it (SASL responses, DONE): later commands wait for its completion.
+            if let Special::Auth(t) | Special::Idle { tag: t, .. } = &self.special
+                && *t != front.tag
+            {
+                return;
+            }
             while let Some(seg) = front.segs.pop_front() {
                 match seg {
                     Seg::Bytes(b) => self.out.extend_from_slice(&b),
@@ -351,6 +358,12 @@ impl Connection {
     pub fn authenticate(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<Tag, Error> {
         if !mechanism.bytes().all(crate::types::is_atom_char) || mechanism.is_empty() {
             return Err(Error::InvalidData("mechanism is not an atom"));
+        }
+        if self.special != Special::None {
+            return Err(Error::NotExpected {
+                call: "authenticate",
+                reason: "another IDLE/AUTHENTICATE/APPEND is running",
+            });
         }
         let tag = self.new_tag()?;
         let mut line = format!("{tag} AUTHENTICATE {mechanism}");
@@ -674,6 +687,8 @@ impl Connection {
                 match &self.special {
                     Special::Auth(t) | Special::Idle { tag: t, .. } if *t == tag => {
                         self.special = Special::None;
+                        // Commands pipelined behind the exchange can go now.
+                        self.pump();
                     }
                     // Refused before its data was invited: the data is never sent.
                     Special::Append {
