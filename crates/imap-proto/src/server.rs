@@ -847,6 +847,14 @@ impl Connection {
     fn take_line(&mut self) -> Line {
         let from = self.scan.min(self.input.len());
         match memchr::memchr(b'\n', self.input.get(from..).unwrap_or_default()) {
+            Some(i) if from + i > self.config.limits.max_line + 1 => {
+                // A whole over-long line arrived at once: treated like one arriving in
+                // pieces. The LF stays for DiscardLine to consume.
+                self.too_long_tag = tag_of(&self.input);
+                self.input.advance(from + i);
+                self.scan = 0;
+                Line::TooLong
+            }
             Some(i) => {
                 let mut line = self.input.split_to(from + i + 1);
                 self.scan = 0;
@@ -858,7 +866,8 @@ impl Connection {
             }
             None => {
                 self.scan = self.input.len();
-                if self.input.len() > self.config.limits.max_line {
+                // The line may have `max_line` bytes before its CRLF.
+                if self.input.len() > self.config.limits.max_line + 1 {
                     self.too_long_tag = tag_of(&self.input);
                     self.input.clear();
                     self.scan = 0;
@@ -1005,7 +1014,9 @@ impl Connection {
     fn parser_options(&self) -> ParserOptions {
         ParserOptions {
             utf8_mailboxes: self.enabled.utf8_accept || self.enabled.imap4rev2,
-            max_line_len: self.config.limits.max_line,
+            // The framer already holds lines to `max_line` bytes before CRLF; the parser
+            // counts the CR (and the LF) in.
+            max_line_len: self.config.limits.max_line.saturating_add(2),
             ..ParserOptions::default()
         }
     }
@@ -1875,5 +1886,52 @@ fn searchres_use(body: &CommandBody) -> SearchResUse {
             SearchResUse::Reference
         }
         _ => SearchResUse::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_announcements() {
+        let h = literal_at_end(b"a LOGIN {5}").unwrap().unwrap();
+        assert_eq!((h.len, h.sync, h.binary), (5, true, false));
+        let h = literal_at_end(b"a APPEND x ~{12+}").unwrap().unwrap();
+        assert_eq!((h.len, h.sync, h.binary), (12, false, true));
+        assert!(literal_at_end(b"a NOOP").unwrap().is_none());
+        assert!(literal_at_end(b"a {x}").unwrap().is_none());
+        assert!(literal_at_end(b"a {}").unwrap().is_none());
+        assert!(literal_at_end(b"a x}").unwrap().is_none());
+        assert!(literal_at_end(b"a {99999999999999999999}").is_err());
+        assert!(literal_at_end(b"a {99999999999999999999+}").is_err());
+        assert!(literal_at_end(b"a {9999999999999999999}").is_err());
+    }
+
+    #[test]
+    fn command_words() {
+        assert_eq!(command_word(b" uid fetch 1"), ("FETCH".into(), true));
+        assert_eq!(command_word(b" UID"), ("UID".into(), false));
+        assert_eq!(command_word(b" Append {5}"), ("APPEND".into(), false));
+        assert_eq!(command_word(b"\r\n"), (String::new(), false));
+        assert_eq!(command_word(b" (x)"), (String::new(), false));
+    }
+
+    #[test]
+    fn searchres_uses() {
+        let use_of = |line: &[u8]| searchres_use(&parse::command(line).unwrap().1.body);
+        assert_eq!(
+            use_of(b"a SEARCH RETURN (MIN SAVE) ALL\r\n"),
+            SearchResUse::Save
+        );
+        assert_eq!(
+            use_of(b"a SEARCH NOT (OR 1 $)\r\n"),
+            SearchResUse::Reference
+        );
+        assert_eq!(use_of(b"a UID MOVE $ x\r\n"), SearchResUse::Reference);
+        assert_eq!(use_of(b"a UID EXPUNGE $\r\n"), SearchResUse::Reference);
+        assert_eq!(use_of(b"a STORE $ +FLAGS (x)\r\n"), SearchResUse::Reference);
+        assert_eq!(use_of(b"a SEARCH RETURN (ALL) 1:*\r\n"), SearchResUse::None);
+        assert_eq!(use_of(b"a FETCH 1 FLAGS\r\n"), SearchResUse::None);
     }
 }

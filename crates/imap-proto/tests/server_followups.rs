@@ -536,3 +536,23 @@ fn searchres_rfc5182_examples_5_and_6_and_resets() {
     s.conn.reply(Status::ok("SELECT completed")).unwrap();
     assert!(s.conn.search_result().is_empty());
 }
+
+#[test]
+fn over_long_line_arriving_whole_is_refused_like_one_arriving_in_pieces() {
+    let mut s = Srv::new(Srv::plain_config());
+    s.select();
+    let line = format!("a1 SEARCH TEXT {}\r\nb NOOP\r\n", "X".repeat(70 * 1024));
+    s.feed(&line);
+    let r = command(&mut s);
+    assert_eq!(r.name, "NOOP", "the next command is still in step");
+    assert_eq!(s.out(), "a1 BAD Command line too long\r\n");
+    // Just under the limit is still a command.
+    s.conn.reply(Status::ok("NOOP completed")).unwrap();
+    s.out();
+    let mut line = String::from("c SEARCH TEXT ");
+    line.push_str(&"Y".repeat(64 * 1024 - line.len()));
+    line.push_str("\r\n");
+    s.feed(&line);
+    let r = command(&mut s);
+    assert_eq!(r.name, "SEARCH");
+}

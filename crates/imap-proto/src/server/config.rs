@@ -22,7 +22,7 @@ pub enum NonSyncLiterals {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Longest command line, without literals. Default 64 KiB. A longer line is answered
+    /// Longest command line (bytes before its CRLF), without literals. Default 64 KiB. A longer line is answered
     /// with `BAD` and skipped without being held in memory.
     pub max_line: usize,
     /// Largest whole command (lines plus inline literals) other than an APPEND message.
