@@ -1240,6 +1240,13 @@ impl Connection {
                     self.queue.clear();
                     self.write(b"* OK [CLOSED] Previous mailbox closed\r\n");
                 }
+                if selected && !matches!(name, "SELECT" | "EXAMINE" | "CLOSE" | "UNSELECT") {
+                    // Updates queued before this command go out before its responses, in the
+                    // order the application learnt them (a MOVE's own EXPUNGEs must not
+                    // overtake an earlier one). EXPUNGE/VANISHED stay held during FETCH,
+                    // STORE and SEARCH (RFC 9051 section 7.5.1).
+                    self.flush_queue(uid || !matches!(name, "FETCH" | "STORE" | "SEARCH"));
+                }
                 self.saving = None;
                 if searchres == SearchResUse::Save {
                     self.saving = Some(Vec::new());

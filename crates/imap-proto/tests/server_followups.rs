@@ -556,3 +556,68 @@ fn over_long_line_arriving_whole_is_refused_like_one_arriving_in_pieces() {
     let r = command(&mut s);
     assert_eq!(r.name, "SEARCH");
 }
+
+// ---------------------------------------------------------------------------------------
+// RFC 9051 section 7.5 / RFC 7162: unsolicited responses.
+
+/// Updates queued before a command go out before the command's own responses, so a MOVE's
+/// EXPUNGEs cannot overtake an earlier one; FETCH/STORE/SEARCH still hold EXPUNGE/VANISHED
+/// (and what follows them) back; CLOSE drops the updates of the mailbox it closes.
+#[test]
+fn queued_updates_keep_their_order_against_a_commands_own_responses() {
+    let mut s = Srv::new(Srv::plain_config());
+    s.login();
+    s.feed("e ENABLE QRESYNC\r\n");
+    assert_eq!(s.event(), Some(Event::Enabled(vec!["QRESYNC".into()])));
+    s.feed("s SELECT INBOX\r\n");
+    command(&mut s);
+    s.conn.reply(Status::ok("SELECT completed")).unwrap();
+    s.out();
+
+    s.conn
+        .queue_unsolicited(Unsolicited::Vanished(vec![(3, 3)]));
+    s.feed("m UID MOVE 5 Trash\r\n");
+    command(&mut s);
+    assert_eq!(
+        s.out(),
+        "* VANISHED 3\r\n",
+        "before the command's own responses"
+    );
+    s.conn.send_untagged(b"OK [COPYUID 7 5 1] Moved").unwrap();
+    s.conn.send_untagged(b"VANISHED 5").unwrap();
+    s.conn.queue_unsolicited(Unsolicited::Exists(8));
+    s.conn.reply(Status::ok("MOVE completed")).unwrap();
+    assert_eq!(
+        s.out(),
+        "* OK [COPYUID 7 5 1] Moved\r\n* VANISHED 5\r\n* 8 EXISTS\r\nm OK MOVE completed\r\n"
+    );
+
+    s.conn.queue_unsolicited(Unsolicited::Fetch {
+        seq: 1,
+        uid: Some(2),
+        flags: vec!["\\Seen".into()],
+        modseq: Some(5),
+    });
+    s.conn
+        .queue_unsolicited(Unsolicited::Vanished(vec![(9, 9)]));
+    s.conn.queue_unsolicited(Unsolicited::Exists(7));
+    s.feed("f FETCH 1 FLAGS\r\n");
+    command(&mut s);
+    s.conn.reply(Status::ok("FETCH completed")).unwrap();
+    assert_eq!(
+        s.out(),
+        "* 1 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (5))\r\nf OK FETCH completed\r\n"
+    );
+    s.feed("c CHECK\r\n");
+    command(&mut s);
+    assert_eq!(s.out(), "* VANISHED 9\r\n* 7 EXISTS\r\n");
+    s.conn.reply(Status::ok("CHECK completed")).unwrap();
+    assert_eq!(s.out(), "c OK CHECK completed\r\n");
+
+    s.conn.queue_unsolicited(Unsolicited::Exists(9));
+    s.feed("x CLOSE\r\n");
+    command(&mut s);
+    s.conn.reply(Status::ok("CLOSE completed")).unwrap();
+    assert_eq!(s.out(), "x OK CLOSE completed\r\n");
+    assert_eq!(s.conn.queued_unsolicited(), 0);
+}
