@@ -62,6 +62,12 @@ pub enum BareLf {
     /// Normalise: a bare LF in a message becomes CRLF in the delivered chunks (a bare CR is
     /// kept as it is), and a command line may end with LF alone.
     Normalize,
+    /// Pass through: bare LFs and bare CRs are delivered unchanged and not looked for (as
+    /// Postfix with `smtpd_forbid_bare_newline = no`, or crates.io `smtp-proto`), and a
+    /// command line may end with LF alone. The fastest mode, since the message octets are
+    /// only searched for `LF .`; but a relay that forwards such a message to a server which
+    /// ends DATA at `LF . LF` is the smuggling setup, so prefer `Normalize` for relays.
+    Accept,
 }
 
 /// Which ESMTP extensions are advertised and honoured.
@@ -833,7 +839,8 @@ impl Connection {
             self.seal();
             return None;
         }
-        let cmd = match parse::command(&line) {
+        let line = line.freeze();
+        let cmd = match parse::command_bytes(&line) {
             Ok(cmd) => cmd,
             Err(err) => {
                 let verb = line.get(..4).map(|v| v.to_ascii_uppercase());
@@ -1375,7 +1382,7 @@ impl Connection {
         if ended {
             return Some(self.finish_message(abort));
         }
-        let normalize = self.config.bare_lf == BareLf::Normalize;
+        let reject = self.config.bare_lf == BareLf::Reject;
         let check_8bit = !self.eight_bit_allowed();
         loop {
             match decoder.decode(&mut self.input) {
@@ -1394,7 +1401,7 @@ impl Connection {
                     bare_cr,
                 } => {
                     if abort.is_none() {
-                        if (bare_lf || bare_cr) && !normalize {
+                        if (bare_lf || bare_cr) && reject {
                             abort = Some(AbortReason::BareLineEnding);
                         } else if check_8bit && data.iter().any(|&b| b >= 0x80) {
                             abort = Some(AbortReason::EightBit);
@@ -1535,9 +1542,10 @@ pub enum Decoded {
     Chunk {
         /// The octets: a zero-copy slice of the input unless a bare LF was normalised.
         data: Bytes,
-        /// The chunk had an LF not preceded by CR.
+        /// The chunk had an LF not preceded by CR (always false with [`BareLf::Accept`],
+        /// which does not look).
         bare_lf: bool,
-        /// The chunk had a CR not followed by LF.
+        /// The chunk had a CR not followed by LF (always false with [`BareLf::Accept`]).
         bare_cr: bool,
     },
     /// `CRLF . CRLF`: the message is complete; the input continues after it.
@@ -1577,7 +1585,7 @@ pub struct DotDecoder {
     line_start: bool,
     /// The last octet handed out (for bare LF detection across reads).
     prev: u8,
-    normalize: bool,
+    mode: BareLf,
 }
 
 impl DotDecoder {
@@ -1586,7 +1594,7 @@ impl DotDecoder {
         DotDecoder {
             line_start: true,
             prev: b'\n',
-            normalize: bare_lf == BareLf::Normalize,
+            mode: bare_lf,
         }
     }
 
@@ -1620,7 +1628,10 @@ impl DotDecoder {
         let Some(region) = buf.get(..end).filter(|r| !r.is_empty()) else {
             return Decoded::NeedMore;
         };
-        let (bare_lf, bare_cr) = bare_line_endings(self.prev, region);
+        let (bare_lf, bare_cr) = match self.mode {
+            BareLf::Accept => (false, false),
+            BareLf::Reject | BareLf::Normalize => bare_line_endings(self.prev, region),
+        };
         let before_last = match region.len() {
             1 => self.prev,
             n => region.get(n - 2).copied().unwrap_or(0),
@@ -1629,7 +1640,7 @@ impl DotDecoder {
         self.line_start = last == b'\n' && before_last == b'\r';
         let prev = self.prev;
         self.prev = last;
-        let data = if bare_lf && self.normalize {
+        let data = if bare_lf && self.mode == BareLf::Normalize {
             let mut out = BytesMut::with_capacity(region.len() + 16);
             let mut p = prev;
             for &b in region {

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 
 use crate::Secret;
 use crate::error::Error;
@@ -17,7 +18,32 @@ use crate::types::{
 /// spaces between `FROM:`/`TO:` and the path (a widespread deviation). Everything else
 /// follows the RFC grammar: paths need their angle brackets, local parts are dot-strings or
 /// quoted strings, domains are host names (U-labels allowed) or address literals.
+///
+/// Mailboxes are copied out of `line` (one allocation each); [`command_bytes`] parses the
+/// same grammar with zero-copy mailboxes.
 pub fn command(line: &[u8]) -> Result<Command, Error> {
+    parse_command(line, None)
+}
+
+/// [`command`] over a shared buffer: the mailboxes of `MAIL` and `RCPT` are zero-copy
+/// slices of `line` (a reference count, no allocation), so they keep the buffer alive as
+/// long as they live. The server state machine frames its lines this way.
+///
+/// ```
+/// use bytes::Bytes;
+/// use smtp_proto::{Command, ForwardPath, parse};
+///
+/// let line = Bytes::from_static(b"RCPT TO:<alice@example.com>");
+/// let Ok(Command::Rcpt { to: ForwardPath::Mailbox(m), .. }) = parse::command_bytes(&line) else {
+///     panic!("not a RCPT");
+/// };
+/// assert_eq!(m.domain(), "example.com");
+/// ```
+pub fn command_bytes(line: &Bytes) -> Result<Command, Error> {
+    parse_command(line, Some(line))
+}
+
+fn parse_command(line: &[u8], owner: Option<&Bytes>) -> Result<Command, Error> {
     let line = trim_end(line);
     // Branch-free (vectorised) check first; find the position only on the error path.
     let ctl = |b: u8| (b < 0x20 && b != b'\t') | (b == 0x7f);
@@ -38,6 +64,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
     let c = Cursor {
         line,
         pos: verb_off,
+        owner,
     };
     let no_arg = |cmd: Command| {
         if verb.len() == line.len() {
@@ -141,6 +168,8 @@ fn hello(verb: HelloVerb, rest: &[u8]) -> Result<Command, Error> {
 struct Cursor<'a> {
     line: &'a [u8],
     pos: usize,
+    /// The buffer `line` is a prefix of, when values may be zero-copy slices of it.
+    owner: Option<&'a Bytes>,
 }
 
 impl<'a> Cursor<'a> {
@@ -246,8 +275,12 @@ fn class(b: u8) -> u8 {
 }
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )`
+///
+/// Each octet is looked at once: the scans note whether any octet is non-ASCII, and only
+/// then is the address checked as UTF-8.
 fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
     let start = c.pos;
+    let mut high = 0u8;
     if c.peek() == Some(b'"') {
         c.pos += 1;
         loop {
@@ -263,22 +296,32 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
                         _ => return Err(c.bad_address()),
                     }
                 }
-                Some(32..=33 | 35..=91 | 93..=126 | 0x80..) => c.pos += 1,
+                Some(b @ (32..=33 | 35..=91 | 93..=126 | 0x80..)) => {
+                    high |= b;
+                    c.pos += 1;
+                }
                 _ => return Err(c.bad_address()),
             }
         }
     } else {
-        // Dot-string = Atom *("." Atom): one tight scan, then the dot rules.
+        // Dot-string = Atom *("." Atom): one scan that also enforces the dot rules (no
+        // leading, trailing or doubled dot).
         let rest = c.rest();
-        let n = rest
-            .iter()
-            .position(|&b| class(b) & ATEXT_DOT == 0)
-            .unwrap_or(rest.len());
-        let s = rest.get(..n).unwrap_or_default();
-        if s.first().is_none_or(|&b| b == b'.')
-            || s.last() == Some(&b'.')
-            || s.windows(2).any(|w| w == b"..")
-        {
+        let mut after_dot = true;
+        let mut n = 0;
+        for &b in rest {
+            if class(b) & ATEXT_DOT == 0 {
+                break;
+            }
+            let dot = b == b'.';
+            if dot && after_dot {
+                return Err(c.bad_address());
+            }
+            after_dot = dot;
+            high |= b;
+            n += 1;
+        }
+        if after_dot {
             return Err(c.bad_address());
         }
         c.pos += n;
@@ -287,16 +330,23 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
     if local_end - start > 64 * 4 || !c.eat(b'@') {
         return Err(c.bad_address());
     }
-    domain_or_literal(c)?;
+    high |= domain_or_literal(c)?;
     let whole = c.line.get(start..c.pos).unwrap_or_default();
-    let whole = std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
-        position: start + e.valid_up_to(),
-    })?;
+    if high >= 0x80 {
+        std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
+            position: start + e.valid_up_to(),
+        })?;
+    }
+    let whole = match c.owner {
+        Some(owner) => owner.slice(start..c.pos),
+        None => Bytes::copy_from_slice(whole),
+    };
     Ok(Mailbox::from_wire(whole, local_end - start))
 }
 
-/// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`.
-fn domain_or_literal(c: &mut Cursor<'_>) -> Result<(), Error> {
+/// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`; returns the
+/// OR of the octets (so the caller knows whether any is non-ASCII).
+fn domain_or_literal(c: &mut Cursor<'_>) -> Result<u8, Error> {
     if c.eat(b'[') {
         let start = c.pos;
         while matches!(c.peek(), Some(33..=90 | 94..=126)) {
@@ -306,38 +356,56 @@ fn domain_or_literal(c: &mut Cursor<'_>) -> Result<(), Error> {
         if !c.eat(b']') || !valid_literal(inner) {
             return Err(Error::InvalidAddress { position: start });
         }
-        return Ok(());
+        return Ok(0);
     }
     domain(c)
 }
 
-fn domain(c: &mut Cursor<'_>) -> Result<(), Error> {
+/// `sub-domain = Let-dig [Ldh-str]`, U-labels (RFC 6531) being any UTF-8 octets: one scan
+/// that checks the octets, the label lengths (1 to 63) and the hyphen rules. Returns the OR
+/// of the octets.
+fn domain(c: &mut Cursor<'_>) -> Result<u8, Error> {
     let start = c.pos;
     let rest = c.rest();
-    let n = rest
-        .iter()
-        .position(|&b| class(b) & LDH_DOT == 0)
-        .unwrap_or(rest.len());
-    let d = rest.get(..n).unwrap_or_default();
-    // sub-domain = Let-dig [Ldh-str]; U-labels (RFC 6531) are any UTF-8 octets.
     let mut label_start = start;
-    for label in d.split(|&b| b == b'.') {
-        if label.is_empty()
-            || label.len() > 63
-            || label.first() == Some(&b'-')
-            || label.last() == Some(&b'-')
-        {
-            return Err(Error::InvalidAddress {
-                position: label_start,
-            });
+    let mut label_len = 0usize;
+    let mut prev = b'.';
+    let mut high = 0u8;
+    let mut n = 0;
+    for &b in rest {
+        if class(b) & LDH_DOT == 0 {
+            break;
         }
-        label_start += label.len() + 1;
+        if b == b'.' {
+            if label_len == 0 || prev == b'-' {
+                return Err(Error::InvalidAddress {
+                    position: label_start,
+                });
+            }
+            label_len = 0;
+            label_start = start + n + 1;
+        } else {
+            if (label_len == 0 && b == b'-') || label_len == 63 {
+                return Err(Error::InvalidAddress {
+                    position: label_start,
+                });
+            }
+            label_len += 1;
+        }
+        prev = b;
+        high |= b;
+        n += 1;
+    }
+    if label_len == 0 || prev == b'-' {
+        return Err(Error::InvalidAddress {
+            position: label_start,
+        });
     }
     if n > 255 {
         return Err(Error::InvalidAddress { position: start });
     }
     c.pos += n;
-    Ok(())
+    Ok(high)
 }
 
 fn valid_literal(inner: &[u8]) -> bool {

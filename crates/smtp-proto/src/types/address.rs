@@ -1,14 +1,20 @@
 use std::fmt;
 
+use bytes::Bytes;
+
 /// A mailbox `local-part@domain` (RFC 5321 section 4.1.2, extended to UTF-8 by RFC 6531).
 ///
 /// The local part is kept in its wire form: a dot-string (`john.doe`) or a quoted string
 /// with its quotes (`"john doe"`). The domain is a domain name (A-labels or U-labels) or an
 /// address literal with its brackets (`[192.0.2.1]`, `[IPv6:2001:db8::1]`). Both live in
-/// one `String` (`local@domain`), so a mailbox costs one allocation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// one buffer (`local@domain`). A mailbox parsed by [`crate::parse::command_bytes`] (as the
+/// server does) is a zero-copy slice of the command line; one built by [`Mailbox::new`] or
+/// parsed from a plain slice costs one allocation. The octets are valid UTF-8 (checked when
+/// the mailbox is made); the `&str` accessors re-check them, which is a few instructions per
+/// 16 octets for ASCII and never fails.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mailbox {
-    addr: String,
+    addr: Bytes,
     at: usize,
 }
 
@@ -20,30 +26,41 @@ impl Mailbox {
         addr.push_str(l);
         addr.push('@');
         addr.push_str(d);
-        Mailbox { addr, at: l.len() }
+        Mailbox {
+            addr: Bytes::from(addr),
+            at: l.len(),
+        }
     }
 
-    /// `whole` is `local@domain` with the `@` at byte `at`.
-    pub(crate) fn from_wire(whole: &str, at: usize) -> Self {
-        Mailbox {
-            addr: whole.to_string(),
-            at,
-        }
+    /// `whole` is valid UTF-8 `local@domain` with the `@` at byte `at`.
+    pub(crate) fn from_wire(whole: Bytes, at: usize) -> Self {
+        Mailbox { addr: whole, at }
+    }
+
+    /// The whole address as a string slice (the octets were checked when it was made).
+    fn text(&self) -> &str {
+        std::str::from_utf8(&self.addr).unwrap_or_default()
     }
 
     /// The local part in wire form (quotes kept).
     pub fn local_part(&self) -> &str {
-        self.addr.get(..self.at).unwrap_or_default()
+        self.addr
+            .get(..self.at)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 
     /// The domain or address literal.
     pub fn domain(&self) -> &str {
-        self.addr.get(self.at + 1..).unwrap_or_default()
+        self.addr
+            .get(self.at + 1..)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 
     /// The whole address, `local-part@domain`.
     pub fn as_str(&self) -> &str {
-        &self.addr
+        self.text()
     }
 
     /// True when the address contains a non-ASCII character, which requires SMTPUTF8.
@@ -75,7 +92,16 @@ impl Mailbox {
 
 impl fmt::Display for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.addr)
+        f.write_str(self.text())
+    }
+}
+
+impl fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("addr", &self.text())
+            .field("at", &self.at)
+            .finish()
     }
 }
 
