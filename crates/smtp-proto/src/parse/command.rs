@@ -337,11 +337,11 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
             position: start + e.valid_up_to(),
         })?;
     }
-    let whole = match c.owner {
-        Some(owner) => owner.slice(start..c.pos),
+    let end = c.pos;
+    Ok(Mailbox::from_wire(whole, local_end - start, || match c.owner {
+        Some(owner) => owner.slice(start..end),
         None => Bytes::copy_from_slice(whole),
-    };
-    Ok(Mailbox::from_wire(whole, local_end - start))
+    }))
 }
 
 /// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`; returns the
@@ -759,4 +759,100 @@ pub fn decode_sasl(line: &[u8]) -> Result<Vec<u8>, Error> {
         return Err(Error::InvalidBase64);
     }
     STANDARD.decode(line).map_err(|_| Error::InvalidBase64)
+}
+
+#[cfg(test)]
+mod perf_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LINES: &[&[u8]] = &[
+        b"MAIL FROM:<newsletter-bounces+alice=example.com@lists.example.org> SIZE=48213",
+        b"MAIL FROM:<SRS0=HHH=TT=example.org=a-very-long-local-part-indeed@forwarder.example.net>",
+        b"RCPT TO:<\"john doe\"@example.com> NOTIFY=SUCCESS,FAILURE",
+        b"RCPT TO:<j\xc3\xb6rg@b\xc3\xbccher.example>",
+        b"RCPT TO:<@relay.example:user@[192.0.2.1]>",
+        b"RCPT TO:<a..b@example.com>",
+        b"RCPT TO:<a@-example.com>",
+        b"RCPT TO:<a@example-.com>",
+        b"RCPT TO:<a@ex..ample.com>",
+        b"RCPT TO:<a\xff@example.com>",
+        b"EHLO mail.example.org",
+    ];
+
+    #[test]
+    fn shared_and_copying_parsers_agree() {
+        for line in LINES {
+            let shared = Bytes::copy_from_slice(line);
+            assert_eq!(command(line), command_bytes(&shared), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn long_and_short_mailboxes_behave_the_same() {
+        let long_local = "l".repeat(70);
+        for local in ["alice", long_local.as_str()] {
+            let line = format!("RCPT TO:<{local}@example.com>");
+            let built = Mailbox::new(local, "example.com");
+            for cmd in [
+                command(line.as_bytes()),
+                command_bytes(&Bytes::from(line.clone())),
+            ] {
+                let Ok(Command::Rcpt {
+                    to: ForwardPath::Mailbox(m),
+                    ..
+                }) = cmd
+                else {
+                    panic!("{line}");
+                };
+                assert_eq!(m, built);
+                assert_eq!(m.local_part(), local);
+                assert_eq!(m.domain(), "example.com");
+                assert_eq!(m.as_str(), format!("{local}@example.com"));
+                assert!(!m.is_utf8());
+            }
+        }
+    }
+
+    #[test]
+    fn domain_rules_report_the_label_position() {
+        for (line, pos) in [
+            (&b"RCPT TO:<a@-x.com>"[..], 11),
+            (b"RCPT TO:<a@x-.com>", 11),
+            (b"RCPT TO:<a@x..com>", 13),
+            (b"RCPT TO:<a@x.com.>", 17),
+            (b"RCPT TO:<a@>", 11),
+        ] {
+            assert_eq!(
+                command(line),
+                Err(Error::InvalidAddress { position: pos }),
+                "{line:?}"
+            );
+        }
+        let label = "a".repeat(63);
+        let ok = format!("RCPT TO:<a@{label}.com>");
+        assert!(command(ok.as_bytes()).is_ok());
+        let too_long = format!("RCPT TO:<a@{label}a.com>");
+        assert_eq!(
+            command(too_long.as_bytes()),
+            Err(Error::InvalidAddress { position: 11 })
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn shared_and_copying_parsers_agree_on_any_line(
+            verb in prop_oneof![Just("MAIL FROM:<"), Just("RCPT TO:<")],
+            addr in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'.'), Just(b'@'), Just(b'-'), Just(b'"'), Just(0xc3u8), Just(0xa9u8)],
+                0..80,
+            ),
+        ) {
+            let mut line = verb.as_bytes().to_vec();
+            line.extend_from_slice(&addr);
+            line.push(b'>');
+            let shared = Bytes::from(line.clone());
+            prop_assert_eq!(command(&line), command_bytes(&shared));
+        }
+    }
 }
