@@ -45,9 +45,9 @@ pub fn command_bytes(line: &Bytes) -> Result<Command, Error> {
 
 fn parse_command(line: &[u8], owner: Option<&Bytes>) -> Result<Command, Error> {
     let line = trim_end(line);
-    // Branch-free (vectorised) check first; find the position only on the error path.
+    // Branch-free word-at-a-time check first; find the position only on the error path.
     let ctl = |b: u8| (b < 0x20 && b != b'\t') | (b == 0x7f);
-    if line.iter().fold(false, |acc, &b| acc | ctl(b)) {
+    if may_have_ctl(line) && line.iter().any(|&b| ctl(b)) {
         return Err(Error::Syntax {
             what: "control character",
             position: line.iter().position(|&b| ctl(b)).unwrap_or(0),
@@ -101,6 +101,33 @@ fn parse_command(line: &[u8], owner: Option<&Bytes>) -> Result<Command, Error> {
         8 if verb.eq_ignore_ascii_case(b"STARTTLS") => no_arg(Command::StartTls),
         _ => Err(Error::UnknownCommand),
     }
+}
+
+/// False when `line` surely has no octet below 0x20 and no DEL (0x7F); true when it may
+/// (a TAB, which is allowed, also answers true). Eight octets at a time: for a word `x`,
+/// `(x - 0x01..01 * n) & !x & 0x80..80` is non-zero exactly when some octet is below `n`.
+fn may_have_ctl(line: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |x: u64| {
+        let del = x ^ (ONES * 0x7f);
+        (x.wrapping_sub(ONES * 0x20) & !x & HIGH) | (del.wrapping_sub(ONES) & !del & HIGH)
+    };
+    let mut chunks = line.chunks_exact(8);
+    let mut any = 0u64;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        any |= word(u64::from_le_bytes(w));
+    }
+    // The tail, padded with spaces (which are neither below 0x20 nor DEL).
+    let tail = chunks.remainder();
+    let mut w = [b' '; 8];
+    if let Some(dst) = w.get_mut(..tail.len()) {
+        dst.copy_from_slice(tail);
+    }
+    any |= word(u64::from_le_bytes(w));
+    any != 0
 }
 
 /// Frames the next line: returns it without its line ending (CRLF, or a bare LF) and the
@@ -304,8 +331,87 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
             }
         }
     } else {
-        // Dot-string = Atom *("." Atom): one scan that also enforces the dot rules (no
-        // leading, trailing or doubled dot).
+        // Dot-string = Atom *("." Atom). Fast path: the local part ends at the first `@`;
+        // when every octet before it is atext or a dot and the dots are well placed, the
+        // precise scan below would stop there too.
+        let rest = c.rest();
+        if let Some((n, h)) = dot_string_fast(rest) {
+            c.pos += n;
+            high |= h;
+        } else {
+            dot_string(c, &mut high)?;
+        }
+    }
+    let local_end = c.pos;
+    if local_end - start > 64 * 4 || !c.eat(b'@') {
+        return Err(c.bad_address());
+    }
+    high |= match domain_fast(c.rest()) {
+        Some((n, h)) => {
+            c.pos += n;
+            h
+        }
+        None => domain_or_literal(c)?,
+    };
+    let whole = c.line.get(start..c.pos).unwrap_or_default();
+    if high >= 0x80 {
+        std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
+            position: start + e.valid_up_to(),
+        })?;
+    }
+    let end = c.pos;
+    Ok(Mailbox::from_wire(whole, local_end - start, || match c.owner {
+        Some(owner) => owner.slice(start..end),
+        None => Bytes::copy_from_slice(whole),
+    }))
+}
+
+/// The OR of `class` over `s`, and whether any adjacent pair is in `pairs`: branch-free
+/// folds the compiler unrolls.
+fn fold_checks(s: &[u8], bad_pair: impl Fn(u8, u8) -> bool) -> (u8, u8, bool) {
+    let and = s.iter().fold(0xFF, |acc, &b| acc & class(b));
+    let or = s.iter().fold(0, |acc, &b| acc | b);
+    let pair = s
+        .iter()
+        .zip(s.get(1..).unwrap_or_default())
+        .fold(false, |acc, (&a, &b)| acc | bad_pair(a, b));
+    (and, or, pair)
+}
+
+/// The dot-string ending at the first `@` of `rest`, if it is valid: its length and the
+/// OR of its octets. `None` sends the caller to the precise scan.
+fn dot_string_fast(rest: &[u8]) -> Option<(usize, u8)> {
+    let n = memchr::memchr(b'@', rest)?;
+    let s = rest.get(..n)?;
+    let (and, or, pair) = fold_checks(s, |a, b| a == b'.' && b == b'.');
+    let ok = and & ATEXT_DOT != 0
+        && !pair
+        && s.first().is_some_and(|&b| b != b'.')
+        && s.last().is_some_and(|&b| b != b'.');
+    ok.then_some((n, or))
+}
+
+/// The domain ending at the first `>` of `rest`, if it is a valid name of at most 63
+/// octets: its length and the OR of its octets. `None` sends the caller to the precise
+/// scan (address literals, long names, errors).
+fn domain_fast(rest: &[u8]) -> Option<(usize, u8)> {
+    let n = memchr::memchr(b'>', rest)?;
+    let d = rest.get(..n).filter(|d| d.len() <= 63)?;
+    let (and, or, pair) = fold_checks(d, |a, b| {
+        (a == b'.' && (b == b'.' || b == b'-')) || (a == b'-' && b == b'.')
+    });
+    let edge = |b: &u8| *b != b'.' && *b != b'-';
+    let ok = and & LDH_DOT != 0
+        && !pair
+        && d.first().is_some_and(edge)
+        && d.last().is_some_and(edge);
+    ok.then_some((n, or))
+}
+
+/// The precise dot-string scan, with the error positions of the grammar.
+fn dot_string(c: &mut Cursor<'_>, high: &mut u8) -> Result<(), Error> {
+    {
+        // One scan that also enforces the dot rules (no leading, trailing or doubled dot).
         let rest = c.rest();
         let mut after_dot = true;
         let mut n = 0;
@@ -318,7 +424,7 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
                 return Err(c.bad_address());
             }
             after_dot = dot;
-            high |= b;
+            *high |= b;
             n += 1;
         }
         if after_dot {
@@ -326,22 +432,7 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
         }
         c.pos += n;
     }
-    let local_end = c.pos;
-    if local_end - start > 64 * 4 || !c.eat(b'@') {
-        return Err(c.bad_address());
-    }
-    high |= domain_or_literal(c)?;
-    let whole = c.line.get(start..c.pos).unwrap_or_default();
-    if high >= 0x80 {
-        std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
-            position: start + e.valid_up_to(),
-        })?;
-    }
-    let end = c.pos;
-    Ok(Mailbox::from_wire(whole, local_end - start, || match c.owner {
-        Some(owner) => owner.slice(start..end),
-        None => Bytes::copy_from_slice(whole),
-    }))
+    Ok(())
 }
 
 /// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`; returns the
@@ -839,7 +930,53 @@ mod perf_tests {
         );
     }
 
+    #[test]
+    fn may_have_ctl_never_misses_one() {
+        for len in 0..20usize {
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    let is_ctl = b < 0x20 || b == 0x7f;
+                    if is_ctl {
+                        assert!(may_have_ctl(&v), "{b:#x} at {pos} of {len}");
+                    } else {
+                        assert!(!may_have_ctl(&v), "{b:#x} at {pos} of {len}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn cursor(line: &[u8]) -> Cursor<'_> {
+        Cursor {
+            line,
+            pos: 0,
+            owner: None,
+        }
+    }
+
     proptest! {
+        #[test]
+        fn fast_paths_agree_with_the_precise_scans(
+            s in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'.'), Just(b'-'), Just(b'@'), Just(b'>'), Just(b'!'), Just(0xc3u8)],
+                0..90,
+            ),
+        ) {
+            if let Some((n, _)) = dot_string_fast(&s) {
+                let mut c = cursor(&s);
+                let mut high = 0;
+                prop_assert!(dot_string(&mut c, &mut high).is_ok());
+                prop_assert_eq!(c.pos, n);
+            }
+            if let Some((n, _)) = domain_fast(&s) {
+                let mut c = cursor(&s);
+                prop_assert!(domain(&mut c).is_ok());
+                prop_assert_eq!(c.pos, n);
+            }
+        }
+
         #[test]
         fn shared_and_copying_parsers_agree_on_any_line(
             verb in prop_oneof![Just("MAIL FROM:<"), Just("RCPT TO:<")],
