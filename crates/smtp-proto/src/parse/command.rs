@@ -53,8 +53,7 @@ fn parse_command(line: &[u8], owner: Option<&Bytes>) -> Result<Command, Error> {
             position: line.iter().position(|&b| ctl(b)).unwrap_or(0),
         });
     }
-    // Verbs are short: a plain scan beats a `memchr` call here.
-    let (verb, rest) = match line.iter().position(|&b| b == b' ') {
+    let (verb, rest) = match memchr::memchr(b' ', line) {
         Some(i) => (
             line.get(..i).unwrap_or_default(),
             line.get(i + 1..).unwrap_or_default(),
@@ -134,15 +133,7 @@ fn may_have_ctl(line: &[u8]) -> bool {
 /// Frames the next line: returns it without its line ending (CRLF, or a bare LF) and the
 /// input after it, or `None` when no LF has arrived yet.
 pub fn split_line(input: &[u8]) -> Option<(&[u8], &[u8])> {
-    // Most command lines are short: scan their first octets in place, and call the
-    // vectorised `memchr` (whose set-up costs about as much as 20 octets of plain scan)
-    // only past them.
-    const NEAR: usize = 48;
-    let near = input.get(..NEAR).unwrap_or(input);
-    let i = match near.iter().position(|&b| b == b'\n') {
-        Some(i) => i,
-        None => NEAR + memchr::memchr(b'\n', input.get(NEAR..)?)?,
-    };
+    let i = memchr::memchr(b'\n', input)?;
     let line = input.get(..i)?;
     let rest = input.get(i + 1..)?;
     Some((line.strip_suffix(b"\r").unwrap_or(line), rest))
@@ -391,11 +382,10 @@ fn fold_checks(s: &[u8], bad_pair: impl Fn(u8, u8) -> u8) -> (u8, u8, bool) {
     (and, or, pair != 0)
 }
 
-/// The dot-string ending at the first `@` of `rest` (found by a plain scan: a `memchr` call
-/// costs more for so few octets), if it is valid: its length and the
+/// The dot-string ending at the first `@` of `rest`, if it is valid: its length and the
 /// OR of its octets. `None` sends the caller to the precise scan.
 fn dot_string_fast(rest: &[u8]) -> Option<(usize, u8)> {
-    let n = rest.iter().position(|&b| b == b'@')?;
+    let n = memchr::memchr(b'@', rest)?;
     let s = rest.get(..n)?;
     let (and, or, pair) = fold_checks(s, |a, b| u8::from(a == b'.') & u8::from(b == b'.'));
     let ok = and & ATEXT_DOT != 0
@@ -409,7 +399,7 @@ fn dot_string_fast(rest: &[u8]) -> Option<(usize, u8)> {
 /// octets: its length and the OR of its octets. `None` sends the caller to the precise
 /// scan (address literals, long names, errors).
 fn domain_fast(rest: &[u8]) -> Option<(usize, u8)> {
-    let n = rest.iter().position(|&b| b == b'>')?;
+    let n = memchr::memchr(b'>', rest)?;
     let d = rest.get(..n).filter(|d| d.len() <= 63)?;
     let (and, or, pair) = fold_checks(d, |a, b| {
         let (a_dot, b_dot) = (u8::from(a == b'.'), u8::from(b == b'.'));
