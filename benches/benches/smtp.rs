@@ -145,7 +145,6 @@ fn decode_all(reads: Vec<BytesMut>, mode: BareLf, chunks: &mut Vec<Bytes>) -> us
     total
 }
 
-
 fn data(c: &mut Criterion) {
     let msg = message();
     let dots = msg.windows(3).filter(|w| w == b"\n..").count();

@@ -1732,7 +1732,9 @@ mod perf_tests {
 
     #[test]
     fn pairs_ok_finds_a_bad_pair_at_every_offset() {
-        for len in [0usize, 1, 2, 31, 32, 33, 63, 64, 65, 255, 256, 257, 300, 1000] {
+        for len in [
+            0usize, 1, 2, 31, 32, 33, 63, 64, 65, 255, 256, 257, 300, 1000,
+        ] {
             let good: Vec<u8> = b"abcdef\r\n".iter().copied().cycle().take(len).collect();
             assert_eq!(pairs_ok(&good), pairs_ok_naive(&good), "len {len}");
             for i in 0..len {
@@ -1793,8 +1795,7 @@ mod perf_tests {
         for split in 0..=input.len() {
             let (body, flagged, rest) = decode_split(input, split, BareLf::Accept);
             assert_eq!(
-                body,
-                b".a\r\nbare\nlf\rcr\r\nx\n.\ny\r.\nz\n.\r\nw\r\n\nv\r\n.\r\n",
+                body, b".a\r\nbare\nlf\rcr\r\nx\n.\ny\r.\nz\n.\r\nw\r\n\nv\r\n.\r\n",
                 "split at {split}"
             );
             assert!(!flagged, "split at {split}");

@@ -360,9 +360,11 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
         })?;
     }
     let end = c.pos;
-    Ok(Mailbox::from_wire(whole, local_end - start, || match c.owner {
-        Some(owner) => owner.slice(start..end),
-        None => Bytes::copy_from_slice(whole),
+    Ok(Mailbox::from_wire(whole, local_end - start, || {
+        match c.owner {
+            Some(owner) => owner.slice(start..end),
+            None => Bytes::copy_from_slice(whole),
+        }
     }))
 }
 
@@ -406,10 +408,8 @@ fn domain_fast(rest: &[u8]) -> Option<(usize, u8)> {
         (a_dot & (b_dot | u8::from(b == b'-'))) | (u8::from(a == b'-') & b_dot)
     });
     let edge = |b: &u8| *b != b'.' && *b != b'-';
-    let ok = and & LDH_DOT != 0
-        && !pair
-        && d.first().is_some_and(edge)
-        && d.last().is_some_and(edge);
+    let ok =
+        and & LDH_DOT != 0 && !pair && d.first().is_some_and(edge) && d.last().is_some_and(edge);
     ok.then_some((n, or))
 }
 
