@@ -325,14 +325,19 @@ impl Connection {
         if self.blocked.is_some() {
             return;
         }
-        while let Some(front) = self.queue.front_mut() {
+        loop {
             // While an AUTHENTICATE exchange or an IDLE runs, every line the client writes
-            // belongs to it (SASL responses, DONE): later commands wait for its completion.
+            // belongs to it (SASL responses, DONE): commands queued after it wait for its
+            // completion. Commands queued before it (still in the queue) finish first.
             if let Special::Auth(t) | Special::Idle { tag: t, .. } = &self.special
-                && *t != front.tag
+                && !self.queue.iter().any(|o| o.tag == *t)
+                && !self.queue.is_empty()
             {
                 return;
             }
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
             while let Some(seg) = front.segs.pop_front() {
                 match seg {
                     Seg::Bytes(b) => self.out.extend_from_slice(&b),

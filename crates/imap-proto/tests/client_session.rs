@@ -407,3 +407,32 @@ fn pipelined_literals_and_a_refused_one() {
     }
     assert_eq!(c.in_flight(), &[t2]);
 }
+
+/// AUTHENTICATE queued behind a command still waiting for its literal's `+`: the earlier
+/// command finishes first, then the exchange starts.
+#[test]
+fn authenticate_behind_a_blocked_literal() {
+    let mut c = greeted(
+        "* OK [CAPABILITY IMAP4rev2 SASL-IR] hi\r\n",
+        Config::default(),
+    );
+    let t1 = c
+        .send(CommandBody::Login {
+            username: "u".into(),
+            password: "p\r".into(),
+        })
+        .unwrap();
+    let t2 = c.authenticate("PLAIN", Some(b"\0u\0p")).unwrap();
+    assert_eq!(out(&mut c), "A1 LOGIN u {2}\r\n");
+    c.feed(b"+ go\r\n");
+    assert_eq!(c.next_event(), None);
+    assert_eq!(
+        out(&mut c),
+        "p\r\r\nA2 AUTHENTICATE PLAIN AHUAcA==\r\n",
+        "the literal, then the queued AUTHENTICATE"
+    );
+    c.feed(b"A1 NO [AUTHENTICATIONFAILED] no\r\nA2 OK yes\r\n");
+    assert!(matches!(c.next_event(), Some(Event::Completed { tag, .. }) if tag == t1));
+    assert!(matches!(c.next_event(), Some(Event::Completed { tag, .. }) if tag == t2));
+    assert!(c.in_flight().is_empty());
+}
