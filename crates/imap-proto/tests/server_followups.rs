@@ -621,3 +621,95 @@ fn queued_updates_keep_their_order_against_a_commands_own_responses() {
     assert_eq!(s.out(), "x OK CLOSE completed\r\n");
     assert_eq!(s.conn.queued_unsolicited(), 0);
 }
+
+// ---------------------------------------------------------------------------------------
+// Framing does not depend on how the input is split into reads.
+
+/// Runs a session over `input` split at `cuts`, answering every event the same way, and
+/// returns everything written plus a trace of the events.
+fn run_split(input: &[u8], cuts: &[usize]) -> (String, Vec<String>) {
+    let mut s = Srv::new(searchres_config());
+    s.out();
+    let mut events = Vec::new();
+    let mut out = String::new();
+    let mut at = 0;
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    points.sort_unstable();
+    points.push(input.len());
+    for p in points {
+        if p < at {
+            continue;
+        }
+        s.conn.feed(&input[at..p]);
+        at = p;
+        while let Some(ev) = s.event() {
+            events.push(format!("{ev:?}"));
+            let _ = match ev {
+                Event::Login { .. } | Event::AuthStart { .. } | Event::AuthData(_) => {
+                    s.conn.reply(Status::ok("ok"))
+                }
+                Event::AppendStart { .. } => s.conn.accept_append(),
+                Event::AppendEnd | Event::Command(_) => s.conn.reply(Status::ok("done")),
+                Event::StartCompression => s.conn.compression_started().map(|_| ()),
+                _ => Ok(()),
+            };
+        }
+        out.push_str(&s.out());
+    }
+    (out, events)
+}
+
+/// AppendChunk boundaries follow the reads; compare their concatenation instead.
+fn merge_chunks(events: Vec<String>) -> Vec<String> {
+    let mut merged: Vec<String> = Vec::new();
+    for e in events {
+        if let (Some(last), Some(rest)) = (merged.last_mut(), e.strip_prefix("AppendChunk(b\""))
+            && last.starts_with("AppendChunk(b\"")
+        {
+            last.truncate(last.len() - 2);
+            last.push_str(rest);
+            continue;
+        }
+        merged.push(e);
+    }
+    merged
+}
+
+const SESSION: &[u8] = b"a1 LOGIN {5}\r\nalice \"sec ret\"\r\n\
+    a2 ENABLE UTF8=ACCEPT CONDSTORE\r\n\
+    a3 SELECT INBOX (CONDSTORE)\r\n\
+    a4 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n\
+    a5 SEARCH RETURN (SAVE) CHARSET UTF-8 TEXT {3+}\r\nabc\r\n\
+    a6 FETCH $ FLAGS\r\n\
+    a7 APPEND INBOX (\\Seen) {11}\r\nhello world\r\n\
+    a8 APPEND INBOX UTF8 (~{4+}\r\nh\xc3\xa9l)\r\n\
+    a9 FETCH 1 (FLAGS\r\n\
+    b1 NOOP\n\
+    b2 IDLE\r\nDONE\r\n\
+    b3 LOGOUT\r\n";
+
+proptest::proptest! {
+    #[test]
+    fn any_split_of_a_session_gives_the_same_bytes(cuts in proptest::collection::vec(0usize..2000, 0..40)) {
+        let (whole_out, whole_events) = run_split(SESSION, &[]);
+        let (out, events) = run_split(SESSION, &cuts);
+        proptest::prop_assert_eq!(out, whole_out);
+        proptest::prop_assert_eq!(merge_chunks(events), merge_chunks(whole_events));
+    }
+}
+
+#[test]
+fn the_split_session_reference_run() {
+    let (out, events) = run_split(SESSION, &[]);
+    assert!(
+        out.contains("+ Ready for literal data\r\na1 OK [CAPABILITY "),
+        "{out}"
+    );
+    assert!(out.contains("a8 OK done\r\na9 BAD Syntax error: "), "{out}");
+    assert!(out.ends_with("b2 OK IDLE terminated\r\n* BYE IMAP4rev2 server terminating connection\r\nb3 OK LOGOUT completed\r\n"), "{out}");
+    assert_eq!(
+        events.iter().filter(|e| e.starts_with("AppendEnd")).count(),
+        2
+    );
+    assert_eq!(events.last().map(String::as_str), Some("Logout"));
+}
