@@ -232,6 +232,9 @@ pub enum Event {
         size: u64,
         /// `true` for a `literal8` (`~{n}`, RFC 3516).
         binary: bool,
+        /// `true` when the message came as `UTF8 (~{n})` (RFC 6855): its header fields may
+        /// hold UTF-8.
+        utf8: bool,
     },
     /// The next piece of an accepted APPEND message.
     AppendChunk(Bytes),
@@ -1056,6 +1059,7 @@ impl Connection {
             date: prefix.date,
             size: h.len,
             binary: h.binary,
+            utf8: prefix.utf8,
         })
     }
 

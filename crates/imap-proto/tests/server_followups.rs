@@ -249,9 +249,13 @@ fn utf8_append_streams_and_expects_the_closing_parenthesis() {
     s.feed("a APPEND INBOX UTF8 (~{4+}\r\nh\u{e9}l)\r\n");
     match s.event() {
         Some(Event::AppendStart {
-            tag, size, binary, ..
+            tag,
+            size,
+            binary,
+            utf8,
+            ..
         }) => {
-            assert_eq!((tag.as_str(), size, binary), ("a", 4, true));
+            assert_eq!((tag.as_str(), size, binary, utf8), ("a", 4, true, true));
         }
         other => panic!("{other:?}"),
     }
