@@ -11,7 +11,7 @@
 #   3. runs every load against ours, then against the peer, each with a time cap:
 #        IMAP IDLE   N connections (default 1000) over IMAPS, server memory per connection
 #        IMAP APPEND 10 KiB messages on one IMAPS connection
-#        POP3 RETR   2,000 x 10 KiB (best of 2 sessions)
+#        POP3 RETR   2,000 x 10 KiB (best of 5 sessions)
 #        SMTP e2e    smtp-source 2,000 x 10 KiB over 10 sessions until all readable over IMAP
 #        SMTP 10k    ours only: 10,000 messages from smtp-source, all delivered
 #   4. prints a table (ours, theirs, ratio) and stops everything it started (trap EXIT).
@@ -20,7 +20,9 @@
 # RETR_MSGS (2000), SMTP_MSGS (2000), SMTP_10K (10000; 0 skips), DOVECOT_PLAIN_IDLE (1: also
 # measure Dovecot's IDLE over plaintext IMAP, 0 skips), KEEP=1 keeps the temp dir,
 # SKIP_BUILD=1 uses the binaries already built, SERVER_BIN=PATH runs that mail-server binary
-# instead of building this workspace's, RESULTS=FILE appends the RESULT lines there.
+# instead of building this workspace's, RESULTS=FILE appends the RESULT lines there,
+# OURS_ENV="NAME=VALUE ..." sets environment variables for our server only (e.g.
+# OURS_ENV=GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072, see docs/bench-notes/load.md).
 set -euo pipefail
 
 IDLE_CONNS=${IDLE_CONNS:-1000}
@@ -163,7 +165,8 @@ for u in idle append pop smtp smtp10k; do
     printf '%s\n' "$PASS" | "$SERVER" -c "$OURS/server.toml" user add "$u@example.test" >/dev/null
 done
 "$SERVER" -c "$OURS/server.toml" import pop@example.test "$SEED" --format maildir >/dev/null
-"$SERVER" -c "$OURS/server.toml" serve >"$OURS/server.log" 2>&1 &
+# shellcheck disable=SC2086 # OURS_ENV is a list of NAME=VALUE words
+env ${OURS_ENV:-} "$SERVER" -c "$OURS/server.toml" serve >"$OURS/server.log" 2>&1 &
 OURS_PID=$!
 for _ in $(seq 1 300); do
     grep -q '^ready' "$OURS/server.log" && break
@@ -221,14 +224,14 @@ else na append "no imaps listener"; fi
 run append dovecot msgs_per_sec timeout 120 "$TARGET/imap-append-load" --addr "127.0.0.1:$D_IMAPS" --tls \
     --user append --pass "$PASS" --messages "$APPEND_MSGS" --secs "$APPEND_SECS" --size "$MSG_SIZE"
 
-echo "== POP3 RETR: $RETR_MSGS x $MSG_SIZE bytes (plaintext POP3, best of 2 sessions)"
+echo "== POP3 RETR: $RETR_MSGS x $MSG_SIZE bytes (plaintext POP3, best of 5 sessions)"
 if has_listener pop3; then
     run retr ours msgs_per_sec timeout 300 "$TARGET/pop3-retr-load" --addr "127.0.0.1:$O_POP3" \
-        --user pop@example.test --pass "$PASS" --messages "$RETR_MSGS" --rounds 2 --secs 120
+        --user pop@example.test --pass "$PASS" --messages "$RETR_MSGS" --rounds 5 --secs 60
     R[retr_mb,ours]=$(grep '^retr ours' "$RESULTS" | tail -1 | tr ' ' '\n' | sed -n 's/^mb_per_sec=//p')
 else na retr "no pop3 listener"; fi
 run retr dovecot msgs_per_sec timeout 300 "$TARGET/pop3-retr-load" --addr "127.0.0.1:$D_POP3" \
-    --user pop --pass "$PASS" --messages "$RETR_MSGS" --rounds 2 --secs 120
+    --user pop --pass "$PASS" --messages "$RETR_MSGS" --rounds 5 --secs 60
 R[retr_mb,dovecot]=$(grep '^retr dovecot' "$RESULTS" | tail -1 | tr ' ' '\n' | sed -n 's/^mb_per_sec=//p')
 
 echo "== SMTP end to end: smtp-source -s 10 -m $SMTP_MSGS -l $MSG_SIZE, until all readable over IMAP"
@@ -261,7 +264,7 @@ rate() { if num "${1:-}"; then printf '%s/s' "$1"; else echo "${1:-n/a}"; fi; }
 g() { echo "${R[$1]:-n/a}"; }
 
 echo
-echo "== results ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(date -u +%FT%TZ))"
+echo "== results${OURS_ENV:+ (ours with $OURS_ENV)} ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $(date -u +%FT%TZ))"
 printf '%-46s %-16s %-16s %s\n' "load" "ours" "theirs" "ratio (>1 = ours better)"
 printf '%-46s %-16s %-16s %s\n' "SMTP e2e ${SMTP_MSGS}x10KiB, 10 sessions (msgs)" \
     "$(rate "$(g smtp,ours)")" "$(rate "$(g smtp,postfix)")" "$(ratio "$(g smtp,ours)" "$(g smtp,postfix)")"

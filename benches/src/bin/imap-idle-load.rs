@@ -1,5 +1,5 @@
 //! `imap-idle-load`: opens N IMAP connections, each `LOGIN`, `SELECT INBOX`, `IDLE`; waits
-//! until every one has its `+` continuation, then reads the server's memory from `/proc`
+//! until every one has its `+` continuation (or holds them earlier, `--stage`), then reads the server's memory from `/proc`
 //! (the process given with `--pid` and all its descendants: for Dovecot pass the master's
 //! pid, which sums the `imap` and `imap-login` children) and prints the memory per idle
 //! connection: `(after - before) / N` for VmRSS and for Pss.
@@ -46,6 +46,10 @@ struct Args {
     /// Time cap for the whole run, in seconds.
     #[arg(long, default_value_t = 180)]
     cap_secs: u64,
+    /// How far each connection goes before it is held (to find where memory goes):
+    /// `greeting` (TLS + greeting only), `login`, `select`, or `idle` (the load itself).
+    #[arg(long, default_value = "idle", value_parser = ["greeting", "login", "select", "idle"])]
+    stage: String,
     /// Per-response timeout, in seconds.
     #[arg(long, default_value_t = 60)]
     timeout_secs: u64,
@@ -68,9 +72,19 @@ async fn one(
     let conn = async {
         let _permit = setup.acquire().await?;
         let mut c = common::connect_with(args.addr, tls.as_deref(), timeout).await?;
+        if args.stage == "greeting" {
+            c.read_line().await?;
+            return Ok(c);
+        }
         c.imap_login(&args.user, &args.pass).await?;
+        if args.stage == "login" {
+            return Ok(c);
+        }
         c.send(b"S SELECT INBOX\r\n").await?;
         c.imap_until_tagged("S").await?;
+        if args.stage == "select" {
+            return Ok(c);
+        }
         c.send(b"I IDLE\r\n").await?;
         loop {
             let line = c.read_line().await?;
@@ -94,7 +108,12 @@ async fn one(
             }
             // Hold the connection (reading nothing: an idle client) until told to stop.
             let _ = stop.wait_for(|s| *s).await;
-            let _ = c.send(b"DONE\r\nZ LOGOUT\r\n").await;
+            let bye: &[u8] = if args.stage == "idle" {
+                b"DONE\r\nZ LOGOUT\r\n"
+            } else {
+                b"Z LOGOUT\r\n"
+            };
+            let _ = c.send(bye).await;
         }
         Err(e) => {
             let _ = ready.send(Report::Failed(e.to_string())).await;
