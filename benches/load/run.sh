@@ -135,6 +135,7 @@ sed -e "s|@DV@|$DV|g" -e "s|@IMAP@|$D_IMAP|" -e "s|@IMAPS@|$D_IMAPS|" \
     -e "s|@POP3@|$D_POP3|" -e "s|@LMTP@|$D_LMTP|" "$HERE/dovecot.conf.in" > "$DV/dovecot.conf"
 dovecot -c "$DV/dovecot.conf"
 for _ in $(seq 1 100); do [ -s "$DV/run/master.pid" ] && break; sleep 0.1; done
+if [ ! -s "$DV/run/master.pid" ]; then cat "$DV/dovecot.log" 2>/dev/null; echo "Dovecot did not start" >&2; exit 1; fi
 DOVECOT_PID=$(cat "$DV/run/master.pid")
 
 # ---------------------------------------------------------------- Postfix -> Dovecot LMTP
