@@ -14,8 +14,10 @@
 //!   during IDLE, only as far as the adapter's machine allows them.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use imap_proto::server::{Status, Unsolicited};
@@ -24,9 +26,9 @@ use imap_proto::tokio::{
     StoreRequest, StoreResult,
 };
 use imap_proto::types::{
-    Atom, Code, Date, DateTime, FetchAttr, FetchItem, FetchModifiers, Flag, ListData, ListPattern,
-    Mailbox, MailboxAttr, QuotaResource, SearchKey, SelectParams, SeqNum, SeqRange, SequenceSet,
-    StatusAttr, StatusItem, StoreKind,
+    Atom, Code, Data, Date, DateTime, FetchAttr, FetchItem, FetchModifiers, Flag, ListData,
+    ListPattern, Mailbox, MailboxAttr, QuotaResource, SearchKey, SelectParams, SeqNum, SeqRange,
+    SequenceSet, StatusAttr, StatusItem, StoreKind,
 };
 use mailstore_core::{
     AccountInfo, AppendOptions, AppendSink, ChangeEvent, ChangeSubscription, CreateMailbox, FlagOp,
@@ -34,18 +36,139 @@ use mailstore_core::{
     Timestamp, UidSet,
 };
 
+use crate::limits::{AccountConnections, AuthGuard, ConnectionSlot};
+
 /// The IMAP backend over a shared store.
 #[derive(Debug)]
 pub struct StoreBackend<S> {
     store: Arc<S>,
+    guard: Option<Arc<AuthGuard>>,
+    connections: Option<AccountConnections>,
 }
 
 impl<S: MailStore> StoreBackend<S> {
-    /// A backend over `store`.
+    /// A backend over `store`, without login throttling or a connection limit.
     pub fn new(store: Arc<S>) -> Self {
-        Self { store }
+        Self {
+            store,
+            guard: None,
+            connections: None,
+        }
+    }
+
+    /// Counts failed logins in `guard` (lockout per address and per account) and allows
+    /// at most `connections`' limit of logged-in connections per account.
+    #[must_use]
+    pub fn with_limits(mut self, guard: Arc<AuthGuard>, connections: AccountConnections) -> Self {
+        self.guard = Some(guard);
+        self.connections = Some(connections);
+        self
+    }
+
+    async fn login_from(
+        &self,
+        peer: Option<IpAddr>,
+        username: &str,
+        password: &[u8],
+    ) -> Result<StoreSession<S>, Status> {
+        let now = Instant::now();
+        let guarded = peer.zip(self.guard.as_deref());
+        if let Some((ip, guard)) = guarded
+            && let Err(why) = guard.check(ip, username, now)
+        {
+            tracing::warn!(user = username, peer = %ip, ?why, "imap login refused: locked out after failed logins");
+            return Err(Status::no(LOCKED_OUT).with_code("AUTHENTICATIONFAILED"));
+        }
+        let result = self.check_login(username, password).await;
+        if let Some((ip, guard)) = guarded {
+            match &result {
+                Ok(_) => guard.succeeded(username),
+                Err(st) if st.code.as_deref() == Some("AUTHENTICATIONFAILED") => {
+                    guard.failed(ip, username, now);
+                }
+                Err(_) => {}
+            }
+        }
+        let mut session = result?;
+        if let Some(c) = &self.connections {
+            match c.acquire(session.account.id.0) {
+                Some(slot) => session.slot = Some(slot),
+                None => {
+                    tracing::warn!(user = username, "imap login refused: connection limit");
+                    return Err(Status::no(TOO_MANY).with_code("LIMIT"));
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    async fn check_login(
+        &self,
+        username: &str,
+        password: &[u8],
+    ) -> Result<StoreSession<S>, Status> {
+        let Ok(password) = std::str::from_utf8(password) else {
+            return Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"));
+        };
+        match self.store.verify_login(username, password).await {
+            Ok(outcome) => {
+                if !outcome.account.allows(Protocol::Imap) {
+                    tracing::info!(user = username, "imap refused: access disabled");
+                    return Err(Status::no(IMAP_DISABLED).with_code("CONTACTADMIN"));
+                }
+                tracing::info!(user = username, via = ?outcome.via, "imap login");
+                Ok(StoreSession {
+                    store: Arc::clone(&self.store),
+                    account: outcome.account,
+                    view: None,
+                    append: None,
+                    append_target: None,
+                    condstore: false,
+                    qresync: false,
+                    slot: None,
+                })
+            }
+            Err(StoreError::AuthFailed) => {
+                tracing::info!(user = username, "imap login failed");
+                Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"))
+            }
+            Err(e) => Err(store_status(&e)),
+        }
     }
 }
+
+/// One connection's view of the shared backend: knows the client's address, for the
+/// failed-login lockout.
+#[derive(Debug)]
+pub struct PeerBackend<S> {
+    inner: Arc<StoreBackend<S>>,
+    peer: IpAddr,
+}
+
+impl<S> PeerBackend<S> {
+    /// The backend for a connection from `peer`.
+    pub fn new(inner: Arc<StoreBackend<S>>, peer: IpAddr) -> Self {
+        Self { inner, peer }
+    }
+}
+
+impl<S: MailStore> Backend for PeerBackend<S>
+where
+    S::Append: Send,
+{
+    type Session = StoreSession<S>;
+
+    async fn login(&self, username: &str, password: &[u8]) -> Result<StoreSession<S>, Status> {
+        self.inner
+            .login_from(Some(self.peer), username, password)
+            .await
+    }
+}
+
+/// The answer while an address or account is locked out.
+pub const LOCKED_OUT: &str = "Too many failed logins; try again later";
+/// The answer when an account has too many IMAP connections.
+pub const TOO_MANY: &str = "Too many IMAP connections for this account; close the mail app on another device or try again later";
 
 /// The text sent when an account may not use IMAP.
 pub const IMAP_DISABLED: &str =
@@ -80,30 +203,7 @@ where
     type Session = StoreSession<S>;
 
     async fn login(&self, username: &str, password: &[u8]) -> Result<StoreSession<S>, Status> {
-        let Ok(password) = std::str::from_utf8(password) else {
-            return Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"));
-        };
-        match self.store.verify_login(username, password).await {
-            Ok(outcome) => {
-                if !outcome.account.allows(Protocol::Imap) {
-                    tracing::info!(user = username, "imap refused: access disabled");
-                    return Err(Status::no(IMAP_DISABLED).with_code("CONTACTADMIN"));
-                }
-                tracing::info!(user = username, via = ?outcome.via, "imap login");
-                Ok(StoreSession {
-                    store: Arc::clone(&self.store),
-                    account: outcome.account,
-                    view: None,
-                    append: None,
-                    append_target: None,
-                    condstore: false,
-                })
-            }
-            Err(StoreError::AuthFailed) => {
-                Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"))
-            }
-            Err(e) => Err(store_status(&e)),
-        }
+        self.login_from(None, username, password).await
     }
 }
 
@@ -113,6 +213,21 @@ struct View {
     uids: Vec<u32>,
     sub: ChangeSubscription,
     pending: VecDeque<ChangeEvent>,
+    /// MODSEQs of flag changes this session made itself: their change-feed echoes are not
+    /// reported back (the STORE / FETCH response already did, or `.SILENT` asked for none).
+    own: VecDeque<u64>,
+}
+
+/// At most this many own MODSEQs are remembered (echoes arrive within moments).
+const MAX_OWN: usize = 10_000;
+
+impl View {
+    fn note_own(&mut self, modseqs: impl IntoIterator<Item = u64>) {
+        self.own.extend(modseqs);
+        while self.own.len() > MAX_OWN {
+            self.own.pop_front();
+        }
+    }
 }
 
 /// One logged-in IMAP connection.
@@ -122,7 +237,13 @@ pub struct StoreSession<S: MailStore> {
     view: Option<View>,
     append: Option<S::Append>,
     append_target: Option<MailboxRef>,
+    /// CONDSTORE is on (ENABLE, a CONDSTORE-using command or SELECT parameter): MODSEQ
+    /// goes with every unsolicited FETCH.
     condstore: bool,
+    /// QRESYNC was enabled: expunges are reported as VANISHED.
+    qresync: bool,
+    /// This connection's place in the per-account connection count.
+    slot: Option<ConnectionSlot>,
 }
 
 impl<S: MailStore> std::fmt::Debug for StoreSession<S> {
@@ -352,6 +473,47 @@ fn seqset(numbers: &[u32]) -> Option<SequenceSet> {
         ranges.push(SeqRange::new(a, b));
     }
     SequenceSet::new(ranges).ok()
+}
+
+/// At most this many UIDs are enumerated when the store's expunge history for a MODSEQ is
+/// incomplete and VANISHED must be computed from the UID range instead.
+const MAX_VANISHED_SCAN: u32 = 1_000_000;
+
+/// UIDs expunged from a mailbox after a MODSEQ, as far as `set` (largest UID `largest`)
+/// covers them and the view no longer has them. `present` is sorted.
+fn vanished_uids(
+    changes: &mailstore_core::Changes,
+    present: &[u32],
+    uidnext: u32,
+    set: Option<&SequenceSet>,
+) -> Vec<u32> {
+    let largest = uidnext.saturating_sub(1).max(1);
+    let mut out: Vec<u32> = if changes.vanished_complete {
+        changes.vanished.clone()
+    } else {
+        // The history was purged: everything below UIDNEXT the mailbox no longer has.
+        (1..uidnext.min(MAX_VANISHED_SCAN))
+            .filter(|u| present.binary_search(u).is_err())
+            .collect()
+    };
+    out.retain(|u| {
+        present.binary_search(u).is_err() && set.is_none_or(|s| s.contains(*u, largest))
+    });
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Inclusive ranges of sorted UIDs.
+fn uid_ranges(uids: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &u in uids {
+        match out.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(u) => *end = u,
+            _ => out.push((u, u)),
+        }
+    }
+    out
 }
 
 impl<S: MailStore> StoreSession<S> {
@@ -663,12 +825,48 @@ where
         if params.condstore || params.qresync.is_some() {
             self.condstore = true;
         }
+        // RFC 7162 section 3.2.5: with a matching UIDVALIDITY, report what vanished and
+        // what changed since the client's MODSEQ.
+        if let Some(q) = params
+            .qresync
+            .as_ref()
+            .filter(|q| q.uid_validity.get() == snap.info.uidvalidity)
+        {
+            let changes = self
+                .store
+                .changes_since(info.mailbox, q.modseq)
+                .await
+                .map_err(|e| store_status(&e))?;
+            let vanished = vanished_uids(&changes, &uids, snap.info.uidnext, q.known_uids.as_ref());
+            if let Some(set) = seqset(&vanished) {
+                si.extra
+                    .push(imap_proto::types::Response::Data(Data::Vanished {
+                        earlier: true,
+                        uids: set,
+                    }));
+            }
+            for m in &changes.changed {
+                let Ok(i) = uids.binary_search(&m.uid) else {
+                    continue;
+                };
+                si.extra
+                    .push(imap_proto::types::Response::Data(Data::Fetch {
+                        seq: nz(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                        items: vec![
+                            FetchAttr::Uid(nz(m.uid)),
+                            FetchAttr::Flags(to_imap_flags(&m.flags)),
+                            FetchAttr::ModSeq(m.modseq),
+                        ],
+                    }));
+            }
+        }
         self.view = Some(View {
             mailbox: info.mailbox,
             read_only,
             uids,
             sub,
             pending: VecDeque::new(),
+            own: VecDeque::new(),
         });
         Ok(si)
     }
@@ -686,7 +884,7 @@ where
         set: &SequenceSet,
         uid: bool,
         items: &[FetchItem],
-        _modifiers: &FetchModifiers,
+        modifiers: &FetchModifiers,
     ) -> Result<Vec<FetchResult>, Status> {
         let (mailbox, read_only) = {
             let v = self.selected()?;
@@ -697,11 +895,18 @@ where
             return Ok(Vec::new());
         }
         let uidset: UidSet = targets.iter().map(|&(_, u)| u).collect();
-        let metas = self
+        let mut metas = self
             .store
             .message_meta(mailbox, &uidset)
             .await
             .map_err(|e| store_status(&e))?;
+        // CHANGEDSINCE (RFC 7162 section 3.1.4.1): only messages changed after the MODSEQ,
+        // and MODSEQ is reported with them.
+        if let Some(since) = modifiers.changed_since {
+            self.condstore = true;
+            metas.retain(|m| m.modseq > since);
+        }
+        let with_modseq = modifiers.changed_since.is_some() && !items.contains(&FetchItem::ModSeq);
         let needs_body = items.iter().any(item_needs_body);
         // Header-only items (Thunderbird's and Apple Mail's sync fetches) read only the
         // beginning of each message, not its attachments.
@@ -715,11 +920,42 @@ where
                         | FetchItem::BodySection { peek: false, .. }
                 )
             });
+        // Set \Seen first, so the FETCH responses carry the new flags and MODSEQ.
+        let mut seen_now: Vec<u32> = Vec::new();
+        if sets_seen {
+            let unseen: UidSet = metas
+                .iter()
+                .filter(|m| !m.flags.system.contains(SystemFlags::SEEN))
+                .map(|m| m.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let outcome = self
+                    .store
+                    .store_flags(
+                        mailbox,
+                        &unseen,
+                        FlagOp::Add,
+                        &Flags::system(SystemFlags::SEEN),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| store_status(&e))?;
+                seen_now = outcome.updated.iter().map(|x| x.uid).collect();
+                if let Some(v) = self.view.as_mut() {
+                    v.note_own(outcome.updated.iter().map(|x| x.modseq));
+                }
+                for m in &mut metas {
+                    if let Some(up) = outcome.updated.iter().find(|x| x.uid == m.uid) {
+                        m.flags = up.flags.clone();
+                        m.modseq = up.modseq;
+                    }
+                }
+            }
+        }
         let mut out = Vec::with_capacity(targets.len());
-        let mut newly_seen = Vec::new();
         for (seq, u) in targets {
             let Some(meta) = metas.iter().find(|m| m.uid == u) else {
-                continue; // expunged meanwhile: the EXPUNGE follows
+                continue; // expunged meanwhile, or unchanged since CHANGEDSINCE
             };
             let raw = if needs_body {
                 let read = if head_only {
@@ -756,11 +992,8 @@ where
             if uid {
                 attrs.push(FetchAttr::Uid(nz(u)));
             }
-            let mut flags = meta.flags.clone();
-            if sets_seen && !flags.system.contains(SystemFlags::SEEN) {
-                flags.system = flags.system.union(SystemFlags::SEEN);
-                newly_seen.push(u);
-            }
+            let flags = meta.flags.clone();
+            let newly_seen = seen_now.contains(&u);
             for item in items {
                 match item {
                     FetchItem::Uid if !uid => attrs.push(FetchAttr::Uid(nz(u))),
@@ -835,24 +1068,19 @@ where
                     _ => {}
                 }
             }
-            if newly_seen.last() == Some(&u) && !items.contains(&FetchItem::Flags) {
+            if newly_seen && !items.contains(&FetchItem::Flags) {
                 attrs.push(FetchAttr::Flags(to_imap_flags(&flags)));
             }
+            // RFC 7162 section 3.2.4: with CONDSTORE on, a FETCH that set \Seen carries
+            // UID and MODSEQ.
+            if !uid && newly_seen && self.condstore && !items.contains(&FetchItem::Uid) {
+                attrs.push(FetchAttr::Uid(nz(u)));
+            }
+            if with_modseq || (newly_seen && self.condstore && !items.contains(&FetchItem::ModSeq))
+            {
+                attrs.push(FetchAttr::ModSeq(meta.modseq));
+            }
             out.push((nz(seq), attrs));
-        }
-        if !newly_seen.is_empty() {
-            let set: UidSet = newly_seen.into_iter().collect();
-            let _ = self
-                .store
-                .store_flags(
-                    mailbox,
-                    &set,
-                    FlagOp::Add,
-                    &Flags::system(SystemFlags::SEEN),
-                    None,
-                )
-                .await
-                .map_err(|e| store_status(&e))?;
         }
         Ok(out)
     }
@@ -886,6 +1114,9 @@ where
             )
             .await
             .map_err(|e| store_status(&e))?;
+        if let Some(v) = self.view.as_mut() {
+            v.note_own(outcome.updated.iter().map(|m| m.modseq));
+        }
         let mut result = StoreResult::default();
         for m in &outcome.updated {
             let Some(&(seq, _)) = targets.iter().find(|(_, u)| *u == m.uid) else {
@@ -1205,10 +1436,42 @@ where
         {
             self.condstore = true;
         }
+        if capabilities.iter().any(|c| c == "QRESYNC") {
+            self.qresync = true;
+        }
+    }
+
+    async fn fetch_vanished(
+        &mut self,
+        set: &SequenceSet,
+        changed_since: u64,
+    ) -> Result<Vec<u32>, Status> {
+        if !self.qresync {
+            return Err(Status::bad(
+                "The VANISHED modifier needs ENABLE QRESYNC first (RFC 7162)",
+            ));
+        }
+        let (mailbox, present) = {
+            let v = self.selected()?;
+            (v.mailbox, v.uids.clone())
+        };
+        let changes = self
+            .store
+            .changes_since(mailbox, changed_since)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let uidnext = self
+            .store
+            .mailbox_status(mailbox)
+            .await
+            .map_err(|e| store_status(&e))?
+            .uidnext;
+        Ok(vanished_uids(&changes, &present, uidnext, Some(set)))
     }
 
     fn take_changes(&mut self) -> Vec<Unsolicited> {
         let condstore = self.condstore;
+        let qresync = self.qresync;
         let Some(view) = self.view.as_mut() else {
             return Vec::new();
         };
@@ -1225,6 +1488,7 @@ where
                 }
                 ChangeEvent::Expunged { uids, .. } => {
                     let mut i = 0;
+                    let mut gone = Vec::new();
                     while let Some(&u) = view.uids.get(i) {
                         if !uids.contains(&u) {
                             i += 1;
@@ -1233,13 +1497,26 @@ where
                         view.uids.remove(i);
                         if i < announced {
                             announced -= 1;
-                            out.push(Unsolicited::Expunge(
-                                u32::try_from(i + 1).unwrap_or(u32::MAX),
-                            ));
+                            if qresync {
+                                gone.push(u);
+                            } else {
+                                out.push(Unsolicited::Expunge(
+                                    u32::try_from(i + 1).unwrap_or(u32::MAX),
+                                ));
+                            }
                         }
+                    }
+                    // RFC 7162 section 3.2.10: VANISHED instead of EXPUNGE once QRESYNC is on.
+                    if !gone.is_empty() {
+                        gone.sort_unstable();
+                        out.push(Unsolicited::Vanished(uid_ranges(&gone)));
                     }
                 }
                 ChangeEvent::FlagsChanged { uid, flags, modseq } => {
+                    if let Some(p) = view.own.iter().position(|&m| m == modseq) {
+                        view.own.remove(p);
+                        continue;
+                    }
                     if let Some(i) = view.uids.iter().position(|&u| u == uid)
                         && i < announced
                     {

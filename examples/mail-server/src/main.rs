@@ -21,6 +21,7 @@ mod admin;
 mod config;
 mod error;
 mod imap;
+mod limits;
 mod mime;
 mod pop3;
 mod serve;

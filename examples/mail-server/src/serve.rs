@@ -223,7 +223,14 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         .map_err(|e| ServerError::io("installing the SIGINT/SIGTERM handlers", e))?;
 
     let backend = StoreBackend::new(Arc::clone(&store));
-    let imap_backend = Arc::new(crate::imap::StoreBackend::new(Arc::clone(&store)));
+    // Failed logins are counted across every listener (per address and per account).
+    let guard = Arc::new(crate::limits::AuthGuard::new(&config.auth));
+    let imap_backend = Arc::new(
+        crate::imap::StoreBackend::new(Arc::clone(&store)).with_limits(
+            Arc::clone(&guard),
+            crate::limits::AccountConnections::new(config.imap.max_connections_per_account),
+        ),
+    );
     let mut tasks = Vec::new();
     for b in bound {
         let options = mail_net::ServeOptions::new(b.spec, limiter.clone(), shutdown.clone())
@@ -234,12 +241,22 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
             "pop3" | "pop3s" => {
                 let sc = pop3_config(&config, key == "pop3s", &acceptor);
                 let backend = backend.clone();
+                let cfg = Arc::clone(&config);
+                let guard = Arc::clone(&guard);
                 let task = tokio::spawn(mail_net::serve_with(
                     b.listener,
                     options,
                     move |stream, info| {
-                        let backend = backend.clone();
-                        let sc = sc.clone();
+                        let backend = crate::limits::GuardedPop3::new(
+                            backend.clone(),
+                            Arc::clone(&guard),
+                            info.peer.ip(),
+                        );
+                        let mut sc = sc.clone();
+                        // No password in clear text unless the client's network is trusted.
+                        if !cfg.auth.plaintext_allowed(info.peer.ip()) {
+                            sc.protocol.require_tls_for_auth = true;
+                        }
                         async move {
                             tracing::debug!(peer = %info.peer, listener = key, "connection");
                             if let Err(e) = pop3_proto::tokio::serve(stream, sc, &backend).await {
@@ -266,12 +283,17 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                     sc.tls = Some(acceptor.clone());
                 }
                 let backend = Arc::clone(&imap_backend);
+                let cfg = Arc::clone(&config);
                 let task = tokio::spawn(mail_net::serve_with(
                     b.listener,
                     options,
                     move |stream, info| {
-                        let backend = Arc::clone(&backend);
-                        let sc = sc.clone();
+                        let backend =
+                            crate::imap::PeerBackend::new(Arc::clone(&backend), info.peer.ip());
+                        let mut sc = sc.clone();
+                        // LOGINDISABLED before STARTTLS unless the client's network is trusted.
+                        sc.imap.login_disabled_without_tls =
+                            !cfg.auth.plaintext_allowed(info.peer.ip());
                         async move {
                             tracing::debug!(peer = %info.peer, listener = key, "connection");
                             if let Err(e) = imap_proto::tokio::serve(stream, sc, backend).await {
@@ -310,7 +332,9 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                             info.peer,
                             info.tls.is_some(),
                         );
-                        let sc = sc.clone();
+                        let mut sc = sc.clone();
+                        // AUTH only inside TLS unless the client's network is trusted.
+                        sc.smtp.auth_requires_tls = !cfg.auth.plaintext_allowed(info.peer.ip());
                         async move {
                             tracing::debug!(peer = %info.peer, listener = key, "connection");
                             if let Err(e) = smtp_proto::tokio::serve(stream, sc, session).await {
