@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use bytes::Bytes;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use imap_codec::decode::Decoder;
 use imap_proto::parse::{self, ParserOptions};
 
@@ -268,4 +268,28 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// `IMAP_BENCH_ONLY=<ours-client|peer-client|ours-server|peer-server>` runs one parser over
+/// its corpus 2000 times and exits, for load-independent counts under
+/// `perf stat -e instructions:u,cycles:u` on a shared machine. Otherwise: criterion.
+fn main() {
+    if let Ok(mode) = std::env::var("IMAP_BENCH_ONLY") {
+        let opts = ParserOptions::default();
+        let client = Bytes::from(client_corpus());
+        let server = Bytes::from(server_corpus());
+        let mut n = 0;
+        for _ in 0..2000 {
+            n += match mode.as_str() {
+                "ours-client" => ours_commands(&client, &opts),
+                "peer-client" => peer_commands(&client),
+                "ours-server" => ours_responses(&server, &opts),
+                "peer-server" => peer_responses(&server),
+                other => panic!("unknown IMAP_BENCH_ONLY mode {other}"),
+            };
+        }
+        println!("{mode}: {n} messages");
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -2,7 +2,12 @@
 //! mailbox, STORE and EXPUNGE on 10,000 messages, RAM per indexed message.
 //!
 //! Run: `cargo bench -p mail-benches --bench store`. Figures: docs/bench-notes/store.md.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::{Duration, Instant};
 
@@ -39,7 +44,10 @@ fn cfg() -> StoreConfig {
 async fn account(s: &DiskStore) -> MailboxRef {
     let a = match s.find_account("bench@example.org").await.unwrap() {
         Some(a) => a,
-        None => s.create_account(NewAccount::new("bench@example.org", None)).await.unwrap(),
+        None => s
+            .create_account(NewAccount::new("bench@example.org", None))
+            .await
+            .unwrap(),
     };
     s.mailbox(a.id, "INBOX").await.unwrap().mailbox
 }
@@ -76,7 +84,9 @@ fn durable_append(c: &mut Criterion) {
                     .map(|_| {
                         let (s, body) = (s.clone(), body.clone());
                         tokio::spawn(async move {
-                            s.append(inbox, AppendOptions::default(), body).await.unwrap()
+                            s.append(inbox, AppendOptions::default(), body)
+                                .await
+                                .unwrap()
                         })
                     })
                     .collect();
@@ -102,9 +112,13 @@ fn build_big(dir: &std::path::Path) {
             } else {
                 Flags::new()
             };
-            s.append(inbox, AppendOptions::with_flags(flags), message(2048 + i * 37, i))
-                .await
-                .unwrap();
+            s.append(
+                inbox,
+                AppendOptions::with_flags(flags),
+                message(2048 + i * 37, i),
+            )
+            .await
+            .unwrap();
         }
         loop {
             let n = s.mailbox_status(inbox).await.unwrap().messages;
@@ -208,5 +222,24 @@ fn big_mailbox(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, durable_append, big_mailbox);
+/// The cost of one login with the default argon2id parameters (19 MiB, t=2, p=1).
+fn login_cost(c: &mut Criterion) {
+    let rt = rt();
+    let s = MemoryStore::new();
+    rt.block_on(s.create_account(NewAccount::new("login@example.org", Some("correct horse"))))
+        .unwrap();
+    let mut g = c.benchmark_group("store/credentials");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("verify_login_default_argon2", |b| {
+        b.iter(|| {
+            rt.block_on(s.verify_login("login@example.org", "correct horse"))
+                .unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, durable_append, big_mailbox, login_cost);
 criterion_main!(benches);

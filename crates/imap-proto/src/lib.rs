@@ -32,6 +32,8 @@
 
 pub mod client;
 pub mod encode;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod parse;
 pub mod server;
 pub mod types;

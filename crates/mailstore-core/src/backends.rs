@@ -33,7 +33,7 @@ fn app_password_form(pw: &str) -> Option<String> {
 
 /// A store held entirely in memory: for tests, examples and embedding. Nothing survives the
 /// process. Cheap to clone (shared).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct MemoryStore {
     engine: Arc<Engine>,
     dummy: Arc<OnceLock<String>>,
@@ -42,6 +42,12 @@ pub struct MemoryStore {
 impl Default for MemoryStore {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MemoryStore").field(&self.engine).finish()
     }
 }
 
@@ -102,10 +108,16 @@ impl MemoryStore {
 /// # Ok::<(), StoreError>(())
 /// # }).unwrap();
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct DiskStore {
     engine: Arc<Engine>,
     dummy: Arc<OnceLock<String>>,
+}
+
+impl std::fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DiskStore").field(&self.engine).finish()
+    }
 }
 
 impl DiskStore {
@@ -155,13 +167,22 @@ impl DiskStore {
 }
 
 /// Streaming append into a [`MemoryStore`].
-#[derive(Debug)]
 pub struct MemoryAppend {
     engine: Arc<Engine>,
     mailbox: MailboxRef,
     opts: AppendOptions,
     buf: BytesMut,
     failed: Option<String>,
+}
+
+impl std::fmt::Debug for MemoryAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryAppend")
+            .field("mailbox", &self.mailbox)
+            .field("size", &self.buf.len())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppendSink for MemoryAppend {
@@ -204,7 +225,6 @@ impl AppendSink for MemoryAppend {
 
 /// Streaming append into a [`DiskStore`]: chunks go to a file in `tmp/`; `commit` fsyncs
 /// it and the directory, then commits the index.
-#[derive(Debug)]
 pub struct DiskAppend {
     engine: Arc<Engine>,
     mailbox: MailboxRef,
@@ -217,6 +237,17 @@ pub struct DiskAppend {
     hasher: Sha256,
     failed: Option<String>,
     finished: bool,
+}
+
+impl std::fmt::Debug for DiskAppend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskAppend")
+            .field("mailbox", &self.mailbox)
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl DiskAppend {

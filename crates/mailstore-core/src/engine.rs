@@ -333,10 +333,18 @@ pub(crate) struct MemData {
     pub cold: HashMap<(u64, u32), Cold>,
 }
 
-#[derive(Debug)]
 pub(crate) enum Backend {
     Memory(Mutex<MemData>),
     Disk(Disk),
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Memory(_) => f.write_str("Memory"),
+            Backend::Disk(d) => write!(f, "Disk({})", d.dir.display()),
+        }
+    }
 }
 
 /// Where to read a body from.
@@ -359,7 +367,6 @@ pub(crate) struct Prepared {
 /// How many bytes of the head an append keeps for validation and Message-ID.
 pub(crate) const HEAD_KEEP: usize = 64 * 1024;
 
-#[derive(Debug)]
 pub(crate) struct Engine {
     pub cfg: StoreConfig,
     /// The in-memory state. Readers take it shared; a writer holds `commit_lock`, computes
@@ -372,6 +379,18 @@ pub(crate) struct Engine {
     pub backend: Backend,
     group: Mutex<GroupQueue>,
     group_cv: Condvar,
+}
+
+/// Never prints the state: it holds password hashes and plaintext-equivalent secrets.
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let st = self.read();
+        f.debug_struct("Engine")
+            .field("accounts", &st.accounts.len())
+            .field("mailboxes", &st.mailboxes.len())
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One append waiting for the group commit.

@@ -220,6 +220,12 @@ async fn credentials<F: Fixture>() {
         format!("{:?}", s.plaintext_secret(a.id).await.unwrap()),
         "Some(PlaintextSecret(<redacted>))"
     );
+    // Neither the store's Debug output shows hashes or secrets.
+    let dbg = format!("{s:?}");
+    assert!(
+        !dbg.contains("argon2") && !dbg.contains("apop-secret"),
+        "{dbg}"
+    );
 }
 
 async fn settings<F: Fixture>() {

@@ -337,6 +337,13 @@ fn crash_child_entry() {
                     .await
                     .unwrap();
             }
+            if i % 5 == 4 {
+                let archive = s.mailbox(a.id, "Archive").await.unwrap().mailbox;
+                let _ = s
+                    .copy(inbox, &UidSet::single(r.uid), archive)
+                    .await
+                    .unwrap();
+            }
             if i % 7 == 6 {
                 let _ = s.expunge(inbox, &UidSet::single(r.uid)).await.unwrap();
                 writeln!(out, "GONE {} {tag}", r.uid).unwrap();
@@ -483,9 +490,32 @@ fn crash_recovery() {
             let n = ids.len();
             ids.dedup();
             assert_eq!(n, ids.len(), "a message is stored under two UIDs");
+            // Copies in Archive: whole, and each with its own body file.
+            let archive = s.mailbox(a.id, "Archive").await.unwrap();
+            for m in s
+                .message_meta(archive.mailbox, &UidSet::all())
+                .await
+                .unwrap()
+            {
+                let tag = m
+                    .message_id
+                    .as_deref()
+                    .unwrap()
+                    .trim_start_matches('<')
+                    .trim_end_matches("@crash>")
+                    .to_string();
+                let body = s
+                    .open_body(archive.mailbox, m.uid)
+                    .await
+                    .unwrap()
+                    .read_all()
+                    .await
+                    .unwrap();
+                assert_eq!(body, crash_body(&tag));
+            }
             assert_eq!(
                 count_files(&dir.path().join("msg")),
-                n,
+                n + archive.messages as usize,
                 "orphan or missing body files"
             );
             assert_eq!(count_files(&dir.path().join("tmp")), 0);

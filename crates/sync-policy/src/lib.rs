@@ -64,3 +64,4 @@ pub mod settings;
 pub use error::PolicyError;
 pub use facts::{FolderRole, MessageFacts, MessageKey, Origin, UnixTime};
 pub use settings::{EffectivePolicy, OrgSettings, UserSettings, resolve};
+pub mod engine;

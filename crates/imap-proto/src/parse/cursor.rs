@@ -237,14 +237,12 @@ impl<'o> P<'o> {
         self.expect(b'"', "expected a quoted string")?;
         let start = self.pos;
         let rest = self.rest();
-        match memchr::memchr3(b'"', b'\\', b'\r', rest) {
+        // One scalar pass: quoted strings are short, and this also rejects CR, LF and NUL.
+        let stop = rest
+            .iter()
+            .position(|&b| matches!(b, b'"' | b'\\' | b'\r' | b'\n' | 0));
+        match stop {
             Some(i) if rest.get(i) == Some(&b'"') => {
-                if rest
-                    .get(..i)
-                    .is_some_and(|s| s.iter().any(|&b| b == b'\n' || b == 0))
-                {
-                    return self.fail("forbidden character in quoted string");
-                }
                 self.pos += i + 1;
                 Ok(self.bytes(start..start + i))
             }

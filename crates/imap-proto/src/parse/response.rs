@@ -172,7 +172,10 @@ fn text(p: &mut P<'_>) -> R<Text> {
     if raw.contains(&0) {
         return p.fail("NUL in text");
     }
-    let s = String::from_utf8_lossy(raw).into_owned();
+    let s = match std::str::from_utf8(raw) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(raw).into_owned(),
+    };
     p.pos += n;
     Text::new(s).or_else(|_| p.fail("invalid text"))
 }
@@ -843,73 +846,9 @@ pub(crate) fn envelope(p: &mut P<'_>) -> R<Envelope> {
     })
 }
 
-/// Common body-structure tokens are returned as static `Bytes`, whose clones and drops
-/// need no reference counting.
-fn intern(b: Bytes) -> Bytes {
-    macro_rules! tokens {
-        ($($t:literal),* $(,)?) => {
-            match b.as_ref() {
-                $($t => Bytes::from_static($t),)*
-                _ => b,
-            }
-        };
-    }
-    tokens!(
-        b"TEXT",
-        b"PLAIN",
-        b"HTML",
-        b"MULTIPART",
-        b"MIXED",
-        b"ALTERNATIVE",
-        b"RELATED",
-        b"APPLICATION",
-        b"OCTET-STREAM",
-        b"PDF",
-        b"IMAGE",
-        b"JPEG",
-        b"PNG",
-        b"MESSAGE",
-        b"RFC822",
-        b"7BIT",
-        b"8BIT",
-        b"BINARY",
-        b"BASE64",
-        b"QUOTED-PRINTABLE",
-        b"CHARSET",
-        b"UTF-8",
-        b"US-ASCII",
-        b"ISO-8859-1",
-        b"BOUNDARY",
-        b"NAME",
-        b"FILENAME",
-        b"FORMAT",
-        b"flowed",
-        b"attachment",
-        b"inline",
-        b"text",
-        b"plain",
-        b"html",
-        b"utf-8",
-        b"us-ascii",
-        b"7bit",
-        b"8bit",
-        b"base64",
-        b"quoted-printable",
-        b"charset",
-        b"boundary",
-        b"name",
-        b"filename",
-        b"mixed",
-        b"alternative",
-        b"related",
-        b"application",
-        b"image",
-    )
-}
-
-/// A body-structure string, interned when it is a common token.
+/// A body-structure string.
 fn body_string(p: &mut P<'_>) -> R<Bytes> {
-    p.string().map(intern)
+    p.string()
 }
 
 fn param_string(p: &mut P<'_>) -> R<Bytes> {

@@ -58,6 +58,9 @@ pub enum StatusKind {
 }
 
 /// A status response: `tag OK [code] text`, `* NO text`, `* BYE text`...
+///
+/// Without a code, a text that starts with `[` cannot be told apart from a response code on
+/// the wire; give such texts a code or rephrase them.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct StatusResponse {
     /// The tag of the command it completes; `None` for untagged (`*`).
@@ -219,7 +222,8 @@ pub enum Code {
     NonExistent,
     /// `USEATTR` (CREATE-SPECIAL-USE)
     UseAttr,
-    /// Any other code: an atom and optional text up to `]`.
+    /// Any other code: an atom and optional text up to `]` (the text must not contain `]`,
+    /// CR, LF or NUL, and must not be empty).
     Other(Atom, Option<Bytes>),
 }
 

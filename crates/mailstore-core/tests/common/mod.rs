@@ -13,7 +13,7 @@ use mailstore_core::*;
 
 /// Makes fresh stores of one backend; the guard keeps a temp dir alive.
 pub trait Fixture {
-    type Store: MailStore + Clone;
+    type Store: MailStore + Clone + std::fmt::Debug;
     fn make() -> (Self::Store, Option<tempfile::TempDir>);
 }
 
