@@ -284,6 +284,104 @@ impl<B: pop3_proto::tokio::Backend> pop3_proto::tokio::Backend for GuardedPop3<B
     }
 }
 
+/// An SMTP session whose password checks (AUTH PLAIN/LOGIN) go through an [`AuthGuard`]
+/// for one client address; everything else is passed through.
+#[derive(Debug)]
+pub struct GuardedSmtp<B> {
+    inner: B,
+    guard: Arc<AuthGuard>,
+    peer: IpAddr,
+}
+
+impl<B> GuardedSmtp<B> {
+    /// Wraps `inner` for a connection from `peer`.
+    pub fn new(inner: B, guard: Arc<AuthGuard>, peer: IpAddr) -> Self {
+        Self { inner, guard, peer }
+    }
+}
+
+impl<B: smtp_proto::tokio::Backend> smtp_proto::tokio::Backend for GuardedSmtp<B> {
+    fn mail_from(
+        &mut self,
+        from: &smtp_proto::types::ReversePath,
+        params: &smtp_proto::types::MailParams,
+    ) -> impl std::future::Future<Output = smtp_proto::server::MailDecision> + Send {
+        self.inner.mail_from(from, params)
+    }
+
+    fn rcpt_to(
+        &mut self,
+        to: &smtp_proto::types::ForwardPath,
+        params: &smtp_proto::types::RcptParams,
+    ) -> impl std::future::Future<Output = smtp_proto::server::RcptDecision> + Send {
+        self.inner.rcpt_to(to, params)
+    }
+
+    fn data_chunk(&mut self, chunk: bytes::Bytes) -> impl std::future::Future<Output = ()> + Send {
+        self.inner.data_chunk(chunk)
+    }
+
+    fn message(
+        &mut self,
+        recipients: usize,
+    ) -> impl std::future::Future<Output = Vec<smtp_proto::server::MessageDecision>> + Send {
+        self.inner.message(recipients)
+    }
+
+    fn reset(&mut self) -> impl std::future::Future<Output = ()> + Send {
+        self.inner.reset()
+    }
+
+    fn hello(
+        &mut self,
+        verb: smtp_proto::types::HelloVerb,
+        domain: &str,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.inner.hello(verb, domain)
+    }
+
+    async fn verify(
+        &mut self,
+        credentials: mail_sasl::server::Verification,
+    ) -> Result<mail_sasl::server::Identity, mail_sasl::AuthFailure> {
+        let user = match &credentials {
+            mail_sasl::server::Verification::Password { username, .. } => Some(username.clone()),
+            _ => None,
+        };
+        let Some(user) = user else {
+            return self.inner.verify(credentials).await;
+        };
+        let now = Instant::now();
+        if let Err(why) = self.guard.check(self.peer, &user, now) {
+            tracing::warn!(user, peer = %self.peer, ?why, "smtp login refused: locked out after failed logins");
+            return Err(mail_sasl::AuthFailure::InvalidCredentials);
+        }
+        let r = self.inner.verify(credentials).await;
+        match &r {
+            Ok(_) => self.guard.succeeded(&user),
+            Err(mail_sasl::AuthFailure::InvalidCredentials) => {
+                self.guard.failed(self.peer, &user, now);
+            }
+            Err(_) => {}
+        }
+        r
+    }
+
+    fn scram_secret(
+        &mut self,
+        username: &str,
+    ) -> impl std::future::Future<Output = Option<mail_sasl::ScramSecret>> + Send {
+        self.inner.scram_secret(username)
+    }
+
+    fn authenticated(
+        &mut self,
+        identity: &mail_sasl::server::Identity,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.inner.authenticated(identity)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

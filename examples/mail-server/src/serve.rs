@@ -320,17 +320,22 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                 };
                 let sc = smtp_config(&config, kind, implicit, &acceptor);
                 let store = Arc::clone(&store);
+                let guard = Arc::clone(&guard);
                 let cfg = Arc::clone(&config);
                 let task = tokio::spawn(mail_net::serve_with(
                     b.listener,
                     options,
                     move |stream, info| {
-                        let session = smtp::Session::new(
-                            Arc::clone(&store),
-                            Arc::clone(&cfg),
-                            kind,
-                            info.peer,
-                            info.tls.is_some(),
+                        let session = crate::limits::GuardedSmtp::new(
+                            smtp::Session::new(
+                                Arc::clone(&store),
+                                Arc::clone(&cfg),
+                                kind,
+                                info.peer,
+                                info.tls.is_some(),
+                            ),
+                            Arc::clone(&guard),
+                            info.peer.ip(),
                         );
                         let mut sc = sc.clone();
                         // AUTH only inside TLS unless the client's network is trusted.

@@ -97,14 +97,14 @@ fn failed_logins_lock_out_the_address_across_protocols() {
     }
     let env = Env::with_listeners(
         "[auth]\nplaintext_networks = []\nmax_failures_per_address = 2\nmax_failures_per_account = 50\nlockout = \"10m\"\n",
-        "imaps = \"127.0.0.1:0\"\n",
+        "imaps = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n",
     );
     env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
     env.admin_ok(&["user", "add", "bob@example.test"], b"bob-pw\n");
     let server = env.start();
     let script = format!(
         r#"
-import imaplib, poplib, ssl
+import imaplib, poplib, smtplib, ssl
 ctx = ssl._create_unverified_context()
 m = imaplib.IMAP4_SSL('127.0.0.1', {imaps}, ssl_context=ctx)
 for pw in ['guess1', 'guess2', 'bob-pw']:
@@ -122,8 +122,16 @@ try:
     print('logged in')
 except poplib.error_proto as e:
     print(e.args[0].decode())
+# And on SMTP submission.
+s = smtplib.SMTP_SSL('127.0.0.1', {subs}, context=ctx)
+try:
+    s.login('alice@example.test', 'alice-pw')
+    print('logged in')
+except smtplib.SMTPAuthenticationError as e:
+    print(e.smtp_code)
 "#,
         imaps = server.listeners["imaps"].port(),
+        subs = server.listeners["submissions"].port(),
         pop3s = server.pop3s().port(),
     );
     let out = python(&script);
@@ -141,6 +149,7 @@ except poplib.error_proto as e:
         "the right password is not even checked now:\n{out}"
     );
     assert!(lines[3].starts_with("-ERR [AUTH]"), "{out}");
+    assert_eq!(lines[4], "535", "{out}");
 }
 
 #[test]
