@@ -669,6 +669,16 @@ impl<S: MailStore> StoreSession<S> {
         }
     }
 
+    fn uses_modseq(key: &SearchKey) -> bool {
+        match key {
+            SearchKey::ModSeq { .. } => true,
+            SearchKey::Not(k) => Self::uses_modseq(k),
+            SearchKey::Or(a, b) => Self::uses_modseq(a) || Self::uses_modseq(b),
+            SearchKey::And(keys) => keys.iter().any(Self::uses_modseq),
+            _ => false,
+        }
+    }
+
     fn needs_full_body(key: &SearchKey) -> bool {
         match key {
             SearchKey::Text(_) | SearchKey::Body(_) => true,
@@ -1164,6 +1174,8 @@ where
             uids.last().copied().unwrap_or(0),
         );
         let mut numbers = Vec::new();
+        let uses_modseq = criteria.iter().any(Self::uses_modseq);
+        let mut highest: u64 = 0;
         for (i, u) in uids.iter().enumerate() {
             let Some(meta) = metas.iter().find(|m| m.uid == *u) else {
                 continue;
@@ -1187,9 +1199,17 @@ where
                 .all(|k| Self::search_matches(k, seq, meta, body.as_deref(), largest))
             {
                 numbers.push(if uid { *u } else { seq });
+                highest = highest.max(meta.modseq);
             }
         }
-        Ok(SearchResult::new(numbers))
+        let mut result = SearchResult::new(numbers);
+        // RFC 7162 section 3.1.5: a SEARCH with MODSEQ reports the highest MODSEQ of the
+        // matches.
+        if uses_modseq && !result.numbers.is_empty() {
+            self.condstore = true;
+            result.highest_modseq = Some(highest);
+        }
+        Ok(result)
     }
 
     async fn copy(

@@ -426,6 +426,7 @@ cmd(c, 'E', 'ENABLE QRESYNC')
 show([l for l in cmd(c, 'S', 'SELECT INBOX (QRESYNC (' + uidvalidity + ' ' + modseq0 + ' 1:4))') if 'VANISHED' in l or 'FETCH' in l or l.startswith('S ')])
 show(cmd(c, 'U', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ' VANISHED)'))
 show(cmd(d, 'V', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ' VANISHED)'))
+show(cmd(d, 'Q', 'SEARCH MODSEQ ' + str(int(modseq0) + 1)))
 "#,
         imaps = server.listeners["imaps"].port(),
     );
@@ -487,6 +488,15 @@ show(cmd(d, 'V', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ' VANISHED)'
     assert_eq!(blocks[6][2], "U OK UID FETCH completed", "{out}");
     // VANISHED without ENABLE QRESYNC is refused.
     assert!(blocks[7].last().unwrap().starts_with("V BAD"), "{out}");
+    // SEARCH MODSEQ reports the highest MODSEQ of the matches (RFC 7162 3.1.5).
+    assert_eq!(
+        blocks[8],
+        [
+            format!("* SEARCH 2 (MODSEQ {m})").as_str(),
+            "Q OK SEARCH completed"
+        ],
+        "{out}"
+    );
 }
 
 fn regex_modseq(line: &str) -> u64 {
