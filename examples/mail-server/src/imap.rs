@@ -456,6 +456,66 @@ async fn read_head<S: MailStore>(
     }
 }
 
+/// The unfolded values of every `name:` field of a header block.
+fn header_values(head: &[u8], name: &str) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    for line in head.split(|&c| c == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
+            if let Some(v) = current.as_mut() {
+                v.extend_from_slice(line);
+            }
+            continue;
+        }
+        out.extend(current.take());
+        if line.len() > name.len()
+            && line
+                .get(..name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            && line.get(name.len()) == Some(&b':')
+        {
+            current = Some(line.get(name.len() + 1..).unwrap_or_default().to_vec());
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// An unstructured header value with RFC 2047 encoded words decoded (by mail-parser).
+fn decode_unstructured(value: &[u8]) -> String {
+    if !value.windows(2).any(|w| w == b"=?") && value.is_ascii() {
+        return String::from_utf8_lossy(value).into_owned();
+    }
+    let mut m = b"Subject:".to_vec();
+    m.extend_from_slice(value);
+    m.extend_from_slice(b"\r\n\r\n");
+    crate::mime::parse(&m)
+        .and_then(|p| p.subject().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(value).into_owned())
+}
+
+/// Case-insensitive (Unicode lower case) substring test of decoded text.
+fn decoded_contains(text: &str, needle: &[u8]) -> bool {
+    let needle = String::from_utf8_lossy(needle).to_lowercase();
+    text.to_lowercase().contains(&needle)
+}
+
+/// SEARCH BODY/TEXT on the decoded text parts (transfer encoding and charset undone by
+/// mail-parser); TEXT also looks at the decoded Subject.
+fn decoded_body_contains(raw: &[u8], needle: &[u8], with_header: bool) -> bool {
+    let Some(msg) = crate::mime::parse(raw) else {
+        return false;
+    };
+    if with_header && msg.subject().is_some_and(|s| decoded_contains(s, needle)) {
+        return true;
+    }
+    (0..msg.text_body_count()).any(|i| {
+        msg.body_text(i)
+            .is_some_and(|t| decoded_contains(&t, needle))
+    })
+}
+
 fn seqset(numbers: &[u32]) -> Option<SequenceSet> {
     let mut sorted: Vec<u32> = numbers.iter().copied().filter(|&n| n != 0).collect();
     sorted.sort_unstable();
@@ -603,17 +663,9 @@ impl<S: MailStore> StoreSession<S> {
         let header = |name: &str, needle: &[u8]| {
             let Some(b) = body else { return false };
             let end = memchr::memmem::find(b, b"\r\n\r\n").unwrap_or(b.len());
-            b.get(..end)
-                .unwrap_or_default()
-                .split(|&c| c == b'\n')
-                .any(|line| {
-                    line.len() > name.len()
-                        && line
-                            .get(..name.len())
-                            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-                        && line.get(name.len()) == Some(&b':')
-                        && contains(line.get(name.len() + 1..).unwrap_or_default(), needle)
-                })
+            header_values(b.get(..end).unwrap_or_default(), name)
+                .iter()
+                .any(|v| contains(v, needle) || decoded_contains(&decode_unstructured(v), needle))
         };
         match key {
             SearchKey::All => true,
@@ -643,10 +695,13 @@ impl<S: MailStore> StoreSession<S> {
             SearchKey::Cc(s) => header("Cc", s),
             SearchKey::Bcc(s) => header("Bcc", s),
             SearchKey::Header(name, s) => header(&String::from_utf8_lossy(name), s),
-            SearchKey::Text(s) => body.is_some_and(|b| contains(b, s)),
+            SearchKey::Text(s) => {
+                body.is_some_and(|b| contains(b, s) || decoded_body_contains(b, s, true))
+            }
             SearchKey::Body(s) => body.is_some_and(|b| {
                 let start = memchr::memmem::find(b, b"\r\n\r\n").map_or(b.len(), |p| p + 4);
                 contains(b.get(start..).unwrap_or_default(), s)
+                    || decoded_body_contains(b, s, false)
             }),
             SearchKey::Larger(n) => meta.size > *n,
             SearchKey::Smaller(n) => meta.size < *n,
@@ -1596,6 +1651,36 @@ mod tests {
             (2026, 11, 24)
         );
         assert_eq!((d.hour(), d.minute(), d.second()), (23, 47, 15));
+    }
+
+    #[test]
+    fn search_text_is_decoded_and_case_folded() {
+        let raw: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.test>\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n \
+aus Berlin\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nS8Okc2UgdW5kIEJyb3Q=\r\n";
+        let head = raw
+            .get(..memchr::memmem::find(raw, b"\r\n\r\n").unwrap())
+            .unwrap();
+        let subj = header_values(head, "subject");
+        assert_eq!(subj.len(), 1);
+        let decoded = decode_unstructured(&subj[0]);
+        assert!(decoded.starts_with("Grüße"), "{decoded}");
+        assert!(!decoded_contains(&decoded, "GRÜSS".as_bytes()));
+        assert!(decoded_contains(&decoded, "GRÜ".as_bytes()));
+        assert!(
+            decoded_contains(&decoded, b"BERLIN"),
+            "folded line unfolded: {decoded}"
+        );
+        let from = header_values(head, "From");
+        assert!(decoded_contains(
+            &decode_unstructured(&from[0]),
+            "jürgen".as_bytes()
+        ));
+        // The body is base64 "Käse und Brot".
+        assert!(decoded_body_contains(raw, "KÄSE".as_bytes(), false));
+        assert!(!decoded_body_contains(raw, b"Wurst", false));
+        assert!(decoded_body_contains(raw, "grüße".as_bytes(), true));
+        assert!(!decoded_body_contains(raw, "grüße".as_bytes(), false));
     }
 
     #[test]
