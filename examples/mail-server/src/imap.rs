@@ -216,6 +216,9 @@ struct View {
     /// MODSEQs of flag changes this session made itself: their change-feed echoes are not
     /// reported back (the STORE / FETCH response already did, or `.SILENT` asked for none).
     own: VecDeque<u64>,
+    /// The change feed overflowed (this session fell behind): compare with a fresh
+    /// snapshot before the next command that touches messages.
+    stale: bool,
 }
 
 /// At most this many own MODSEQs are remembered (echoes arrive within moments).
@@ -594,6 +597,56 @@ impl<S: MailStore> StoreSession<S> {
         }
     }
 
+    /// After the change feed overflowed: turns the difference between the view and a
+    /// fresh snapshot into change events (expunges, new messages, every message's flags),
+    /// queued before the events still pending.
+    async fn resync(&mut self) {
+        let store = Arc::clone(&self.store);
+        let Some(view) = self.view.as_mut() else {
+            return;
+        };
+        if !view.stale {
+            return;
+        }
+        let Ok(snap) = store.snapshot(view.mailbox).await else {
+            return;
+        };
+        view.stale = false;
+        tracing::debug!(mailbox = ?view.mailbox, "imap: change feed overflowed; resynchronising the session");
+        let present: std::collections::HashSet<u32> = snap.messages.iter().map(|m| m.uid).collect();
+        let gone: Vec<u32> = view
+            .uids
+            .iter()
+            .copied()
+            .filter(|u| !present.contains(u))
+            .collect();
+        let last = view.uids.last().copied().unwrap_or(0);
+        let mut synth = Vec::new();
+        if !gone.is_empty() {
+            synth.push(ChangeEvent::Expunged {
+                uids: gone,
+                modseq: snap.info.highest_modseq,
+            });
+        }
+        for m in &snap.messages {
+            if m.uid > last {
+                synth.push(ChangeEvent::New {
+                    uid: m.uid,
+                    modseq: m.modseq,
+                });
+            } else if view.uids.binary_search(&m.uid).is_ok() {
+                synth.push(ChangeEvent::FlagsChanged {
+                    uid: m.uid,
+                    flags: m.flags.clone(),
+                    modseq: m.modseq,
+                });
+            }
+        }
+        for e in synth.into_iter().rev() {
+            view.pending.push_front(e);
+        }
+    }
+
     fn selected(&self) -> Result<&View, Status> {
         self.view
             .as_ref()
@@ -932,6 +985,7 @@ where
             sub,
             pending: VecDeque::new(),
             own: VecDeque::new(),
+            stale: false,
         });
         Ok(si)
     }
@@ -951,6 +1005,7 @@ where
         items: &[FetchItem],
         modifiers: &FetchModifiers,
     ) -> Result<Vec<FetchResult>, Status> {
+        self.resync().await;
         let (mailbox, read_only) = {
             let v = self.selected()?;
             (v.mailbox, v.read_only)
@@ -1151,6 +1206,7 @@ where
     }
 
     async fn store(&mut self, request: StoreRequest) -> Result<StoreResult, Status> {
+        self.resync().await;
         let (mailbox, read_only) = {
             let v = self.selected()?;
             (v.mailbox, v.read_only)
@@ -1213,6 +1269,7 @@ where
     }
 
     async fn search(&mut self, criteria: &[SearchKey], uid: bool) -> Result<SearchResult, Status> {
+        self.resync().await;
         let (mailbox, uids) = {
             let v = self.selected()?;
             (v.mailbox, v.uids.clone())
@@ -1346,6 +1403,7 @@ where
     }
 
     async fn expunge(&mut self, uids: Option<&SequenceSet>) -> Result<Vec<Expunged>, Status> {
+        self.resync().await;
         let (mailbox, read_only, view_uids) = {
             let v = self.selected()?;
             (v.mailbox, v.read_only, v.uids.clone())
@@ -1551,7 +1609,17 @@ where
             return Vec::new();
         };
         while let Some(e) = view.sub.try_recv() {
+            if e == ChangeEvent::Resync {
+                view.stale = true;
+            }
             view.pending.push_back(e);
+        }
+        if view.stale {
+            // Events were lost: nothing is reported until a fresh snapshot (taken before
+            // the next command that touches messages, or at once in IDLE) says what
+            // changed; the events meanwhile are covered by that snapshot.
+            view.pending.clear();
+            return Vec::new();
         }
         let mut out = Vec::new();
         // How many messages the client knows about (sequence numbers it may use).
@@ -1618,7 +1686,12 @@ where
         match self.view.as_mut() {
             Some(view) => {
                 let e = view.sub.recv().await;
-                view.pending.push_back(e);
+                if e == ChangeEvent::Resync {
+                    view.stale = true;
+                    self.resync().await;
+                } else {
+                    view.pending.push_back(e);
+                }
             }
             None => std::future::pending::<()>().await,
         }
@@ -1681,6 +1754,81 @@ Content-Transfer-Encoding: base64\r\n\r\nS8Okc2UgdW5kIEJyb3Q=\r\n";
         assert!(!decoded_body_contains(raw, b"Wurst", false));
         assert!(decoded_body_contains(raw, "grüße".as_bytes(), true));
         assert!(!decoded_body_contains(raw, "grüße".as_bytes(), false));
+    }
+
+    #[tokio::test]
+    async fn a_session_that_fell_behind_the_feed_resynchronises() {
+        use mailstore_core::{MemoryStore, NewAccount, StoreConfig};
+        let mut cfg = StoreConfig::default();
+        cfg.limits.feed_capacity = 2;
+        let store = Arc::new(MemoryStore::with_config(cfg));
+        let acc = store
+            .create_account(NewAccount::new("a@example.test".to_string(), Some("pw")))
+            .await
+            .unwrap();
+        let inbox = store.mailbox(acc.id, "INBOX").await.unwrap().mailbox;
+        let add = |i: u32| {
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .append(
+                        inbox,
+                        AppendOptions::default(),
+                        Bytes::from(format!("Subject: {i}\r\n\r\nx\r\n")),
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        for i in 0..3 {
+            add(i).await;
+        }
+        let backend = StoreBackend::new(Arc::clone(&store));
+        let mut s = backend.login("a@example.test", b"pw").await.unwrap();
+        s.select(
+            &Mailbox::new("INBOX").unwrap(),
+            false,
+            &SelectParams::default(),
+        )
+        .await
+        .unwrap();
+        // Another writer: flag 2, expunge 1, five new messages: more than the feed holds.
+        let two: UidSet = [2u32].into_iter().collect();
+        store
+            .store_flags(
+                inbox,
+                &two,
+                FlagOp::Add,
+                &Flags::system(SystemFlags::FLAGGED),
+                None,
+            )
+            .await
+            .unwrap();
+        let one: UidSet = [1u32].into_iter().collect();
+        store.expunge(inbox, &one).await.unwrap();
+        for i in 3..8 {
+            add(i).await;
+        }
+        assert_eq!(s.take_changes(), Vec::new(), "nothing until the snapshot");
+        let r = s.search(&[SearchKey::All], true).await.unwrap();
+        assert_eq!(
+            r.numbers,
+            vec![2, 3],
+            "the command still runs on the old view"
+        );
+        let changes = s.take_changes();
+        assert_eq!(
+            changes.first(),
+            Some(&Unsolicited::Expunge(1)),
+            "{changes:?}"
+        );
+        assert!(
+            changes.iter().any(|c| matches!(c, Unsolicited::Fetch { seq: 1, uid: Some(2), flags, .. } if flags.contains(&"\\Flagged".to_string()))),
+            "{changes:?}"
+        );
+        assert_eq!(changes.last(), Some(&Unsolicited::Exists(7)), "{changes:?}");
+        let r = s.search(&[SearchKey::All], true).await.unwrap();
+        assert_eq!(r.numbers, vec![2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]
