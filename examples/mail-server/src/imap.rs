@@ -125,6 +125,7 @@ impl<S: MailStore> StoreBackend<S> {
                     append_target: None,
                     condstore: false,
                     qresync: false,
+                    rev2: false,
                     slot: None,
                 })
             }
@@ -245,6 +246,8 @@ pub struct StoreSession<S: MailStore> {
     condstore: bool,
     /// QRESYNC was enabled: expunges are reported as VANISHED.
     qresync: bool,
+    /// IMAP4rev2 was enabled: SELECT also answers with the mailbox's LIST response.
+    rev2: bool,
     /// This connection's place in the per-account connection count.
     slot: Option<ConnectionSlot>,
 }
@@ -940,6 +943,22 @@ where
         );
         si.highest_modseq = Some(snap.info.highest_modseq);
         si.read_only = read_only;
+        // RFC 9051 section 6.3.2: SELECT/EXAMINE answer with the mailbox's LIST response.
+        if self.rev2 {
+            let mut attributes = Vec::new();
+            if let Some(a) = info.special_use.and_then(special_attr) {
+                attributes.push(a);
+            }
+            if let Ok(name) = Mailbox::new(info.name.clone()) {
+                si.extra
+                    .push(imap_proto::types::Response::Data(Data::List(ListData {
+                        attributes,
+                        delimiter: Some('/'),
+                        mailbox: name,
+                        extended: Vec::new(),
+                    })));
+            }
+        }
         if params.condstore || params.qresync.is_some() {
             self.condstore = true;
         }
@@ -1571,6 +1590,9 @@ where
         }
         if capabilities.iter().any(|c| c == "QRESYNC") {
             self.qresync = true;
+        }
+        if capabilities.iter().any(|c| c == "IMAP4rev2") {
+            self.rev2 = true;
         }
     }
 

@@ -427,6 +427,10 @@ show([l for l in cmd(c, 'S', 'SELECT INBOX (QRESYNC (' + uidvalidity + ' ' + mod
 show(cmd(c, 'U', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ' VANISHED)'))
 show(cmd(d, 'V', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ' VANISHED)'))
 show(cmd(d, 'Q', 'SEARCH MODSEQ ' + str(int(modseq0) + 1)))
+r = conn()
+cmd(r, 'L', 'LOGIN alice@example.test alice-pw')
+cmd(r, 'E', 'ENABLE IMAP4rev2')
+show([l for l in cmd(r, 'S', 'SELECT Sent') if 'LIST' in l or 'RECENT' in l])
 "#,
         imaps = server.listeners["imaps"].port(),
     );
@@ -488,6 +492,8 @@ show(cmd(d, 'Q', 'SEARCH MODSEQ ' + str(int(modseq0) + 1)))
     assert_eq!(blocks[6][2], "U OK UID FETCH completed", "{out}");
     // VANISHED without ENABLE QRESYNC is refused.
     assert!(blocks[7].last().unwrap().starts_with("V BAD"), "{out}");
+    // IMAP4rev2: SELECT answers with the mailbox's LIST response and no RECENT.
+    assert_eq!(blocks[9], ["* LIST (\\Sent) \"/\" Sent"], "{out}");
     // SEARCH MODSEQ reports the highest MODSEQ of the matches (RFC 7162 3.1.5).
     assert_eq!(
         blocks[8],
