@@ -62,6 +62,30 @@ pub struct Config {
     /// IMAP options.
     #[serde(default)]
     pub imap: ImapConfig,
+    /// Policy scheduler options (docs/policy.md).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// The `[policy]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// How often the server runs retention (POP-7). Default `1h`.
+    #[serde(default = "default_retention_interval", with = "humantime_serde_lite")]
+    pub retention_interval: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            retention_interval: default_retention_interval(),
+        }
+    }
+}
+
+fn default_retention_interval() -> Duration {
+    Duration::from_secs(3600)
 }
 
 /// The `[auth]` table.
@@ -545,6 +569,12 @@ impl Config {
             "max_connections_per_account = {}",
             self.imap.max_connections_per_account
         );
+        let _ = writeln!(s, "\n[policy]");
+        let _ = writeln!(
+            s,
+            "retention_interval = {}",
+            q(&humantime::format_duration(self.policy.retention_interval).to_string())
+        );
         s
     }
 }
@@ -585,6 +615,7 @@ fn unreachable_config() -> Config {
             ..AuthConfig::default()
         },
         imap: ImapConfig::default(),
+        policy: PolicyConfig::default(),
     }
 }
 

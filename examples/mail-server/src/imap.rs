@@ -43,7 +43,8 @@ use crate::limits::{AccountConnections, AuthGuard, ConnectionSlot};
 pub struct StoreBackend<S> {
     store: Arc<S>,
     guard: Option<Arc<AuthGuard>>,
-    connections: Option<AccountConnections>,
+    account_connections: Option<AccountConnections>,
+    connections: crate::policy::ImapConnections,
 }
 
 impl<S: MailStore> StoreBackend<S> {
@@ -52,7 +53,8 @@ impl<S: MailStore> StoreBackend<S> {
         Self {
             store,
             guard: None,
-            connections: None,
+            account_connections: None,
+            connections: crate::policy::ImapConnections::new(),
         }
     }
 
@@ -61,7 +63,7 @@ impl<S: MailStore> StoreBackend<S> {
     #[must_use]
     pub fn with_limits(mut self, guard: Arc<AuthGuard>, connections: AccountConnections) -> Self {
         self.guard = Some(guard);
-        self.connections = Some(connections);
+        self.account_connections = Some(connections);
         self
     }
 
@@ -90,7 +92,7 @@ impl<S: MailStore> StoreBackend<S> {
             }
         }
         let mut session = result?;
-        if let Some(c) = &self.connections {
+        if let Some(c) = &self.account_connections {
             match c.acquire(session.account.id.0) {
                 Some(slot) => session.slot = Some(slot),
                 None => {
@@ -116,8 +118,14 @@ impl<S: MailStore> StoreBackend<S> {
                     tracing::info!(user = username, "imap refused: access disabled");
                     return Err(Status::no(IMAP_DISABLED).with_code("CONTACTADMIN"));
                 }
+                // Policy (docs/policy.md): switches, opt-in, two-step, federated, ACC-9.
+                let (policy, policy_slot) =
+                    crate::policy::imap_login(&*self.store, &self.connections, &outcome).await?;
                 tracing::info!(user = username, via = ?outcome.via, "imap login");
                 Ok(StoreSession {
+                    policy,
+                    _slot: policy_slot,
+                    consumer: crate::policy::ConsumerLedger::default(),
                     store: Arc::clone(&self.store),
                     account: outcome.account,
                     view: None,
@@ -236,6 +244,8 @@ impl View {
 
 /// One logged-in IMAP connection.
 pub struct StoreSession<S: MailStore> {
+    policy: sync_policy::EffectivePolicy,
+    _slot: crate::policy::ImapSlot,
     store: Arc<S>,
     account: AccountInfo,
     view: Option<View>,
@@ -250,6 +260,7 @@ pub struct StoreSession<S: MailStore> {
     rev2: bool,
     /// This connection's place in the per-account connection count.
     slot: Option<ConnectionSlot>,
+    consumer: crate::policy::ConsumerLedger,
 }
 
 impl<S: MailStore> std::fmt::Debug for StoreSession<S> {
@@ -592,7 +603,11 @@ impl<S: MailStore> StoreSession<S> {
         let store = Arc::clone(&self.store);
         let account = self.account.id;
         let name = mailbox.as_str().to_string();
+        let hidden = !crate::policy::imap_visible(&self.policy, &name);
         async move {
+            if hidden {
+                return Err(Status::no("No such mailbox").with_code("NONEXISTENT"));
+            }
             store
                 .mailbox(account, &name)
                 .await
@@ -838,7 +853,9 @@ where
             .map_err(|e| store_status(&e))?;
         let mut out = Vec::new();
         for m in &all {
-            if subscribed_only && !m.subscribed {
+            if (subscribed_only && !m.subscribed)
+                || !crate::policy::imap_visible(&self.policy, &m.name)
+            {
                 continue;
             }
             let hit = patterns.iter().any(|p| {
@@ -923,6 +940,7 @@ where
         params: &SelectParams,
     ) -> Result<SelectInfo, Status> {
         self.view = None;
+        self.consumer.finish(&*self.store, &self.policy).await;
         let info = self.mailbox_ref(mailbox).await?;
         // Subscribe first so no change between the snapshot and the subscription is lost.
         let sub = self
@@ -1010,6 +1028,7 @@ where
     }
 
     async fn unselect(&mut self, expunge: bool) -> Result<(), Status> {
+        self.consumer.finish(&*self.store, &self.policy).await;
         if expunge && self.view.as_ref().is_some_and(|v| !v.read_only) {
             let _ = self.expunge(None).await?;
         }
@@ -1034,6 +1053,9 @@ where
             return Ok(Vec::new());
         }
         let uidset: UidSet = targets.iter().map(|&(_, u)| u).collect();
+        let consumed = targets.iter().map(|&(_, u)| u);
+        self.consumer
+            .note_fetch(&self.policy, mailbox, items, consumed);
         let mut metas = self
             .store
             .message_meta(mailbox, &uidset)
@@ -1284,6 +1306,8 @@ where
             };
             result.modified = seqset(&numbers);
         }
+        crate::policy::imap_after_store(&*self.store, mailbox, &self.policy, &outcome.updated)
+            .await;
         Ok(result)
     }
 
@@ -1350,6 +1374,7 @@ where
         target: &Mailbox,
     ) -> Result<Option<Code>, Status> {
         let mailbox = self.selected()?.mailbox;
+        crate::policy::imap_guard(&self.policy, target.as_str())?;
         let to = match self.store.mailbox(self.account.id, target.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1391,6 +1416,7 @@ where
         if read_only {
             return Err(Status::no("The mailbox is read-only (EXAMINE)"));
         }
+        crate::policy::imap_guard(&self.policy, target.as_str())?;
         let to = match self.store.mailbox(self.account.id, target.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1462,6 +1488,7 @@ where
         date: Option<&DateTime>,
         _size: u64,
     ) -> Result<(), Status> {
+        crate::policy::imap_guard(&self.policy, mailbox.as_str())?;
         let target = match self.store.mailbox(self.account.id, mailbox.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1702,6 +1729,10 @@ where
             ));
         }
         out
+    }
+
+    async fn logout(&mut self) {
+        self.consumer.finish(&*self.store, &self.policy).await;
     }
 
     async fn wait_changes(&mut self) {

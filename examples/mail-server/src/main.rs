@@ -23,6 +23,7 @@ mod error;
 mod imap;
 mod limits;
 mod mime;
+mod policy;
 mod pop3;
 mod serve;
 mod smtp;
@@ -113,6 +114,70 @@ enum Command {
         #[arg(long)]
         folder: Option<String>,
     },
+    /// Show or change account / organisation policy settings (docs/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Upload `.eml` files into a folder (bad files are reported, good ones kept).
+    Upload {
+        /// The account.
+        #[arg(long)]
+        user: String,
+        /// The destination folder.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+        /// The `.eml` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Retention (POP-7): delete mail older than each account's retention period.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+/// `policy` subcommands.
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the settings (TOML) of an account or an organisation.
+    Show {
+        /// The account (full address).
+        #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+        user: Option<String>,
+        /// The organisation (domain).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Change one setting: `policy set --user U pop3.on_delete keep_original`.
+    Set {
+        /// The account (full address).
+        #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+        user: Option<String>,
+        /// The organisation (domain).
+        #[arg(long)]
+        org: Option<String>,
+        /// Dotted key, as `policy show` prints it.
+        key: String,
+        /// A TOML value (`true`, `30`, `"News"`, `[...]`, `{...}`), `none` to unset.
+        value: String,
+    },
+}
+
+/// `retention` subcommands.
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Run the retention pass now (the server also runs it every `policy.retention_interval`).
+    RunNow {
+        /// Run as if it were this Unix time (seconds), e.g. to test a retention period.
+        #[arg(long)]
+        at: Option<i64>,
+    },
+}
+
+fn policy_target(user: Option<String>, org: Option<String>) -> policy::PolicyTarget {
+    match (user, org) {
+        (Some(u), _) => policy::PolicyTarget::User(u),
+        (None, Some(o)) => policy::PolicyTarget::Org(o),
+        (None, None) => policy::PolicyTarget::Org(String::new()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,6 +390,32 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             format: format_arg(&format)?,
             path: absolute(&path)?,
             folder,
+        },
+        Command::Policy(PolicyCommand::Show { user, org }) => Request::PolicyShow {
+            target: policy_target(user, org),
+        },
+        Command::Policy(PolicyCommand::Set {
+            user,
+            org,
+            key,
+            value,
+        }) => Request::PolicySet {
+            target: policy_target(user, org),
+            key,
+            value,
+        },
+        Command::Retention(RetentionCommand::RunNow { at }) => Request::RetentionRun { at },
+        Command::Upload {
+            user,
+            folder,
+            files,
+        } => Request::Upload {
+            address: user,
+            folder,
+            paths: files
+                .iter()
+                .map(|f| absolute(f))
+                .collect::<Result<Vec<_>, _>>()?,
         },
         Command::Serve | Command::CheckConfig => {
             return Err(ServerError::Usage("not an admin command".into()));

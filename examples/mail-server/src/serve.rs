@@ -223,6 +223,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         .map_err(|e| ServerError::io("installing the SIGINT/SIGTERM handlers", e))?;
 
     let backend = StoreBackend::new(Arc::clone(&store));
+    let retention = crate::policy::spawn_retention(
+        Arc::clone(&store),
+        config.policy.retention_interval,
+        shutdown.clone(),
+    );
     // Failed logins are counted across every listener (per address and per account).
     let guard = Arc::new(crate::limits::AuthGuard::new(&config.auth));
     let imap_backend = Arc::new(
@@ -420,6 +425,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         }
     }
     let _ = admin_task.await;
+    let _ = retention.await;
     let deadline = tokio::time::Instant::now() + config.limits.shutdown_grace;
     match limiter.drain(deadline).await {
         mail_net::Drained::All => {}
