@@ -62,6 +62,9 @@ pub struct Config {
     /// IMAP options.
     #[serde(default)]
     pub imap: ImapConfig,
+    /// SMTP limits (every SMTP listener).
+    #[serde(default)]
+    pub smtp: SmtpConfig,
     /// Policy scheduler options (docs/policy.md).
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -215,6 +218,47 @@ impl Default for ImapConfig {
             max_connections_per_account: default_imap_per_account(),
         }
     }
+}
+
+/// The `[smtp]` table: limits of the SMTP, submission and LMTP listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Recipients per message; more get `452 4.5.3` (the client sends the rest in another
+    /// transaction). Default 100 (RFC 5321 section 4.5.3.1.8's minimum).
+    #[serde(default = "default_smtp_recipients")]
+    pub max_recipients: usize,
+    /// How long the server waits for the next command (humantime). Default `5m` (RFC 5321
+    /// section 4.5.3.2.7).
+    #[serde(default = "default_smtp_timeout", with = "humantime_serde_lite")]
+    pub command_timeout: Duration,
+    /// How long the server waits for the next block of message data. Default `5m`.
+    #[serde(default = "default_smtp_timeout", with = "humantime_serde_lite")]
+    pub data_timeout: Duration,
+    /// Protocol errors before the server answers `421` and closes. Default 10.
+    #[serde(default = "default_smtp_errors")]
+    pub max_errors: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            max_recipients: default_smtp_recipients(),
+            command_timeout: default_smtp_timeout(),
+            data_timeout: default_smtp_timeout(),
+            max_errors: default_smtp_errors(),
+        }
+    }
+}
+
+fn default_smtp_recipients() -> usize {
+    100
+}
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_smtp_errors() -> u32 {
+    10
 }
 
 fn default_max_failures() -> u32 {
@@ -417,6 +461,18 @@ impl Config {
         if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
             return Err(bad("`limits.max_connections` and `limits.max_connections_per_ip` must be greater than 0".into()));
         }
+        if self.smtp.max_recipients == 0 || self.smtp.max_errors == 0 {
+            return Err(bad(
+                "`smtp.max_recipients` and `smtp.max_errors` must be greater than 0".into(),
+            ));
+        }
+        if self.smtp.command_timeout < Duration::from_secs(1)
+            || self.smtp.data_timeout < Duration::from_secs(1)
+        {
+            return Err(bad(
+                "`smtp.command_timeout` and `smtp.data_timeout` must be at least 1s".into(),
+            ));
+        }
         if self.imap.max_connections_per_account == 0 {
             return Err(bad(
                 "`imap.max_connections_per_account` must be greater than 0".into(),
@@ -563,6 +619,19 @@ impl Config {
             "lockout = {}",
             q(&humantime::format_duration(self.auth.lockout).to_string())
         );
+        let _ = writeln!(s, "\n[smtp]");
+        let _ = writeln!(s, "max_recipients = {}", self.smtp.max_recipients);
+        let _ = writeln!(
+            s,
+            "command_timeout = {}",
+            q(&humantime::format_duration(self.smtp.command_timeout).to_string())
+        );
+        let _ = writeln!(
+            s,
+            "data_timeout = {}",
+            q(&humantime::format_duration(self.smtp.data_timeout).to_string())
+        );
+        let _ = writeln!(s, "max_errors = {}", self.smtp.max_errors);
         let _ = writeln!(s, "\n[imap]");
         let _ = writeln!(
             s,
@@ -615,6 +684,7 @@ fn unreachable_config() -> Config {
             ..AuthConfig::default()
         },
         imap: ImapConfig::default(),
+        smtp: SmtpConfig::default(),
         policy: PolicyConfig::default(),
     }
 }
@@ -698,11 +768,15 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("not a network"), "{e}");
         let c = Config::from_toml_str(
-            "[auth]\nplaintext_networks = [\"192.0.2.0/24\"]\nlockout = \"5m\"\n[imap]\nmax_connections_per_account = 3\n",
+            "[auth]\nplaintext_networks = [\"192.0.2.0/24\"]\nlockout = \"5m\"\n[imap]\nmax_connections_per_account = 3\n[smtp]\nmax_recipients = 7\ncommand_timeout = \"2m\"\n",
             Path::new("x"),
         )
         .unwrap();
         assert_eq!(c.imap.max_connections_per_account, 3);
+        assert_eq!(c.smtp.max_recipients, 7);
+        assert_eq!(c.smtp.command_timeout, Duration::from_secs(120));
+        assert_eq!(c.smtp.data_timeout, Duration::from_secs(300));
+        assert!(Config::from_toml_str("[smtp]\nmax_recipients = 0\n", Path::new("x")).is_err());
         let again = Config::from_toml_str(&c.to_toml(), Path::new("y")).unwrap();
         assert_eq!(again, c);
         assert!(

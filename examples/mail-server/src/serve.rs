@@ -124,6 +124,10 @@ fn smtp_config(
         smtp::Kind::Lmtp => smtp_proto::server::Config::lmtp(config.hostname.clone()),
     };
     c.limits.message_size = config.max_message_size;
+    c.limits.recipients = config.smtp.max_recipients;
+    c.limits.errors = config.smtp.max_errors;
+    c.timeouts.command = config.smtp.command_timeout;
+    c.timeouts.data = config.smtp.data_timeout;
     c.implicit_tls = implicit;
     let sc = smtp_proto::tokio::ServeConfig::new(c);
     if implicit || kind == smtp::Kind::Lmtp {
