@@ -438,6 +438,14 @@ impl Connection {
         self.enabled
     }
 
+    /// Records that the client used a CONDSTORE enabling command (RFC 7162 section 3.1:
+    /// SELECT/EXAMINE with `CONDSTORE`, `FETCH` with `CHANGEDSINCE` or `MODSEQ`, `STORE`
+    /// with `UNCHANGEDSINCE`, `SEARCH MODSEQ`): from now on unsolicited FETCH responses
+    /// carry MODSEQ.
+    pub fn note_condstore(&mut self) {
+        self.enabled.condstore = true;
+    }
+
     /// Whether TLS is active (implicit, or after STARTTLS).
     pub fn is_tls(&self) -> bool {
         self.tls

@@ -22,6 +22,7 @@ mod config;
 mod error;
 mod imap;
 mod imports;
+mod limits;
 mod migrate;
 mod mime;
 mod policy;
@@ -46,10 +47,20 @@ use crate::error::ServerError;
 
 /// The reference mail server and its admin commands.
 #[derive(Debug, Parser)]
-#[command(name = "mail-server", version, about)]
+#[command(
+    name = "mail-server",
+    version,
+    about = "A mail server: POP3, IMAP and SMTP (inbound, submission, LMTP) on one durable store, with admin commands",
+    after_help = "Try it: `mail-server serve` (no config) starts a demo on 127.0.0.1 with the account \
+demo@example.test / demo-password and prints commands to try.\n\
+Production: write a config file (docs/server.md has every key), check it with \
+`mail-server -c FILE check-config`, then `mail-server -c FILE serve`.\n\
+Admin commands work while the server runs (through its admin socket)."
+)]
 struct Cli {
     /// Configuration file (TOML). Without it: the embedded development configuration
-    /// (data in ./mail-data, POP3 on 127.0.0.1:2110 and POP3S on 127.0.0.1:2995).
+    /// (data in ./mail-data, listeners on 127.0.0.1: POP3 2110/2995, IMAP 2143/2993, SMTP
+    /// 2525, submission 2587/2465; clear-text login allowed from loopback).
     #[arg(
         long,
         short = 'c',
@@ -66,7 +77,7 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve POP3 until SIGINT or SIGTERM.
+    /// Serve POP3, IMAP and SMTP on the configured listeners until SIGINT or SIGTERM.
     Serve,
     /// Validate the configuration and print the effective settings.
     CheckConfig,
