@@ -176,6 +176,8 @@ enum PolicyCommand {
 }
 
 /// `import` subcommands: external POP3 accounts (IMP-1..5).
+// Parsed once per run: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
     /// Register an external POP3 account; its password (or, with --oauth2, its bearer
