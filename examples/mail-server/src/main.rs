@@ -23,6 +23,7 @@ mod error;
 mod imap;
 mod limits;
 mod mime;
+mod outbound;
 mod policy;
 mod pop3;
 mod serve;
