@@ -221,6 +221,57 @@ pub enum Request {
         /// A TOML value (or plain text).
         value: String,
     },
+    /// Register an external POP3 import (IMP-1).
+    ImportAdd {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+        /// `sync_policy::import::ImportAccountSettings` as TOML.
+        settings: String,
+        /// The remote password.
+        password: String,
+        /// PEM trust anchors for the remote server.
+        ca_file: Option<String>,
+    },
+    /// Remove an import.
+    ImportRemove {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+    },
+    /// Run an import now.
+    ImportRun {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+    },
+    /// An account's imports and their automatic-fetch state.
+    ImportStatus {
+        /// Full address.
+        address: String,
+    },
+    /// Register an IMAP migration job (MIG-1).
+    MigrateAdd {
+        /// Full address.
+        address: String,
+        /// The job.
+        job: crate::migrate::MigrateJob,
+    },
+    /// Run one migration job, or all in registration order.
+    MigrateRun {
+        /// Full address.
+        address: String,
+        /// The job id; all jobs when absent.
+        id: Option<String>,
+    },
+    /// The migration jobs and their outcomes.
+    MigrateStatus {
+        /// Full address.
+        address: String,
+    },
     /// Upload `.eml` files into a folder (UPL-1).
     Upload {
         /// Full address.
@@ -258,6 +309,13 @@ impl fmt::Debug for Request {
             Self::PolicyShow { target } => write!(f, "PolicyShow({target:?})"),
             Self::PolicySet { target, key, .. } => write!(f, "PolicySet({target:?}, {key})"),
             Self::RetentionRun { at } => write!(f, "RetentionRun({at:?})"),
+            Self::ImportAdd { address, id, .. } => write!(f, "ImportAdd({address}, {id})"),
+            Self::ImportRemove { address, id } => write!(f, "ImportRemove({address}, {id})"),
+            Self::ImportRun { address, id } => write!(f, "ImportRun({address}, {id})"),
+            Self::ImportStatus { address } => write!(f, "ImportStatus({address})"),
+            Self::MigrateAdd { address, job } => write!(f, "MigrateAdd({address}, {job:?})"),
+            Self::MigrateRun { address, id } => write!(f, "MigrateRun({address}, {id:?})"),
+            Self::MigrateStatus { address } => write!(f, "MigrateStatus({address})"),
             Self::Upload {
                 address,
                 folder,
@@ -392,6 +450,59 @@ impl Request {
                 ),
                 None,
             ),
+            Self::ImportAdd {
+                address,
+                id,
+                settings,
+                password,
+                ca_file,
+            } => (
+                format!(
+                    "IMPORT-ADD {} {} {} {} {}",
+                    e(address),
+                    e(id),
+                    e(settings),
+                    e(password),
+                    opt(ca_file.as_deref())
+                ),
+                None,
+            ),
+            Self::ImportRemove { address, id } => {
+                (format!("IMPORT-REMOVE {} {}", e(address), e(id)), None)
+            }
+            Self::ImportRun { address, id } => {
+                (format!("IMPORT-RUN {} {}", e(address), e(id)), None)
+            }
+            Self::ImportStatus { address } => (format!("IMPORT-STATUS {}", e(address)), None),
+            Self::MigrateAdd { address, job } => {
+                let tls = match job.tls {
+                    sync_policy::import::TlsMode::Implicit => "implicit",
+                    sync_policy::import::TlsMode::StartTls => "starttls",
+                    _ => "none",
+                };
+                (
+                    format!(
+                        "MIGRATE-ADD {} {} {} {} {tls} {} {} {}",
+                        e(address),
+                        e(&job.id),
+                        e(&job.host),
+                        job.port,
+                        e(&job.username),
+                        e(&job.password),
+                        opt(job
+                            .ca_file
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .as_deref())
+                    ),
+                    None,
+                )
+            }
+            Self::MigrateRun { address, id } => (
+                format!("MIGRATE-RUN {} {}", e(address), opt(id.as_deref())),
+                None,
+            ),
+            Self::MigrateStatus { address } => (format!("MIGRATE-STATUS {}", e(address)), None),
             Self::Upload {
                 address,
                 folder,
@@ -651,6 +762,69 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
                 key: field(2)?,
                 value: field(3)?,
             }
+        }
+        "IMPORT-ADD" => {
+            want(5)?;
+            Request::ImportAdd {
+                address: field(0)?,
+                id: field(1)?,
+                settings: field(2)?,
+                password: field(3)?,
+                ca_file: optional(4)?,
+            }
+        }
+        "IMPORT-REMOVE" => {
+            want(2)?;
+            Request::ImportRemove {
+                address: field(0)?,
+                id: field(1)?,
+            }
+        }
+        "IMPORT-RUN" => {
+            want(2)?;
+            Request::ImportRun {
+                address: field(0)?,
+                id: field(1)?,
+            }
+        }
+        "IMPORT-STATUS" => {
+            want(1)?;
+            Request::ImportStatus { address: field(0)? }
+        }
+        "MIGRATE-ADD" => {
+            want(8)?;
+            let tls = match field(4)?.as_str() {
+                "implicit" => sync_policy::import::TlsMode::Implicit,
+                "starttls" => sync_policy::import::TlsMode::StartTls,
+                "none" => sync_policy::import::TlsMode::None,
+                other => return Err(format!("{verb}: unknown TLS mode {other:?}")),
+            };
+            Request::MigrateAdd {
+                address: field(0)?,
+                job: crate::migrate::MigrateJob {
+                    id: field(1)?,
+                    host: field(2)?,
+                    port: field(3)?
+                        .parse()
+                        .map_err(|_| format!("{verb}: the port is not a number"))?,
+                    tls,
+                    username: field(5)?,
+                    password: field(6)?,
+                    ca_file: optional(7)?.map(PathBuf::from),
+                    last: None,
+                },
+            }
+        }
+        "MIGRATE-RUN" => {
+            want(2)?;
+            Request::MigrateRun {
+                address: field(0)?,
+                id: optional(1)?,
+            }
+        }
+        "MIGRATE-STATUS" => {
+            want(1)?;
+            Request::MigrateStatus { address: field(0)? }
         }
         "UPLOAD" => {
             if args.len() < 3 {
@@ -1039,6 +1213,48 @@ pub async fn execute<S: MailStore>(
             let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
             Ok(crate::policy::set(store, &target, &key, &value, now).await?)
         }
+        Request::ImportAdd {
+            address,
+            id,
+            settings,
+            password,
+            ca_file,
+        } => {
+            let a = account(store, &address).await?;
+            let settings: sync_policy::import::ImportAccountSettings = toml::from_str(&settings)
+                .map_err(|e| ServerError::Usage(format!("import settings: {e}")))?;
+            let secret = crate::imports::ImportSecret {
+                password,
+                ca_file: ca_file.map(PathBuf::from),
+            };
+            Ok(crate::imports::add(store, &a, &id, settings, secret).await?)
+        }
+        Request::ImportRemove { address, id } => {
+            let a = account(store, &address).await?;
+            Ok(crate::imports::remove(store, &a, &id).await?)
+        }
+        Request::ImportRun { address, id } => {
+            let a = account(store, &address).await?;
+            let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+            Ok(crate::imports::run(store, &a, &id, now).await?)
+        }
+        Request::ImportStatus { address } => {
+            let a = account(store, &address).await?;
+            Ok(crate::imports::status(store, &a).await?)
+        }
+        Request::MigrateAdd { address, job } => {
+            let a = account(store, &address).await?;
+            Ok(crate::migrate::add(store, &a, job).await?)
+        }
+        Request::MigrateRun { address, id } => {
+            let a = account(store, &address).await?;
+            let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+            Ok(crate::migrate::run(store, &a, id.as_deref(), now).await?)
+        }
+        Request::MigrateStatus { address } => {
+            let a = account(store, &address).await?;
+            Ok(crate::migrate::status(store, &a).await?)
+        }
         Request::Upload {
             address,
             folder,
@@ -1157,6 +1373,44 @@ mod tests {
             value: "[{ name = \"x y\" }]".into(),
         });
         round_trip(Request::RetentionRun { at: None });
+        round_trip(Request::ImportAdd {
+            address: "a@example.test".into(),
+            id: "gmail-1".into(),
+            settings: "username = \"x y\"\n[server]\nprovider = \"gmail\"\n".into(),
+            password: "p w".into(),
+            ca_file: None,
+        });
+        round_trip(Request::ImportRun {
+            address: "a@example.test".into(),
+            id: "i".into(),
+        });
+        round_trip(Request::ImportRemove {
+            address: "a@example.test".into(),
+            id: "i".into(),
+        });
+        round_trip(Request::ImportStatus {
+            address: "a@example.test".into(),
+        });
+        round_trip(Request::MigrateAdd {
+            address: "a@example.test".into(),
+            job: crate::migrate::MigrateJob {
+                id: "j".into(),
+                host: "imap.example.org".into(),
+                port: 993,
+                tls: sync_policy::import::TlsMode::StartTls,
+                username: "u".into(),
+                password: "-".into(),
+                ca_file: Some(PathBuf::from("/etc/ca.pem")),
+                last: None,
+            },
+        });
+        round_trip(Request::MigrateRun {
+            address: "a@example.test".into(),
+            id: None,
+        });
+        round_trip(Request::MigrateStatus {
+            address: "a@example.test".into(),
+        });
         round_trip(Request::Upload {
             address: "a@example.test".into(),
             folder: "My Folder".into(),
@@ -1280,6 +1534,22 @@ mod tests {
         let r = Request::UserAdd {
             address: "a@x.test".into(),
             password: "hunter2".into(),
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
+        let r = Request::ImportAdd {
+            address: "a@x.test".into(),
+            id: "i".into(),
+            settings: String::new(),
+            password: "hunter2".into(),
+            ca_file: None,
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
+        let r = Request::MigrateAdd {
+            address: "a@x.test".into(),
+            job: crate::migrate::MigrateJob {
+                password: "hunter2".into(),
+                ..Default::default()
+            },
         };
         assert!(!format!("{r:?}").contains("hunter2"));
     }

@@ -80,14 +80,23 @@ pub struct PolicyConfig {
     /// How often the server runs retention (POP-7). Default `1h`.
     #[serde(default = "default_retention_interval", with = "humantime_serde_lite")]
     pub retention_interval: Duration,
+    /// How often the server looks for external imports that are due (each import fetches
+    /// every 10 minutes, IMP-5). Default `1m`.
+    #[serde(default = "default_import_tick", with = "humantime_serde_lite")]
+    pub import_tick: Duration,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
             retention_interval: default_retention_interval(),
+            import_tick: default_import_tick(),
         }
     }
+}
+
+fn default_import_tick() -> Duration {
+    Duration::from_secs(60)
 }
 
 fn default_retention_interval() -> Duration {
@@ -683,6 +692,11 @@ impl Config {
             s,
             "retention_interval = {}",
             q(&humantime::format_duration(self.policy.retention_interval).to_string())
+        );
+        let _ = writeln!(
+            s,
+            "import_tick = {}",
+            q(&humantime::format_duration(self.policy.import_tick).to_string())
         );
         s
     }

@@ -238,6 +238,11 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     let outbound_task = outbound
         .clone()
         .map(|o| tokio::spawn(o.run(shutdown.clone())));
+    let imports = crate::imports::spawn_scheduler(
+        Arc::clone(&store),
+        config.policy.import_tick,
+        shutdown.clone(),
+    );
     // Failed logins are counted across every listener (per address and per account).
     let guard = Arc::new(crate::limits::AuthGuard::new(&config.auth));
     let imap_backend = Arc::new(
@@ -445,6 +450,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         let _ = t.await;
     }
     let _ = retention.await;
+    let _ = imports.await;
     let deadline = tokio::time::Instant::now() + config.limits.shutdown_grace;
     match limiter.drain(deadline).await {
         mail_net::Drained::All => {}
