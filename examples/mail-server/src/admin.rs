@@ -1012,7 +1012,10 @@ pub fn describe_account(a: &AccountInfo) -> String {
     s
 }
 
-async fn account<S: MailStore>(store: &S, address: &str) -> Result<AccountInfo, ServerError> {
+pub(crate) async fn account<S: MailStore>(
+    store: &S,
+    address: &str,
+) -> Result<AccountInfo, ServerError> {
     store
         .find_account(address)
         .await?
@@ -1282,7 +1285,7 @@ pub async fn execute<S: MailStore>(
         Request::MigrateRun { address, id } => {
             let a = account(store, &address).await?;
             let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
-            Ok(crate::migrate::run(store, &a, id.as_deref(), now).await?)
+            Ok(crate::migrate::run(store, &a, id.as_deref(), now, &mut |_| {}).await?)
         }
         Request::MigrateStatus { address } => {
             let a = account(store, &address).await?;

@@ -775,6 +775,92 @@ async fn run_admin(config: &Config, request: Request) -> Result<Vec<String>, Ser
     }
 }
 
+/// `migrate run` with progress bars (MIG-3): one bar for the job's folders and one for the
+/// folder being copied, drawn from the engine's progress events when this process owns the
+/// store. When the server runs, the job runs inside it (through the admin socket) and a
+/// spinner shows until its per-folder summary comes back; the start, progress and
+/// completion notices reach the user's INBOX either way.
+async fn migrate_with_progress(
+    config: &Config,
+    address: &str,
+    id: Option<&str>,
+) -> Result<Vec<String>, ServerError> {
+    use sync_policy::engine::migration::Progress;
+    let terminal = std::io::stderr().is_terminal();
+    let bars = indicatif::MultiProgress::new();
+    if !terminal {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    serve::ensure_data_dir(&config.data_dir)?;
+    match store::open(config).await {
+        Ok(s) => {
+            let folders = bars.add(indicatif::ProgressBar::new(0));
+            folders.set_style(bar_style("folders"));
+            let mut current: Option<indicatif::ProgressBar> = None;
+            // `Progress::Message::done` counts the whole job; a folder's bar starts from the
+            // count reached when the folder started.
+            let mut job_done = 0u64;
+            let mut folder_base = 0u64;
+            let mut report = |p: &Progress| match p {
+                Progress::Started { folders: n } => folders.set_length(*n as u64),
+                Progress::Folder {
+                    destination,
+                    to_copy,
+                    ..
+                } => {
+                    let bar = bars.add(indicatif::ProgressBar::new(*to_copy));
+                    bar.set_style(bar_style("messages"));
+                    bar.set_message(destination.clone());
+                    current = Some(bar);
+                    folder_base = job_done;
+                }
+                Progress::Message { done, .. } => {
+                    job_done = *done;
+                    if let Some(bar) = &current {
+                        bar.set_position(done.saturating_sub(folder_base));
+                    }
+                }
+                Progress::FolderDone { .. } => {
+                    if let Some(bar) = current.take() {
+                        bar.finish();
+                    }
+                    folders.inc(1);
+                }
+                _ => {}
+            };
+            let result = async {
+                let a = admin::account(&s, address).await?;
+                let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+                Ok::<_, ServerError>(crate::migrate::run(&s, &a, id, now, &mut report).await?)
+            }
+            .await;
+            folders.finish();
+            store::close(std::sync::Arc::new(s)).await;
+            result
+        }
+        Err(StoreError::Locked { .. }) => {
+            let spinner = bars.add(indicatif::ProgressBar::new_spinner());
+            spinner.set_message("migrating inside the running server (notices go to the INBOX)");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let request = Request::MigrateRun {
+                address: address.to_string(),
+                id: id.map(str::to_string),
+            };
+            let lines = run_admin(config, request).await;
+            spinner.finish_and_clear();
+            lines
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn bar_style(unit: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(&format!(
+        "{{msg:>20}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{elapsed}})"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+}
+
 fn run(cli: Cli) -> Result<(), ServerError> {
     let config = Config::load_or_default(cli.config.as_deref())?;
     let runtime = |multi: bool| {
@@ -799,21 +885,11 @@ fn run(cli: Cli) -> Result<(), ServerError> {
         command => {
             init_logging("warn");
             let request = request_for(command, &config)?;
-            // A migration can take long: show a spinner with the elapsed time on a terminal.
-            let spinner = matches!(request, Request::MigrateRun { .. }).then(|| {
-                let pb = if std::io::stderr().is_terminal() {
-                    indicatif::ProgressBar::new_spinner()
-                } else {
-                    indicatif::ProgressBar::hidden()
-                };
-                pb.set_message("migrating (the server copies; notices go to the INBOX)");
-                pb.enable_steady_tick(std::time::Duration::from_millis(200));
-                pb
-            });
-            let lines = runtime(false)?.block_on(run_admin(&config, request));
-            if let Some(pb) = spinner {
-                pb.finish_and_clear();
-            }
+            let lines = if let Request::MigrateRun { address, id } = &request {
+                runtime(false)?.block_on(migrate_with_progress(&config, address, id.as_deref()))
+            } else {
+                runtime(false)?.block_on(run_admin(&config, request))
+            };
             let lines = lines?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

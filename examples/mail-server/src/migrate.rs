@@ -185,7 +185,8 @@ fn source(job: &MigrateJob) -> Result<ImapSource, StoreError> {
 
 /// Runs one job (or, with `id = None`, every job in registration order, MIG-3); returns
 /// the per-folder lines and the outcome. A failed job is rolled back by the engine
-/// (MIG-4) and reported; later jobs still run.
+/// (MIG-4) and reported; later jobs still run. `progress` sees every engine event as it
+/// happens (the CLI draws its progress bars from them).
 ///
 /// # Errors
 /// Unknown id, store errors.
@@ -194,6 +195,7 @@ pub async fn run<S: MailStore>(
     account: &AccountInfo,
     id: Option<&str>,
     now: UnixTime,
+    progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Vec<String>, StoreError> {
     let mut jobs = load(store, account.id).await?;
     if let Some(id) = id
@@ -220,6 +222,7 @@ pub async fn run<S: MailStore>(
             &opts,
             now,
             |p: &Progress| {
+                progress(p);
                 if let Progress::FolderDone {
                     destination,
                     copied,

@@ -260,6 +260,54 @@ fn pop3_import_cli_from_our_own_server_e2e() {
     assert!(status.success());
 }
 
+/// `migrate run` when no server holds the destination store: the CLI runs the job itself
+/// (drawing progress bars when stderr is a terminal) and prints the same per-folder summary.
+#[test]
+fn imap_migration_cli_runs_the_job_itself_when_no_server_holds_the_store_e2e() {
+    let source = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    source.admin_ok(&["user", "add", "old@example.org"], b"old-pw\n");
+    source.admin_ok(&["deliver", "old@example.org"], &common::message("m1"));
+    source.admin_ok(
+        &["deliver", "old@example.org", "--folder", "Archive"],
+        &common::message("m2"),
+    );
+    let server = source.start();
+    let port = server.listeners["imaps"].port().to_string();
+    let cert = source.dev_cert();
+    // The destination has no running server: `migrate run` opens its store directly.
+    let dest = Env::with_listeners("", "");
+    dest.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    dest.admin_ok(
+        &[
+            "migrate",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "move-1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "implicit",
+            "--username",
+            "old@example.org",
+            "--ca-file",
+            cert.to_str().unwrap(),
+        ],
+        b"old-pw\n",
+    );
+    let out = dest.admin_ok(&["migrate", "run", "--user", "alice@example.test"], b"");
+    assert!(
+        out.starts_with("migration job move-1: completed: 2 copied ("),
+        "{out}"
+    );
+    assert!(out.contains("  Archive: 1 copied\n"), "{out}");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
 /// `migrate add|run|status` with our own server as the IMAP source (implicit TLS, its
 /// development certificate as the trust anchor): every folder copied, a re-run copies
 /// nothing twice (MIG-6), status shows the outcomes.
