@@ -325,7 +325,19 @@ impl Connection {
         if self.blocked.is_some() {
             return;
         }
-        while let Some(front) = self.queue.front_mut() {
+        loop {
+            // While an AUTHENTICATE exchange or an IDLE runs, every line the client writes
+            // belongs to it (SASL responses, DONE): commands queued after it wait for its
+            // completion. Commands queued before it (still in the queue) finish first.
+            if let Special::Auth(t) | Special::Idle { tag: t, .. } = &self.special
+                && !self.queue.iter().any(|o| o.tag == *t)
+                && !self.queue.is_empty()
+            {
+                return;
+            }
+            let Some(front) = self.queue.front_mut() else {
+                break;
+            };
             while let Some(seg) = front.segs.pop_front() {
                 match seg {
                     Seg::Bytes(b) => self.out.extend_from_slice(&b),
@@ -351,6 +363,12 @@ impl Connection {
     pub fn authenticate(&mut self, mechanism: &str, initial: Option<&[u8]>) -> Result<Tag, Error> {
         if !mechanism.bytes().all(crate::types::is_atom_char) || mechanism.is_empty() {
             return Err(Error::InvalidData("mechanism is not an atom"));
+        }
+        if self.special != Special::None {
+            return Err(Error::NotExpected {
+                call: "authenticate",
+                reason: "another IDLE/AUTHENTICATE/APPEND is running",
+            });
         }
         let tag = self.new_tag()?;
         let mut line = format!("{tag} AUTHENTICATE {mechanism}");
@@ -674,6 +692,8 @@ impl Connection {
                 match &self.special {
                     Special::Auth(t) | Special::Idle { tag: t, .. } if *t == tag => {
                         self.special = Special::None;
+                        // Commands pipelined behind the exchange can go now.
+                        self.pump();
                     }
                     // Refused before its data was invited: the data is never sent.
                     Special::Append {

@@ -33,7 +33,6 @@
 //! ```
 
 mod config;
-mod lexer;
 mod unsolicited;
 
 use std::collections::VecDeque;
@@ -45,11 +44,12 @@ use bytes::{Buf, Bytes, BytesMut};
 pub use config::{Config, DEFAULT_POST_AUTH_CAPABILITIES, Limits, NonSyncLiterals};
 pub use unsolicited::Unsolicited;
 
-use lexer::{Cursor, HeadError, LiteralError};
-
 use crate::encode::{self, EncodeOptions};
-use crate::parse::{self, ParseError, ParserOptions};
-use crate::types::{Command, DateTime, FetchAttr, FetchLiteralItem, Flag, Mailbox, Response};
+use crate::parse::{self, LiteralHeader, ParseError, ParserOptions};
+use crate::types::{
+    Command, CommandBody, DateTime, FetchAttr, FetchLiteralItem, Flag, Mailbox, Response,
+    SearchKey, SearchReturnOption, SequenceSet, is_atom_char,
+};
 use std::num::NonZeroU32;
 
 /// RFC 7888: the largest non-synchronising literal under `LITERAL-`.
@@ -232,6 +232,9 @@ pub enum Event {
         size: u64,
         /// `true` for a `literal8` (`~{n}`, RFC 3516).
         binary: bool,
+        /// `true` when the message came as `UTF8 (~{n})` (RFC 6855): its header fields may
+        /// hold UTF-8.
+        utf8: bool,
     },
     /// The next piece of an accepted APPEND message.
     AppendChunk(Bytes),
@@ -348,6 +351,9 @@ pub struct Connection {
     held: Option<Held>,
     acc: Option<Accum>,
     append_tag: String,
+    append_utf8: bool,
+    saved_search: Vec<u32>,
+    saving: Option<Vec<u32>>,
     too_long_tag: Option<String>,
     tls: bool,
     compress_active: bool,
@@ -381,6 +387,9 @@ impl Connection {
             held: None,
             acc: None,
             append_tag: String::new(),
+            append_utf8: false,
+            saved_search: Vec::new(),
+            saving: None,
             too_long_tag: None,
             tls,
             compress_active: false,
@@ -429,6 +438,14 @@ impl Connection {
         self.enabled
     }
 
+    /// Records that the client used a CONDSTORE enabling command (RFC 7162 section 3.1:
+    /// SELECT/EXAMINE with `CONDSTORE`, `FETCH` with `CHANGEDSINCE` or `MODSEQ`, `STORE`
+    /// with `UNCHANGEDSINCE`, `SEARCH MODSEQ`): from now on unsolicited FETCH responses
+    /// carry MODSEQ.
+    pub fn note_condstore(&mut self) {
+        self.enabled.condstore = true;
+    }
+
     /// Whether TLS is active (implicit, or after STARTTLS).
     pub fn is_tls(&self) -> bool {
         self.tls
@@ -459,6 +476,15 @@ impl Connection {
             caps.extend(self.config.post_auth_capabilities.iter().cloned());
             if self.config.compress && !self.compress_active {
                 caps.push("COMPRESS=DEFLATE".into());
+            }
+            if self.config.searchres
+                && !self
+                    .config
+                    .post_auth_capabilities
+                    .iter()
+                    .any(|c| c.eq_ignore_ascii_case("SEARCHRES"))
+            {
+                caps.push("SEARCHRES".into());
             }
             caps.push(format!("APPENDLIMIT={}", self.config.limits.max_append));
         }
@@ -584,6 +610,13 @@ impl Connection {
         if matches!(update, Unsolicited::Recent(_)) && self.enabled.imap4rev2 {
             return;
         }
+        if let Unsolicited::Vanished(ranges) = &update {
+            self.saved_search.retain(|u| {
+                !ranges
+                    .iter()
+                    .any(|&(a, b)| (a.min(b)..=a.max(b)).contains(u))
+            });
+        }
         self.queue.push_back(update);
         if matches!(self.mode, Mode::Idle { .. }) {
             self.flush_queue(true);
@@ -593,6 +626,49 @@ impl Connection {
     /// Number of updates queued and not yet sent.
     pub fn queued_unsolicited(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Whether SEARCHRES (RFC 5182) is advertised after authentication
+    /// ([`Config::searchres`], or `SEARCHRES` in the capability lists).
+    fn searchres_advertised(&self) -> bool {
+        self.config.searchres
+            || self
+                .config
+                .post_auth_capabilities
+                .iter()
+                .chain(&self.config.extra_capabilities)
+                .any(|c| c.eq_ignore_ascii_case("SEARCHRES"))
+    }
+
+    /// SEARCHRES (RFC 5182): while serving a `SEARCH` / `UID SEARCH` with `RETURN (SAVE)`,
+    /// hands the machine the UIDs of the messages the search found (or, with `SAVE` combined
+    /// only with `MIN` and/or `MAX`, of the one or two messages those return). They become
+    /// the saved result ([`search_result`](Self::search_result)) when the command completes
+    /// `OK`; a `NO` empties it and a `BAD` leaves it unchanged. Saved UIDs are always UIDs,
+    /// also for `SEARCH` without `UID`.
+    pub fn save_search_result(&mut self, uids: impl IntoIterator<Item = u32>) -> Result<(), Error> {
+        self.expect_command("save_search_result")?;
+        let Some(saving) = &mut self.saving else {
+            return Err(Error::NotExpected {
+                call: "save_search_result",
+                reason: "the command being served is not a SEARCH with RETURN (SAVE)",
+            });
+        };
+        saving.clear();
+        saving.extend(uids.into_iter().filter(|&u| u != 0));
+        saving.sort_unstable();
+        saving.dedup();
+        Ok(())
+    }
+
+    /// SEARCHRES (RFC 5182): the UIDs saved by the last successful `SEARCH RETURN (SAVE)`,
+    /// ascending, which a `$` in the command being served refers to ([`SequenceSet::Saved`]
+    /// in the parsed command). Empty after SELECT, EXAMINE, CLOSE and UNSELECT. Resolve them
+    /// against the messages the mailbox still has: UIDs of expunged messages match nothing
+    /// (RFC 5182 section 2.1), and an empty result is a valid set that matches nothing
+    /// (`FETCH $` then answers just `OK`).
+    pub fn search_result(&self) -> &[u32] {
+        &self.saved_search
     }
 
     fn flush_queue(&mut self, expunge_allowed: bool) {
@@ -646,7 +722,7 @@ impl Connection {
                     // The rest of the refused command: skip lines while they announce more
                     // non-synchronising literals.
                     match self.take_line() {
-                        Line::Complete(line) => match lexer::literal_at_end(&line) {
+                        Line::Complete(line) => match literal_at_end(&line) {
                             Ok(Some(h)) if !h.sync => {
                                 self.mode = Mode::DiscardLiteral { remaining: h.len };
                             }
@@ -666,16 +742,17 @@ impl Connection {
                         self.bad(&tag, "Authentication data line too long");
                         return Some(Event::AuthAborted);
                     }
-                    Line::Complete(line) => {
-                        if line.as_ref() == b"*" {
-                            self.mode = Mode::Command;
-                            self.write_status(&tag, &Status::bad("Authentication cancelled"));
-                            return Some(Event::AuthAborted);
-                        }
-                        match base64::engine::general_purpose::STANDARD.decode(&line) {
-                            Ok(data) => {
+                    Line::Complete(mut line) => {
+                        line.extend_from_slice(CRLF);
+                        match parse::authenticate_data(&line, &self.parser_options()) {
+                            Ok((_, parse::AuthenticateData::Cancel)) => {
+                                self.mode = Mode::Command;
+                                self.write_status(&tag, &Status::bad("Authentication cancelled"));
+                                return Some(Event::AuthAborted);
+                            }
+                            Ok((_, parse::AuthenticateData::Response(data))) => {
                                 self.mode = Mode::Waiting(Wait::Auth { tag });
-                                return Some(Event::AuthData(Secret::new(Bytes::from(data))));
+                                return Some(Event::AuthData(Secret::new(data)));
                             }
                             Err(_) => {
                                 self.mode = Mode::Command;
@@ -711,12 +788,25 @@ impl Connection {
                         return Some(Event::AppendAborted);
                     }
                     Line::Complete(line) => {
-                        if line.is_empty() {
+                        // RFC 6855 `UTF8 (~{n}`: the message literal is followed by `)`.
+                        let rest = if self.append_utf8 {
+                            match line.strip_prefix(b")") {
+                                Some(rest) => rest,
+                                None => {
+                                    self.mode = Mode::Command;
+                                    self.bad(&tag, "Expected ')' after the UTF8 message literal");
+                                    return Some(Event::AppendAborted);
+                                }
+                            }
+                        } else {
+                            &line[..]
+                        };
+                        if rest.is_empty() {
                             self.mode = Mode::Waiting(Wait::AppendEnd { tag });
                             return Some(Event::AppendEnd);
                         }
                         self.mode = Mode::Command;
-                        if let Ok(Some(h)) = lexer::literal_at_end(&line)
+                        if let Ok(Some(h)) = literal_at_end(rest)
                             && !h.sync
                         {
                             self.mode = Mode::DiscardLiteral { remaining: h.len };
@@ -732,9 +822,10 @@ impl Connection {
                         self.bad(&tag, "Expected DONE");
                         return Some(Event::IdleDone);
                     }
-                    Line::Complete(line) => {
+                    Line::Complete(mut line) => {
                         self.mode = Mode::Command;
-                        if line.eq_ignore_ascii_case(b"DONE") {
+                        line.extend_from_slice(CRLF);
+                        if parse::idle_done(&line).is_ok() {
                             self.flush_queue(true);
                             self.write_status(&tag, &Status::ok("IDLE terminated"));
                         } else {
@@ -767,6 +858,14 @@ impl Connection {
     fn take_line(&mut self) -> Line {
         let from = self.scan.min(self.input.len());
         match memchr::memchr(b'\n', self.input.get(from..).unwrap_or_default()) {
+            Some(i) if from + i > self.config.limits.max_line + 1 => {
+                // A whole over-long line arrived at once: treated like one arriving in
+                // pieces. The LF stays for DiscardLine to consume.
+                self.too_long_tag = tag_of(&self.input);
+                self.input.advance(from + i);
+                self.scan = 0;
+                Line::TooLong
+            }
             Some(i) => {
                 let mut line = self.input.split_to(from + i + 1);
                 self.scan = 0;
@@ -778,7 +877,8 @@ impl Connection {
             }
             None => {
                 self.scan = self.input.len();
-                if self.input.len() > self.config.limits.max_line {
+                // The line may have `max_line` bytes before its CRLF.
+                if self.input.len() > self.config.limits.max_line + 1 {
                     self.too_long_tag = tag_of(&self.input);
                     self.input.clear();
                     self.scan = 0;
@@ -828,8 +928,8 @@ impl Connection {
             return Step::Again;
         }
         let mut acc = self.acc.take().unwrap_or_default();
-        match lexer::literal_at_end(&line) {
-            Err(LiteralError::TooLarge) => {
+        match literal_at_end(&line) {
+            Err(TooLarge) => {
                 acc.msg.extend_from_slice(&line);
                 let tag = tag_of(&acc.msg).unwrap_or_else(|| "*".into());
                 self.bad(&tag, "Literal size is not a valid number");
@@ -839,13 +939,10 @@ impl Connection {
             }
             Ok(Some(h)) => {
                 let start = acc.msg.len();
-                acc.msg
-                    .extend_from_slice(line.get(..h.start).unwrap_or_default());
-                if lexer::append_prefix(&acc.msg).is_some() {
-                    acc.msg
-                        .extend_from_slice(line.get(h.start..).unwrap_or_default());
-                    acc.msg.extend_from_slice(CRLF);
-                    return self.start_append(&acc.msg, h);
+                acc.msg.extend_from_slice(&line);
+                acc.msg.extend_from_slice(CRLF);
+                if let Some(step) = self.try_append(&acc.msg, h) {
+                    return step;
                 }
                 acc.msg.truncate(start);
                 self.literal_in_command(acc, &line, h)
@@ -859,8 +956,35 @@ impl Connection {
         }
     }
 
+    /// A line of an `APPEND` ended in a literal announcement: if it is the message literal
+    /// (the crate parser reads a complete APPEND prefix), start streaming the message.
+    /// `None` when the literal is an argument (a mailbox name sent as a literal) or the
+    /// command is not an APPEND.
+    fn try_append(&mut self, msg: &[u8], h: LiteralHeader) -> Option<Step> {
+        let tag = tag_of(msg)?;
+        if command_word(msg.get(tag.len()..).unwrap_or_default()) != ("APPEND".into(), false) {
+            return None;
+        }
+        match parse::append_prefix(msg, &self.parser_options()) {
+            Ok(prefix) => Some(self.start_append(tag, prefix)),
+            // The parser wanted the literal's bytes: the literal is an argument.
+            Err(ParseError::Failed { position, .. }) if position >= msg.len() => None,
+            Err(e) => {
+                if !matches!(self.state, State::Authenticated | State::Selected { .. }) {
+                    self.bad(&tag, "APPEND is not valid in this state");
+                } else {
+                    self.bad(&tag, &parse_error_text(&e));
+                }
+                if !h.sync && !self.closed {
+                    self.mode = Mode::DiscardLiteral { remaining: h.len };
+                }
+                Some(Step::Again)
+            }
+        }
+    }
+
     /// A literal inside a command other than an APPEND message.
-    fn literal_in_command(&mut self, mut acc: Accum, line: &[u8], h: lexer::LiteralHeader) -> Step {
+    fn literal_in_command(&mut self, mut acc: Accum, line: &[u8], h: LiteralHeader) -> Step {
         let limits = &self.config.limits;
         let total = acc.msg.len() as u64 + line.len() as u64 + 2 + h.len;
         let over = h.len > limits.max_literal || total > limits.max_command as u64;
@@ -885,7 +1009,7 @@ impl Connection {
 
     /// Refuses a literal with `BAD [TOOBIG]`; skips a non-synchronising one, or closes the
     /// connection when it is too big even to skip.
-    fn bad_toobig(&mut self, tag: &str, h: lexer::LiteralHeader) {
+    fn bad_toobig(&mut self, tag: &str, h: LiteralHeader) {
         self.write_status(tag, &Status::bad("Literal too large").with_code("TOOBIG"));
         self.count_bad();
         if !h.sync && !self.closed {
@@ -901,13 +1025,15 @@ impl Connection {
     fn parser_options(&self) -> ParserOptions {
         ParserOptions {
             utf8_mailboxes: self.enabled.utf8_accept || self.enabled.imap4rev2,
-            max_line_len: self.config.limits.max_line,
+            // The framer already holds lines to `max_line` bytes before CRLF; the parser
+            // counts the CR (and the LF) in.
+            max_line_len: self.config.limits.max_line.saturating_add(2),
             ..ParserOptions::default()
         }
     }
 
-    fn start_append(&mut self, msg: &[u8], h: lexer::LiteralHeader) -> Step {
-        let tag = tag_of(msg).unwrap_or_else(|| "*".into());
+    fn start_append(&mut self, tag: String, prefix: parse::AppendPrefix) -> Step {
+        let h = prefix.literal;
         if !matches!(self.state, State::Authenticated | State::Selected { .. }) {
             self.write_status(&tag, &Status::bad("APPEND is not valid in this state"));
             self.count_bad();
@@ -927,17 +1053,8 @@ impl Connection {
             }
             return Step::Again;
         }
-        let prefix = match parse::append_prefix(msg, &self.parser_options()) {
-            Ok(p) => p,
-            Err(e) => {
-                self.bad(&tag, &parse_error_text(&e));
-                if !h.sync && !self.closed {
-                    self.mode = Mode::DiscardLiteral { remaining: h.len };
-                }
-                return Step::Again;
-            }
-        };
         self.append_tag = tag.clone();
+        self.append_utf8 = prefix.utf8;
         self.mode = Mode::Waiting(Wait::AppendDecision {
             tag: tag.clone(),
             size: h.len,
@@ -950,23 +1067,24 @@ impl Connection {
             date: prefix.date,
             size: h.len,
             binary: h.binary,
+            utf8: prefix.utf8,
         })
     }
 
     fn dispatch(&mut self, msg: Bytes) -> Step {
-        let (head, pos) = match lexer::head(&msg) {
-            Ok(h) => h,
-            Err(HeadError::BadTag) => {
+        let (tag, parsed) = match parse::command_bytes(&msg, &self.parser_options()) {
+            Ok((_, command)) => (command.tag.as_str().to_string(), Ok(command)),
+            Err(ParseError::Failed {
+                tag: Some(tag),
+                reason,
+                ..
+            }) => (tag.as_str().to_string(), Err(reason)),
+            Err(_) => {
                 self.write(b"* BAD Invalid tag\r\n");
                 self.count_bad();
                 return Step::Again;
             }
-            Err(HeadError::NoCommand(tag)) => {
-                self.bad(&tag, "Missing command");
-                return Step::Again;
-            }
         };
-        let tag = head.tag;
         if self.state == State::NotAuthenticated {
             self.unauth_commands += 1;
             if self.unauth_commands > self.config.limits.max_unauthenticated_commands {
@@ -975,45 +1093,40 @@ impl Connection {
                 return Step::Again;
             }
         }
-        let args = msg.get(pos..).unwrap_or_default();
-        let mut c = Cursor::new(args);
-        let no_args = |c: &mut Cursor<'_>| c.crlf().is_some() && c.at_end();
-        let name = head.name.as_str();
+        let command = match parsed {
+            Ok(command) => command,
+            Err(reason) => {
+                let text = self.unparsable_text(&tag, &msg, reason);
+                self.bad(&tag, &text);
+                return Step::Again;
+            }
+        };
+        let full_name = command.body.name();
+        let (name, uid) = match full_name.strip_prefix("UID ") {
+            Some(n) => (n, true),
+            None => (full_name, false),
+        };
         let authed = matches!(self.state, State::Authenticated | State::Selected { .. });
         let selected = matches!(self.state, State::Selected { .. });
-        match (name, head.uid) {
-            ("CAPABILITY", false) => {
-                if !no_args(&mut c) {
-                    self.bad(&tag, "CAPABILITY takes no arguments");
-                    return Step::Again;
-                }
+        match &command.body {
+            CommandBody::Capability => {
                 let caps = self.capabilities().join(" ");
                 self.write(format!("* CAPABILITY {caps}\r\n").as_bytes());
                 self.complete_internal(&tag, "CAPABILITY completed");
                 Step::Again
             }
-            ("LOGOUT", false) => {
-                if !no_args(&mut c) {
-                    self.bad(&tag, "LOGOUT takes no arguments");
-                    return Step::Again;
-                }
+            CommandBody::Logout => {
                 self.write(b"* BYE IMAP4rev2 server terminating connection\r\n");
                 self.write_status(&tag, &Status::ok("LOGOUT completed"));
                 self.close();
                 ev(Event::Logout)
             }
-            ("NOOP", false) if !selected => {
-                if !no_args(&mut c) {
-                    self.bad(&tag, "NOOP takes no arguments");
-                    return Step::Again;
-                }
+            CommandBody::Noop if !selected => {
                 self.complete_internal(&tag, "NOOP completed");
                 Step::Again
             }
-            ("STARTTLS", false) => {
-                if !no_args(&mut c) {
-                    self.bad(&tag, "STARTTLS takes no arguments");
-                } else if self.tls {
+            CommandBody::StartTls => {
+                if self.tls {
                     self.bad(&tag, "TLS is already active");
                 } else if self.state != State::NotAuthenticated {
                     self.bad(&tag, "STARTTLS is only valid before authentication");
@@ -1029,23 +1142,11 @@ impl Connection {
                 }
                 Step::Again
             }
-            ("LOGIN", false) => {
+            CommandBody::Login { username, password } => {
                 if authed {
                     self.bad(&tag, "Already authenticated");
                     return Step::Again;
                 }
-                let parsed = (|| {
-                    c.sp()?;
-                    let user = c.astring()?;
-                    c.sp()?;
-                    let pass = c.astring()?;
-                    c.crlf()?;
-                    c.at_end().then_some((user, pass))
-                })();
-                let Some((user, pass)) = parsed else {
-                    self.bad(&tag, "Expected LOGIN userid password");
-                    return Step::Again;
-                };
                 if self.login_disabled() {
                     self.write_status(
                         &tag,
@@ -1057,36 +1158,19 @@ impl Connection {
                 self.mode = Mode::Waiting(Wait::Login { tag: tag.clone() });
                 ev(Event::Login {
                     tag,
-                    username: Bytes::from(user),
-                    password: Secret::new(Bytes::from(pass)),
+                    username: username.clone(),
+                    password: Secret::new(password.clone()),
                 })
             }
-            ("AUTHENTICATE", false) => {
+            CommandBody::Authenticate {
+                mechanism,
+                initial_response,
+            } => {
                 if authed {
                     self.bad(&tag, "Already authenticated");
                     return Step::Again;
                 }
-                let parsed = (|| {
-                    c.sp()?;
-                    let mech = c.atom()?;
-                    let mut initial = None;
-                    if c.sp().is_some() {
-                        let rest = c.rest();
-                        let end = rest
-                            .iter()
-                            .position(|&b| b == b'\r' || b == b'\n')
-                            .unwrap_or(rest.len());
-                        initial = Some(rest.get(..end)?.to_vec());
-                        c.skip(end);
-                    }
-                    c.crlf()?;
-                    c.at_end().then_some((mech, initial))
-                })();
-                let Some((mech, initial)) = parsed else {
-                    self.bad(&tag, "Expected AUTHENTICATE mechanism [initial-response]");
-                    return Step::Again;
-                };
-                let mechanism = String::from_utf8_lossy(mech).to_ascii_uppercase();
+                let mechanism = mechanism.as_str().to_ascii_uppercase();
                 if !self
                     .config
                     .sasl_mechanisms
@@ -1104,93 +1188,27 @@ impl Connection {
                     );
                     return Step::Again;
                 }
-                let initial = match initial {
-                    None => None,
-                    Some(ir) if ir == b"=" => Some(Secret::default()),
-                    Some(ir) => match base64::engine::general_purpose::STANDARD.decode(&ir) {
-                        Ok(d) => Some(Secret::new(Bytes::from(d))),
-                        Err(_) => {
-                            self.bad(&tag, "Invalid base64 in initial response");
-                            return Step::Again;
-                        }
-                    },
-                };
                 self.mode = Mode::Waiting(Wait::Auth { tag: tag.clone() });
                 ev(Event::AuthStart {
                     tag,
                     mechanism,
-                    initial,
+                    initial: initial_response.clone().map(Secret::new),
                 })
             }
-            ("ENABLE", false) => {
+            CommandBody::Enable(caps) => {
                 if self.state != State::Authenticated {
                     self.bad(&tag, "ENABLE is only valid in the authenticated state");
                     return Step::Again;
                 }
-                let mut names = Vec::new();
-                let ok = loop {
-                    if c.crlf().is_some() {
-                        break c.at_end() && !names.is_empty();
-                    }
-                    if c.sp().is_none() {
-                        break false;
-                    }
-                    match c.atom() {
-                        Some(a) => names.push(String::from_utf8_lossy(a).to_ascii_uppercase()),
-                        None => break false,
-                    }
-                };
-                if !ok {
-                    self.bad(&tag, "Expected ENABLE capability...");
-                    return Step::Again;
-                }
-                let advertised = self.capabilities();
-                let mut newly = Vec::new();
-                for n in names {
-                    if !advertised.iter().any(|a| a.eq_ignore_ascii_case(&n)) {
-                        continue;
-                    }
-                    let flag = match n.as_str() {
-                        "IMAP4REV2" => &mut self.enabled.imap4rev2,
-                        "CONDSTORE" => &mut self.enabled.condstore,
-                        "QRESYNC" => &mut self.enabled.qresync,
-                        "UTF8=ACCEPT" => &mut self.enabled.utf8_accept,
-                        _ => continue,
-                    };
-                    if !*flag {
-                        *flag = true;
-                        let shown = if n == "IMAP4REV2" {
-                            "IMAP4rev2".to_string()
-                        } else {
-                            n
-                        };
-                        newly.push(shown);
-                    }
-                }
-                if self.enabled.qresync {
-                    self.enabled.condstore = true;
-                }
-                let mut line = String::from("* ENABLED");
-                for n in &newly {
-                    line.push(' ');
-                    line.push_str(n);
-                }
-                line.push_str("\r\n");
-                self.write(line.as_bytes());
-                self.write_status(&tag, &Status::ok("ENABLE completed"));
-                if newly.is_empty() {
-                    Step::Again
-                } else {
-                    ev(Event::Enabled(newly))
-                }
+                let names: Vec<String> = caps
+                    .iter()
+                    .map(|c| c.0.as_str().to_ascii_uppercase())
+                    .collect();
+                self.enable(&tag, names)
             }
-            ("IDLE", false) => {
+            CommandBody::Idle => {
                 if !authed {
                     self.bad(&tag, "IDLE requires authentication");
-                    return Step::Again;
-                }
-                if !no_args(&mut c) {
-                    self.bad(&tag, "IDLE takes no arguments");
                     return Step::Again;
                 }
                 self.write(b"+ idling\r\n");
@@ -1198,13 +1216,10 @@ impl Connection {
                 self.mode = Mode::Idle { tag: tag.clone() };
                 ev(Event::Idle { tag })
             }
-            ("COMPRESS", false) => {
-                let ok = c.sp().is_some()
-                    && c.atom().is_some_and(|a| a.eq_ignore_ascii_case(b"DEFLATE"))
-                    && no_args(&mut c);
+            CommandBody::Compress(mechanism) => {
                 if !authed || !self.config.compress {
                     self.bad(&tag, "COMPRESS is not available");
-                } else if !ok {
+                } else if !mechanism.eq_ignore_ascii_case("DEFLATE") {
                     self.bad(&tag, "Expected COMPRESS DEFLATE");
                 } else if self.compress_active {
                     self.write_status(
@@ -1218,50 +1233,144 @@ impl Connection {
                 }
                 Step::Again
             }
-            (n, uid) => {
-                let Some(class) = command_class(n, uid) else {
+            _ => {
+                let Some(class) = command_class(name, uid) else {
                     self.bad(&tag, "Unknown command");
                     return Step::Again;
                 };
-                let allowed = match class {
-                    Class::Any => true,
-                    Class::Auth => authed,
-                    Class::Selected => selected,
-                };
-                if !allowed {
-                    let text = match (class, authed) {
-                        (_, false) => "Authenticate first",
-                        _ => "No mailbox selected",
-                    };
+                if let Some(text) = self.state_error(class) {
                     self.bad(&tag, text);
                     return Step::Again;
                 }
-                let command = match parse::command_bytes(&msg, &self.parser_options()) {
-                    Ok((_, command)) => command,
-                    Err(e) => {
-                        self.bad(&tag, &parse_error_text(&e));
-                        return Step::Again;
-                    }
-                };
-                if matches!(n, "SELECT" | "EXAMINE") && selected {
+                let searchres = searchres_use(&command.body);
+                if searchres != SearchResUse::None && !self.searchres_advertised() {
+                    self.bad(&tag, "SEARCHRES is not supported");
+                    return Step::Again;
+                }
+                if matches!(name, "SELECT" | "EXAMINE") && selected {
                     // RFC 9051 6.3.2 / RFC 7162 3.2.11: the old mailbox is closed first.
                     self.queue.clear();
                     self.write(b"* OK [CLOSED] Previous mailbox closed\r\n");
                 }
+                if selected && !matches!(name, "SELECT" | "EXAMINE" | "CLOSE" | "UNSELECT") {
+                    // Updates queued before this command go out before its responses, in the
+                    // order the application learnt them (a MOVE's own EXPUNGEs must not
+                    // overtake an earlier one). EXPUNGE/VANISHED stay held during FETCH,
+                    // STORE and SEARCH (RFC 9051 section 7.5.1).
+                    self.flush_queue(uid || !matches!(name, "FETCH" | "STORE" | "SEARCH"));
+                }
+                self.saving = None;
+                if searchres == SearchResUse::Save {
+                    self.saving = Some(Vec::new());
+                }
                 self.mode = Mode::Waiting(Wait::Command {
                     tag: tag.clone(),
-                    name: n.to_string(),
+                    name: name.to_string(),
                     uid,
                 });
                 ev(Event::Command(Request {
-                    tag,
-                    name: n.to_string(),
+                    tag: tag.clone(),
+                    name: name.to_string(),
                     uid,
-                    raw: msg.clone(),
-                    args_at: pos,
+                    args_at: tag.len() + 1 + full_name.len(),
+                    raw: msg,
                     command,
                 }))
             }
+        }
+    }
+
+    /// `ENABLE` (RFC 5161): turns on what is advertised and known, answers `* ENABLED`.
+    fn enable(&mut self, tag: &str, names: Vec<String>) -> Step {
+        let advertised = self.capabilities();
+        let mut newly = Vec::new();
+        for n in names {
+            if !advertised.iter().any(|a| a.eq_ignore_ascii_case(&n)) {
+                continue;
+            }
+            let flag = match n.as_str() {
+                "IMAP4REV2" => &mut self.enabled.imap4rev2,
+                "CONDSTORE" => &mut self.enabled.condstore,
+                "QRESYNC" => &mut self.enabled.qresync,
+                "UTF8=ACCEPT" => &mut self.enabled.utf8_accept,
+                _ => continue,
+            };
+            if !*flag {
+                *flag = true;
+                let shown = if n == "IMAP4REV2" {
+                    "IMAP4rev2".to_string()
+                } else {
+                    n
+                };
+                newly.push(shown);
+            }
+        }
+        if self.enabled.qresync {
+            self.enabled.condstore = true;
+        }
+        let mut line = String::from("* ENABLED");
+        for n in &newly {
+            line.push(' ');
+            line.push_str(n);
+        }
+        line.push_str("\r\n");
+        self.write(line.as_bytes());
+        self.write_status(tag, &Status::ok("ENABLE completed"));
+        if newly.is_empty() {
+            Step::Again
+        } else {
+            ev(Event::Enabled(newly))
+        }
+    }
+
+    /// Why a command of `class` is not valid in the current state, if it is not.
+    fn state_error(&self, class: Class) -> Option<&'static str> {
+        let authed = matches!(self.state, State::Authenticated | State::Selected { .. });
+        let allowed = match class {
+            Class::Any => true,
+            Class::Auth => authed,
+            Class::Selected => matches!(self.state, State::Selected { .. }),
+        };
+        match (allowed, authed) {
+            (true, _) => None,
+            (false, false) => Some("Authenticate first"),
+            (false, true) => Some("No mailbox selected"),
+        }
+    }
+
+    /// The text of the `BAD` answering a command the crate parser rejected. The command
+    /// word only picks the wording (and the state error, which RFC 9051 lets take
+    /// precedence); the grammar is the parser's.
+    fn unparsable_text(&self, tag: &str, msg: &[u8], reason: &'static str) -> String {
+        let (name, uid) = command_word(msg.get(tag.len()..).unwrap_or_default());
+        let authed = matches!(self.state, State::Authenticated | State::Selected { .. });
+        match (name.as_str(), uid) {
+            ("", _) => "Missing command".into(),
+            ("IDLE", false) if !authed => "IDLE requires authentication".into(),
+            ("CAPABILITY" | "LOGOUT" | "NOOP" | "STARTTLS" | "IDLE", false) => {
+                format!("{name} takes no arguments")
+            }
+            ("LOGIN" | "AUTHENTICATE", false) if authed => "Already authenticated".into(),
+            ("LOGIN", false) => "Expected LOGIN userid password".into(),
+            ("AUTHENTICATE", false) if reason == "invalid base64" => {
+                "Invalid base64 in initial response".into()
+            }
+            ("AUTHENTICATE", false) => "Expected AUTHENTICATE mechanism [initial-response]".into(),
+            ("ENABLE", false) if self.state != State::Authenticated => {
+                "ENABLE is only valid in the authenticated state".into()
+            }
+            ("ENABLE", false) => "Expected ENABLE capability...".into(),
+            ("COMPRESS", false) if !authed || !self.config.compress => {
+                "COMPRESS is not available".into()
+            }
+            ("COMPRESS", false) => "Expected COMPRESS DEFLATE".into(),
+            (n, uid) => match command_class(n, uid) {
+                None => "Unknown command".into(),
+                Some(class) => match self.state_error(class) {
+                    Some(text) => text.into(),
+                    None => format!("Syntax error: {reason}"),
+                },
+            },
         }
     }
 
@@ -1294,6 +1403,14 @@ impl Connection {
         }
         match wait {
             Wait::Command { tag, name, uid } => {
+                if let Some(found) = self.saving.take() {
+                    // RFC 5182 section 2.1.
+                    match status.kind {
+                        StatusKind::Ok => self.saved_search = found,
+                        StatusKind::No => self.saved_search.clear(),
+                        StatusKind::Bad => {}
+                    }
+                }
                 let holds_expunge = !uid && matches!(name.as_str(), "FETCH" | "STORE" | "SEARCH");
                 let was_selected = matches!(self.state, State::Selected { .. });
                 match (name.as_str(), status.kind) {
@@ -1309,6 +1426,13 @@ impl Connection {
                         self.state = State::Authenticated;
                     }
                     _ => {}
+                }
+                if matches!(name.as_str(), "SELECT" | "EXAMINE")
+                    || (matches!(name.as_str(), "CLOSE" | "UNSELECT")
+                        && status.kind == StatusKind::Ok)
+                {
+                    // RFC 5182 section 2.1: a new mailbox (or none) starts with an empty `$`.
+                    self.saved_search.clear();
                 }
                 if was_selected && matches!(self.state, State::Selected { .. }) {
                     self.flush_queue(!holds_expunge);
@@ -1659,12 +1783,59 @@ fn command_class(name: &str, uid: bool) -> Option<Class> {
     })
 }
 
-/// The tag at the start of a message, if it is a valid tag.
+/// The tag at the start of a message, if it is a valid tag followed by a space.
 fn tag_of(msg: &[u8]) -> Option<String> {
-    let mut c = Cursor::new(msg);
-    let t = c.tag()?;
-    matches!(c.peek(), Some(b' ' | b'\r' | b'\n') | None)
-        .then(|| String::from_utf8_lossy(t).into_owned())
+    parse::first_tag(msg).map(|t| t.as_str().to_string())
+}
+
+/// The (upper-cased) command word after the tag, with `UID` folded in: `(name, uid)`.
+///
+/// Not a grammar: the crate parser decides whether a command is valid. This only picks the
+/// wording of the `BAD` for a command the parser rejected (so that it can say
+/// "Unknown command" or "No mailbox selected") and tells an APPEND line apart before its
+/// message literal is read.
+fn command_word(after_tag: &[u8]) -> (String, bool) {
+    fn word(s: &[u8]) -> Option<(&[u8], &[u8])> {
+        let s = s.strip_prefix(b" ")?;
+        let n = s.iter().take_while(|b| is_atom_char(**b)).count();
+        Some((s.get(..n)?, s.get(n..)?))
+    }
+    let Some((name, rest)) = word(after_tag) else {
+        return (String::new(), false);
+    };
+    let name = String::from_utf8_lossy(name).to_ascii_uppercase();
+    if name == "UID"
+        && let Some((sub, _)) = word(rest)
+        && !sub.is_empty()
+    {
+        return (String::from_utf8_lossy(sub).to_ascii_uppercase(), true);
+    }
+    (name, false)
+}
+
+/// A literal announcement whose length does not fit `number64`.
+#[derive(Debug)]
+struct TooLarge;
+
+/// The literal announced at the end of `line` (without CRLF), by the crate's
+/// [`parse::literal_announcement`]. `Err` for `{` digits `}` with a number too large to be a
+/// length (the stream cannot be resynchronised after it).
+fn literal_at_end(line: &[u8]) -> Result<Option<LiteralHeader>, TooLarge> {
+    if let Some(h) = parse::literal_announcement(line) {
+        return if h.len > i64::MAX as u64 {
+            Err(TooLarge)
+        } else {
+            Ok(Some(h))
+        };
+    }
+    let body = line.strip_suffix(b"}").unwrap_or_default();
+    let body = body.strip_suffix(b"+").unwrap_or(body);
+    let digits = body.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+    let before = body.len() - digits;
+    if digits > 0 && before > 0 && body.get(before - 1) == Some(&b'{') {
+        return Err(TooLarge);
+    }
+    Ok(None)
 }
 
 /// The text of a `BAD` answering a command the parser rejected.
@@ -1684,4 +1855,102 @@ fn clean_text(s: &str) -> String {
 
 fn ev(e: Event) -> Step {
     Step::Event(Box::new(e))
+}
+
+/// How a command uses SEARCHRES (RFC 5182).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SearchResUse {
+    None,
+    /// `SEARCH RETURN (SAVE ...)`.
+    Save,
+    /// `$` somewhere in a sequence set.
+    Reference,
+}
+
+/// Whether `body` saves a search result or refers to one with `$`.
+fn searchres_use(body: &CommandBody) -> SearchResUse {
+    fn key_refers(k: &SearchKey) -> bool {
+        match k {
+            SearchKey::SequenceSet(s) | SearchKey::Uid(s) => *s == SequenceSet::Saved,
+            SearchKey::Not(k) => key_refers(k),
+            SearchKey::Or(a, b) => key_refers(a) || key_refers(b),
+            SearchKey::And(ks) => ks.iter().any(key_refers),
+            _ => false,
+        }
+    }
+    match body {
+        CommandBody::Search {
+            return_options,
+            criteria,
+            ..
+        } => {
+            if return_options
+                .as_ref()
+                .is_some_and(|o| o.contains(&SearchReturnOption::Save))
+            {
+                SearchResUse::Save
+            } else if criteria.iter().any(key_refers) {
+                SearchResUse::Reference
+            } else {
+                SearchResUse::None
+            }
+        }
+        CommandBody::Fetch { set, .. }
+        | CommandBody::Store { set, .. }
+        | CommandBody::Copy { set, .. }
+        | CommandBody::Move { set, .. }
+        | CommandBody::UidExpunge(set)
+            if *set == SequenceSet::Saved =>
+        {
+            SearchResUse::Reference
+        }
+        _ => SearchResUse::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_announcements() {
+        let h = literal_at_end(b"a LOGIN {5}").unwrap().unwrap();
+        assert_eq!((h.len, h.sync, h.binary), (5, true, false));
+        let h = literal_at_end(b"a APPEND x ~{12+}").unwrap().unwrap();
+        assert_eq!((h.len, h.sync, h.binary), (12, false, true));
+        assert!(literal_at_end(b"a NOOP").unwrap().is_none());
+        assert!(literal_at_end(b"a {x}").unwrap().is_none());
+        assert!(literal_at_end(b"a {}").unwrap().is_none());
+        assert!(literal_at_end(b"a x}").unwrap().is_none());
+        assert!(literal_at_end(b"a {99999999999999999999}").is_err());
+        assert!(literal_at_end(b"a {99999999999999999999+}").is_err());
+        assert!(literal_at_end(b"a {9999999999999999999}").is_err());
+    }
+
+    #[test]
+    fn command_words() {
+        assert_eq!(command_word(b" uid fetch 1"), ("FETCH".into(), true));
+        assert_eq!(command_word(b" UID"), ("UID".into(), false));
+        assert_eq!(command_word(b" Append {5}"), ("APPEND".into(), false));
+        assert_eq!(command_word(b"\r\n"), (String::new(), false));
+        assert_eq!(command_word(b" (x)"), (String::new(), false));
+    }
+
+    #[test]
+    fn searchres_uses() {
+        let use_of = |line: &[u8]| searchres_use(&parse::command(line).unwrap().1.body);
+        assert_eq!(
+            use_of(b"a SEARCH RETURN (MIN SAVE) ALL\r\n"),
+            SearchResUse::Save
+        );
+        assert_eq!(
+            use_of(b"a SEARCH NOT (OR 1 $)\r\n"),
+            SearchResUse::Reference
+        );
+        assert_eq!(use_of(b"a UID MOVE $ x\r\n"), SearchResUse::Reference);
+        assert_eq!(use_of(b"a UID EXPUNGE $\r\n"), SearchResUse::Reference);
+        assert_eq!(use_of(b"a STORE $ +FLAGS (x)\r\n"), SearchResUse::Reference);
+        assert_eq!(use_of(b"a SEARCH RETURN (ALL) 1:*\r\n"), SearchResUse::None);
+        assert_eq!(use_of(b"a FETCH 1 FLAGS\r\n"), SearchResUse::None);
+    }
 }

@@ -319,3 +319,120 @@ fn unparsable_completion_still_completes() {
     }
     assert!(c.in_flight().is_empty());
 }
+
+/// A command pipelined behind AUTHENTICATE or IDLE must not be written while the exchange
+/// runs: the server would read it as SASL data or as the line that should be DONE.
+#[test]
+fn commands_wait_behind_authenticate_and_idle() {
+    let mut c = greeted(
+        "* OK [CAPABILITY IMAP4rev2 SASL-IR IDLE] hi\r\n",
+        Config::default(),
+    );
+    let t1 = c.authenticate("PLAIN", None).unwrap();
+    let t2 = c.send(CommandBody::Noop).unwrap();
+    assert!(
+        c.authenticate("PLAIN", None).is_err(),
+        "one exchange at a time"
+    );
+    assert_eq!(out(&mut c), "A1 AUTHENTICATE PLAIN\r\n");
+    assert_eq!(c.in_flight(), &[t1.clone(), t2.clone()]);
+    c.feed(b"+ \r\n");
+    assert_eq!(
+        c.next_event(),
+        Some(Event::AuthChallenge(Default::default()))
+    );
+    c.auth_respond(b"\0u\0p").unwrap();
+    assert_eq!(out(&mut c), "AHUAcA==\r\n");
+    c.feed(b"A1 OK done\r\n");
+    match c.next_event() {
+        Some(Event::Completed { tag, status }) => {
+            assert_eq!(tag, t1);
+            assert_eq!(status.kind, StatusKind::Ok);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(out(&mut c), "A3 NOOP\r\n".replace("A3", t2.as_str()));
+
+    let t3 = c.idle().unwrap();
+    let t4 = c.send(CommandBody::Capability).unwrap();
+    assert_eq!(out(&mut c), format!("{t3} IDLE\r\n"));
+    c.feed(format!("{t2} OK NOOP completed\r\n+ idling\r\n* 3 EXISTS\r\n").as_bytes());
+    assert!(matches!(c.next_event(), Some(Event::Completed { tag, .. }) if tag == t2));
+    assert_eq!(c.next_event(), Some(Event::IdleStarted));
+    assert_eq!(
+        c.next_event(),
+        Some(Event::Untagged(Response::Data(Data::Exists(3))))
+    );
+    assert_eq!(out(&mut c), "", "CAPABILITY waits for the end of IDLE");
+    c.idle_done().unwrap();
+    assert_eq!(out(&mut c), "DONE\r\n");
+    c.feed(format!("{t3} OK IDLE terminated\r\n").as_bytes());
+    assert!(matches!(c.next_event(), Some(Event::Completed { tag, .. }) if tag == t3));
+    assert_eq!(out(&mut c), format!("{t4} CAPABILITY\r\n"));
+}
+
+/// Pipelined commands with synchronising literals: each waits for its own `+`, a refused
+/// literal drops the rest of its command and lets the next one go.
+#[test]
+fn pipelined_literals_and_a_refused_one() {
+    let mut c = greeted("* OK [CAPABILITY IMAP4rev2] hi\r\n", Config::default());
+    let t1 = c
+        .send(CommandBody::Login {
+            username: "al ice".into(),
+            password: "p\"w\r".into(),
+        })
+        .unwrap();
+    let t2 = c.send(CommandBody::Noop).unwrap();
+    let first = out(&mut c);
+    assert!(first.starts_with("A1 LOGIN \"al ice\" {4}\r\n"), "{first}");
+    c.feed(b"A1 BAD [TOOBIG] no\r\n");
+    match c.next_event() {
+        Some(Event::Completed { tag, status }) => {
+            assert_eq!(tag, t1);
+            assert_eq!(status.kind, StatusKind::Bad);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        out(&mut c),
+        format!("{t2} NOOP\r\n"),
+        "literal dropped, next sent"
+    );
+    assert_eq!(c.in_flight(), std::slice::from_ref(&t2));
+    // A completion for a tag never sent is reported as such and changes nothing.
+    c.feed(b"Z9 OK what\r\n");
+    match c.next_event() {
+        Some(Event::Completed { tag, .. }) => assert_eq!(tag.as_str(), "Z9"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(c.in_flight(), &[t2]);
+}
+
+/// AUTHENTICATE queued behind a command still waiting for its literal's `+`: the earlier
+/// command finishes first, then the exchange starts.
+#[test]
+fn authenticate_behind_a_blocked_literal() {
+    let mut c = greeted(
+        "* OK [CAPABILITY IMAP4rev2 SASL-IR] hi\r\n",
+        Config::default(),
+    );
+    let t1 = c
+        .send(CommandBody::Login {
+            username: "u".into(),
+            password: "p\r".into(),
+        })
+        .unwrap();
+    let t2 = c.authenticate("PLAIN", Some(b"\0u\0p")).unwrap();
+    assert_eq!(out(&mut c), "A1 LOGIN u {2}\r\n");
+    c.feed(b"+ go\r\n");
+    assert_eq!(c.next_event(), None);
+    assert_eq!(
+        out(&mut c),
+        "p\r\r\nA2 AUTHENTICATE PLAIN AHUAcA==\r\n",
+        "the literal, then the queued AUTHENTICATE"
+    );
+    c.feed(b"A1 NO [AUTHENTICATIONFAILED] no\r\nA2 OK yes\r\n");
+    assert!(matches!(c.next_event(), Some(Event::Completed { tag, .. }) if tag == t1));
+    assert!(matches!(c.next_event(), Some(Event::Completed { tag, .. }) if tag == t2));
+    assert!(c.in_flight().is_empty());
+}

@@ -328,6 +328,7 @@ fn append_streams_in_chunks_and_never_buffers_whole() {
             date,
             size: n,
             binary,
+            utf8: false,
         }) => {
             assert_eq!(tag, "A003");
             assert_eq!(mailbox.as_str(), "saved-messages");

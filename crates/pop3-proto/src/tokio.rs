@@ -42,6 +42,10 @@ pub enum AuthError {
     Temporary(String),
     /// A permanent problem with the account: `-ERR [SYS/PERM]` with this text.
     Permanent(String),
+    /// The credentials may be right but this login is refused by policy (protocol turned
+    /// off, app password required, ...): `-ERR [AUTH]` with this text, which should say
+    /// what the user can do about it.
+    Denied(String),
 }
 
 impl AuthError {
@@ -55,6 +59,7 @@ impl AuthError {
             Self::LoginDelay => (ResponseCode::LoginDelay, "logged in too recently".into()),
             Self::Temporary(t) => (ResponseCode::SysTemp, t.clone()),
             Self::Permanent(t) => (ResponseCode::SysPerm, t.clone()),
+            Self::Denied(t) => (ResponseCode::Auth, t.clone()),
         };
         Reply::AuthFailed {
             code: Some(code),

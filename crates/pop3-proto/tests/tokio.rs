@@ -49,6 +49,9 @@ impl Backend for Mem {
         match (user, &password.expose()[..]) {
             ("alice", b"secret") => Ok(()),
             ("locked", b"secret") => Err(AuthError::InUse),
+            ("denied", b"secret") => Err(AuthError::Denied(
+                "POP3 access is turned off for this account".into(),
+            )),
             _ => Err(AuthError::Invalid),
         }
     }
@@ -199,6 +202,23 @@ async fn sasl_mechanisms_and_apop_through_mail_sasl() {
         let (mut c, _server) = pair(backend.clone(), config()).await;
         c.apop("alice", "secret").await.unwrap();
         assert_eq!(c.stat().await.unwrap(), (1, 3));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn denied_login_carries_its_text_under_auth() {
+    timeout(GUARD, async {
+        let backend = Mem::new(vec![]);
+        let (mut c, _server) = pair(backend.clone(), config()).await;
+        match c.login("denied", "secret").await {
+            Err(Error::Server { code, text }) => {
+                assert_eq!(code, Some(ResponseCode::Auth));
+                assert_eq!(&text[..], b"POP3 access is turned off for this account");
+            }
+            r => panic!("{r:?}"),
+        }
     })
     .await
     .unwrap();

@@ -207,6 +207,85 @@ pub enum Request {
         /// Destination path (a directory for Maildir, a directory of `.mbox` files for mbox).
         path: PathBuf,
     },
+    /// Show an account's or an organisation's policy settings.
+    PolicyShow {
+        /// Whose.
+        target: crate::policy::PolicyTarget,
+    },
+    /// Change one policy setting.
+    PolicySet {
+        /// Whose.
+        target: crate::policy::PolicyTarget,
+        /// Dotted key, e.g. `pop3.on_delete`.
+        key: String,
+        /// A TOML value (or plain text).
+        value: String,
+    },
+    /// Register an external POP3 import (IMP-1).
+    ImportAdd {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+        /// `sync_policy::import::ImportAccountSettings` as TOML.
+        settings: String,
+        /// The remote password.
+        password: String,
+        /// PEM trust anchors for the remote server.
+        ca_file: Option<String>,
+    },
+    /// Remove an import.
+    ImportRemove {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+    },
+    /// Run an import now.
+    ImportRun {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+    },
+    /// An account's imports and their automatic-fetch state.
+    ImportStatus {
+        /// Full address.
+        address: String,
+    },
+    /// Register an IMAP migration job (MIG-1).
+    MigrateAdd {
+        /// Full address.
+        address: String,
+        /// The job.
+        job: crate::migrate::MigrateJob,
+    },
+    /// Run one migration job, or all in registration order.
+    MigrateRun {
+        /// Full address.
+        address: String,
+        /// The job id; all jobs when absent.
+        id: Option<String>,
+    },
+    /// The migration jobs and their outcomes.
+    MigrateStatus {
+        /// Full address.
+        address: String,
+    },
+    /// Upload `.eml` files into a folder (UPL-1).
+    Upload {
+        /// Full address.
+        address: String,
+        /// Destination folder.
+        folder: String,
+        /// Absolute paths of the files.
+        paths: Vec<PathBuf>,
+    },
+    /// Run the retention pass (POP-7) now.
+    RetentionRun {
+        /// Run as if it were this Unix time (tests, catching up); `None`: now.
+        at: Option<i64>,
+    },
     /// Import mail into an account.
     Import {
         /// Full address.
@@ -227,6 +306,21 @@ impl fmt::Debug for Request {
             Self::UserAdd { address, .. } => write!(f, "UserAdd({address})"),
             Self::UserPasswd { address, .. } => write!(f, "UserPasswd({address})"),
             Self::UserList => f.write_str("UserList"),
+            Self::PolicyShow { target } => write!(f, "PolicyShow({target:?})"),
+            Self::PolicySet { target, key, .. } => write!(f, "PolicySet({target:?}, {key})"),
+            Self::RetentionRun { at } => write!(f, "RetentionRun({at:?})"),
+            Self::ImportAdd { address, id, .. } => write!(f, "ImportAdd({address}, {id})"),
+            Self::ImportRemove { address, id } => write!(f, "ImportRemove({address}, {id})"),
+            Self::ImportRun { address, id } => write!(f, "ImportRun({address}, {id})"),
+            Self::ImportStatus { address } => write!(f, "ImportStatus({address})"),
+            Self::MigrateAdd { address, job } => write!(f, "MigrateAdd({address}, {job:?})"),
+            Self::MigrateRun { address, id } => write!(f, "MigrateRun({address}, {id:?})"),
+            Self::MigrateStatus { address } => write!(f, "MigrateStatus({address})"),
+            Self::Upload {
+                address,
+                folder,
+                paths,
+            } => write!(f, "Upload({address}, {folder}, {} files)", paths.len()),
             Self::UserAccess { address, change } => write!(f, "UserAccess({address}, {change:?})"),
             Self::UserQuota {
                 address,
@@ -342,6 +436,92 @@ impl Request {
                 (format!("USER-PASSWD {} {}", e(address), e(password)), None)
             }
             Self::UserList => ("USER-LIST".into(), None),
+            Self::PolicyShow { target } => (
+                format!("POLICY-SHOW {} {}", target.kind(), e(target.name())),
+                None,
+            ),
+            Self::PolicySet { target, key, value } => (
+                format!(
+                    "POLICY-SET {} {} {} {}",
+                    target.kind(),
+                    e(target.name()),
+                    e(key),
+                    e(value)
+                ),
+                None,
+            ),
+            Self::ImportAdd {
+                address,
+                id,
+                settings,
+                password,
+                ca_file,
+            } => (
+                format!(
+                    "IMPORT-ADD {} {} {} {} {}",
+                    e(address),
+                    e(id),
+                    e(settings),
+                    e(password),
+                    opt(ca_file.as_deref())
+                ),
+                None,
+            ),
+            Self::ImportRemove { address, id } => {
+                (format!("IMPORT-REMOVE {} {}", e(address), e(id)), None)
+            }
+            Self::ImportRun { address, id } => {
+                (format!("IMPORT-RUN {} {}", e(address), e(id)), None)
+            }
+            Self::ImportStatus { address } => (format!("IMPORT-STATUS {}", e(address)), None),
+            Self::MigrateAdd { address, job } => {
+                let tls = match job.tls {
+                    sync_policy::import::TlsMode::Implicit => "implicit",
+                    sync_policy::import::TlsMode::StartTls => "starttls",
+                    _ => "none",
+                };
+                (
+                    format!(
+                        "MIGRATE-ADD {} {} {} {} {tls} {} {} {}",
+                        e(address),
+                        e(&job.id),
+                        e(&job.host),
+                        job.port,
+                        e(&job.username),
+                        e(&job.password),
+                        opt(job
+                            .ca_file
+                            .as_ref()
+                            .map(|p| p.to_string_lossy().into_owned())
+                            .as_deref())
+                    ),
+                    None,
+                )
+            }
+            Self::MigrateRun { address, id } => (
+                format!("MIGRATE-RUN {} {}", e(address), opt(id.as_deref())),
+                None,
+            ),
+            Self::MigrateStatus { address } => (format!("MIGRATE-STATUS {}", e(address)), None),
+            Self::Upload {
+                address,
+                folder,
+                paths,
+            } => {
+                let mut line = format!("UPLOAD {} {}", e(address), e(folder));
+                for path in paths {
+                    line.push(' ');
+                    line.push_str(&p(path));
+                }
+                (line, None)
+            }
+            Self::RetentionRun { at } => (
+                format!(
+                    "RETENTION-RUN {}",
+                    at.map_or_else(|| "-".to_string(), |t| t.to_string())
+                ),
+                None,
+            ),
             Self::UserAccess { address, change } => (
                 format!(
                     "USER-ACCESS {} {} {} {}",
@@ -569,6 +749,110 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
                 size,
             });
         }
+        "POLICY-SHOW" => {
+            want(2)?;
+            Request::PolicyShow {
+                target: policy_target(&field(0)?, field(1)?)?,
+            }
+        }
+        "POLICY-SET" => {
+            want(4)?;
+            Request::PolicySet {
+                target: policy_target(&field(0)?, field(1)?)?,
+                key: field(2)?,
+                value: field(3)?,
+            }
+        }
+        "IMPORT-ADD" => {
+            want(5)?;
+            Request::ImportAdd {
+                address: field(0)?,
+                id: field(1)?,
+                settings: field(2)?,
+                password: field(3)?,
+                ca_file: optional(4)?,
+            }
+        }
+        "IMPORT-REMOVE" => {
+            want(2)?;
+            Request::ImportRemove {
+                address: field(0)?,
+                id: field(1)?,
+            }
+        }
+        "IMPORT-RUN" => {
+            want(2)?;
+            Request::ImportRun {
+                address: field(0)?,
+                id: field(1)?,
+            }
+        }
+        "IMPORT-STATUS" => {
+            want(1)?;
+            Request::ImportStatus { address: field(0)? }
+        }
+        "MIGRATE-ADD" => {
+            want(8)?;
+            let tls = match field(4)?.as_str() {
+                "implicit" => sync_policy::import::TlsMode::Implicit,
+                "starttls" => sync_policy::import::TlsMode::StartTls,
+                "none" => sync_policy::import::TlsMode::None,
+                other => return Err(format!("{verb}: unknown TLS mode {other:?}")),
+            };
+            Request::MigrateAdd {
+                address: field(0)?,
+                job: crate::migrate::MigrateJob {
+                    id: field(1)?,
+                    host: field(2)?,
+                    port: field(3)?
+                        .parse()
+                        .map_err(|_| format!("{verb}: the port is not a number"))?,
+                    tls,
+                    username: field(5)?,
+                    password: field(6)?,
+                    ca_file: optional(7)?.map(PathBuf::from),
+                    last: None,
+                },
+            }
+        }
+        "MIGRATE-RUN" => {
+            want(2)?;
+            Request::MigrateRun {
+                address: field(0)?,
+                id: optional(1)?,
+            }
+        }
+        "MIGRATE-STATUS" => {
+            want(1)?;
+            Request::MigrateStatus { address: field(0)? }
+        }
+        "UPLOAD" => {
+            if args.len() < 3 {
+                return Err(format!(
+                    "{verb} takes an address, a folder and at least one path"
+                ));
+            }
+            let mut paths = Vec::with_capacity(args.len().saturating_sub(2));
+            for i in 2..args.len() {
+                paths.push(PathBuf::from(field(i)?));
+            }
+            Request::Upload {
+                address: field(0)?,
+                folder: field(1)?,
+                paths,
+            }
+        }
+        "RETENTION-RUN" => {
+            want(1)?;
+            let at = match optional(0)? {
+                None => None,
+                Some(t) => Some(
+                    t.parse::<i64>()
+                        .map_err(|_| "RETENTION-RUN: the time is not a number".to_string())?,
+                ),
+            };
+            Request::RetentionRun { at }
+        }
         "EXPORT" => {
             want(3)?;
             Request::Export {
@@ -589,6 +873,14 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
         other => return Err(format!("unknown admin request {other:?}")),
     };
     Ok(ParsedLine::Complete(r))
+}
+
+fn policy_target(kind: &str, name: String) -> Result<crate::policy::PolicyTarget, String> {
+    match kind {
+        "user" => Ok(crate::policy::PolicyTarget::User(name)),
+        "org" => Ok(crate::policy::PolicyTarget::Org(name)),
+        other => Err(format!("expected user or org, got {other:?}")),
+    }
 }
 
 /// Encodes a response: the output lines and the final status.
@@ -877,12 +1169,140 @@ pub async fn execute<S: MailStore>(
             let a = account(store, &address).await?;
             let folder = folder.unwrap_or_else(|| "INBOX".to_string());
             let mailbox = store.mailbox(a.id, &folder).await?;
+            let policy = crate::policy::effective(store, &a).await?;
+            policy
+                .check_size(
+                    sync_policy::access::Direction::Receive,
+                    message.len() as u64,
+                )
+                .map_err(|r| ServerError::Usage(format!("message refused, nothing stored: {r}")))?;
             let outcome = store
                 .append(mailbox.mailbox, AppendOptions::default(), message)
                 .await?;
-            Ok(vec![format!(
+            let mut lines = vec![format!(
                 "delivered to {} {} (UID {}, {} bytes)",
                 a.address, mailbox.name, outcome.uid, outcome.size
+            )];
+            // Filter rules apply to mail arriving in the INBOX (FLT-1), not to a
+            // delivery the administrator aimed at a folder.
+            if mailbox.name == "INBOX" {
+                let o = crate::policy::file_delivered(
+                    store,
+                    a.id,
+                    &policy,
+                    mailbox.mailbox,
+                    outcome.uid,
+                )
+                .await?;
+                if !o.matched.is_empty() {
+                    lines.push(format!(
+                        "filter rules matched: {:?} -> {}",
+                        o.matched,
+                        if o.delete {
+                            "Trash".to_string()
+                        } else {
+                            o.folder.unwrap_or_else(|| "INBOX".into())
+                        }
+                    ));
+                }
+            }
+            Ok(lines)
+        }
+        Request::PolicyShow { target } => Ok(crate::policy::show(store, &target).await?),
+        Request::PolicySet { target, key, value } => {
+            let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+            Ok(crate::policy::set(store, &target, &key, &value, now).await?)
+        }
+        Request::ImportAdd {
+            address,
+            id,
+            settings,
+            password,
+            ca_file,
+        } => {
+            let a = account(store, &address).await?;
+            let settings: sync_policy::import::ImportAccountSettings = toml::from_str(&settings)
+                .map_err(|e| ServerError::Usage(format!("import settings: {e}")))?;
+            let secret = crate::imports::ImportSecret {
+                password,
+                ca_file: ca_file.map(PathBuf::from),
+            };
+            Ok(crate::imports::add(store, &a, &id, settings, secret).await?)
+        }
+        Request::ImportRemove { address, id } => {
+            let a = account(store, &address).await?;
+            Ok(crate::imports::remove(store, &a, &id).await?)
+        }
+        Request::ImportRun { address, id } => {
+            let a = account(store, &address).await?;
+            let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+            Ok(crate::imports::run(store, &a, &id, now).await?)
+        }
+        Request::ImportStatus { address } => {
+            let a = account(store, &address).await?;
+            Ok(crate::imports::status(store, &a).await?)
+        }
+        Request::MigrateAdd { address, job } => {
+            let a = account(store, &address).await?;
+            Ok(crate::migrate::add(store, &a, job).await?)
+        }
+        Request::MigrateRun { address, id } => {
+            let a = account(store, &address).await?;
+            let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+            Ok(crate::migrate::run(store, &a, id.as_deref(), now).await?)
+        }
+        Request::MigrateStatus { address } => {
+            let a = account(store, &address).await?;
+            Ok(crate::migrate::status(store, &a).await?)
+        }
+        Request::Upload {
+            address,
+            folder,
+            paths,
+        } => {
+            let a = account(store, &address).await?;
+            let policy = crate::policy::effective(store, &a).await?;
+            policy
+                .check_feature(sync_policy::access::PlanFeature::EmlUpload)
+                .map_err(|r| ServerError::Usage(r.text()))?;
+            let report = sync_policy::engine::upload::upload(
+                store,
+                a.id,
+                &folder,
+                &paths,
+                &sync_policy::engine::upload::UploadOptions::default(),
+            )
+            .await
+            .map_err(|e| ServerError::Usage(e.to_string()))?;
+            let mut lines: Vec<String> = report
+                .stored
+                .iter()
+                .map(|f| format!("stored {} (UID {})", f.path.display(), f.uid))
+                .collect();
+            lines.extend(
+                report
+                    .rejected
+                    .iter()
+                    .map(|f| format!("rejected {}: {}", f.path.display(), f.reason)),
+            );
+            lines.push(format!(
+                "uploaded {} of {} files into {} of {}",
+                report.stored.len(),
+                paths.len(),
+                folder,
+                a.address
+            ));
+            Ok(lines)
+        }
+        Request::RetentionRun { at } => {
+            let now = at.map_or_else(
+                || sync_policy::UnixTime::from_system_time(std::time::SystemTime::now()),
+                sync_policy::UnixTime,
+            );
+            let r = crate::policy::run_retention(store, now).await?;
+            Ok(vec![format!(
+                "retention: {} accounts checked, {} messages deleted",
+                r.accounts, r.deleted
             )])
         }
         Request::Export {
@@ -944,6 +1364,59 @@ mod tests {
             password: "-".into(),
         });
         round_trip(Request::UserList);
+        round_trip(Request::PolicyShow {
+            target: crate::policy::PolicyTarget::Org("example.test".into()),
+        });
+        round_trip(Request::PolicySet {
+            target: crate::policy::PolicyTarget::User("a@example.test".into()),
+            key: "filters.rules".into(),
+            value: "[{ name = \"x y\" }]".into(),
+        });
+        round_trip(Request::RetentionRun { at: None });
+        round_trip(Request::ImportAdd {
+            address: "a@example.test".into(),
+            id: "gmail-1".into(),
+            settings: "username = \"x y\"\n[server]\nprovider = \"gmail\"\n".into(),
+            password: "p w".into(),
+            ca_file: None,
+        });
+        round_trip(Request::ImportRun {
+            address: "a@example.test".into(),
+            id: "i".into(),
+        });
+        round_trip(Request::ImportRemove {
+            address: "a@example.test".into(),
+            id: "i".into(),
+        });
+        round_trip(Request::ImportStatus {
+            address: "a@example.test".into(),
+        });
+        round_trip(Request::MigrateAdd {
+            address: "a@example.test".into(),
+            job: crate::migrate::MigrateJob {
+                id: "j".into(),
+                host: "imap.example.org".into(),
+                port: 993,
+                tls: sync_policy::import::TlsMode::StartTls,
+                username: "u".into(),
+                password: "-".into(),
+                ca_file: Some(PathBuf::from("/etc/ca.pem")),
+                last: None,
+            },
+        });
+        round_trip(Request::MigrateRun {
+            address: "a@example.test".into(),
+            id: None,
+        });
+        round_trip(Request::MigrateStatus {
+            address: "a@example.test".into(),
+        });
+        round_trip(Request::Upload {
+            address: "a@example.test".into(),
+            folder: "My Folder".into(),
+            paths: vec![PathBuf::from("/tmp/a b.eml"), PathBuf::from("/tmp/-")],
+        });
+        round_trip(Request::RetentionRun { at: Some(-5) });
         round_trip(Request::UserAccess {
             address: "a@x.test".into(),
             change: AccessChange {
@@ -1061,6 +1534,22 @@ mod tests {
         let r = Request::UserAdd {
             address: "a@x.test".into(),
             password: "hunter2".into(),
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
+        let r = Request::ImportAdd {
+            address: "a@x.test".into(),
+            id: "i".into(),
+            settings: String::new(),
+            password: "hunter2".into(),
+            ca_file: None,
+        };
+        assert!(!format!("{r:?}").contains("hunter2"));
+        let r = Request::MigrateAdd {
+            address: "a@x.test".into(),
+            job: crate::migrate::MigrateJob {
+                password: "hunter2".into(),
+                ..Default::default()
+            },
         };
         assert!(!format!("{r:?}").contains("hunter2"));
     }

@@ -56,6 +56,228 @@ pub struct Config {
     /// POP3 options.
     #[serde(default)]
     pub pop3: Pop3Config,
+    /// Authentication security: clear-text networks, failed-login lockout.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// IMAP options.
+    #[serde(default)]
+    pub imap: ImapConfig,
+    /// SMTP limits (every SMTP listener).
+    #[serde(default)]
+    pub smtp: SmtpConfig,
+    /// Policy scheduler options (docs/policy.md).
+    #[serde(default)]
+    pub policy: PolicyConfig,
+}
+
+/// The `[policy]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// How often the server runs retention (POP-7). Default `1h`.
+    #[serde(default = "default_retention_interval", with = "humantime_serde_lite")]
+    pub retention_interval: Duration,
+    /// How often the server looks for external imports that are due (each import fetches
+    /// every 10 minutes, IMP-5). Default `1m`.
+    #[serde(default = "default_import_tick", with = "humantime_serde_lite")]
+    pub import_tick: Duration,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            retention_interval: default_retention_interval(),
+            import_tick: default_import_tick(),
+        }
+    }
+}
+
+fn default_import_tick() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn default_retention_interval() -> Duration {
+    Duration::from_secs(3600)
+}
+
+/// The `[auth]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Networks (CIDR, e.g. `127.0.0.0/8`, `::1/128`, or a single address) whose clients may
+    /// log in on a connection that is not encrypted. Everyone else must use TLS first
+    /// (IMAP `LOGINDISABLED`, no `AUTH` in EHLO before STARTTLS, POP3 `-ERR` to USER/AUTH
+    /// before STLS). Default empty; the no-config demo allows loopback.
+    #[serde(default)]
+    pub plaintext_networks: Vec<Network>,
+    /// Failed logins from one IP address within `lockout` before further attempts from it
+    /// are refused without checking the password. Default 10.
+    #[serde(default = "default_max_failures")]
+    pub max_failures_per_address: u32,
+    /// Failed logins for one account (from anywhere) within `lockout` before further
+    /// attempts for it are refused without checking the password. Default 10.
+    #[serde(default = "default_max_failures")]
+    pub max_failures_per_account: u32,
+    /// The counting window and lockout time (humantime). Default `15m`.
+    #[serde(default = "default_lockout", with = "humantime_serde_lite")]
+    pub lockout: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            plaintext_networks: Vec::new(),
+            max_failures_per_address: default_max_failures(),
+            max_failures_per_account: default_max_failures(),
+            lockout: default_lockout(),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// True when a client at `ip` may send a password without TLS.
+    pub fn plaintext_allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.plaintext_networks.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// An IP network written `address/prefix` (or a bare address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    /// The network address.
+    pub addr: std::net::IpAddr,
+    /// Prefix length in bits.
+    pub prefix: u8,
+}
+
+impl Network {
+    /// Parses `10.0.0.0/8`, `::1/128` or `192.0.2.7`.
+    ///
+    /// # Errors
+    /// A message naming the value when it is not a network.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let bad = || format!("{text:?} is not a network (write e.g. \"127.0.0.0/8\" or \"::1\")");
+        let (addr, prefix) = match text.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (text, None),
+        };
+        let addr: std::net::IpAddr = addr.trim().parse().map_err(|_| bad())?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p.trim().parse::<u8>().map_err(|_| bad())?,
+            None => max,
+        };
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { addr, prefix })
+    }
+
+    /// True when `ip` is inside the network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Network::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The `[imap]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapConfig {
+    /// Simultaneous logged-in IMAP connections of one account; one more is refused with
+    /// `NO [LIMIT]`. Default 20 (a phone, a laptop and a desktop client each open a few).
+    #[serde(default = "default_imap_per_account")]
+    pub max_connections_per_account: usize,
+}
+
+impl Default for ImapConfig {
+    fn default() -> Self {
+        Self {
+            max_connections_per_account: default_imap_per_account(),
+        }
+    }
+}
+
+/// The `[smtp]` table: limits of the SMTP, submission and LMTP listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Recipients per message; more get `452 4.5.3` (the client sends the rest in another
+    /// transaction). Default 100 (RFC 5321 section 4.5.3.1.8's minimum).
+    #[serde(default = "default_smtp_recipients")]
+    pub max_recipients: usize,
+    /// How long the server waits for the next command (humantime). Default `5m` (RFC 5321
+    /// section 4.5.3.2.7).
+    #[serde(default = "default_smtp_timeout", with = "humantime_serde_lite")]
+    pub command_timeout: Duration,
+    /// How long the server waits for the next block of message data. Default `5m`.
+    #[serde(default = "default_smtp_timeout", with = "humantime_serde_lite")]
+    pub data_timeout: Duration,
+    /// Protocol errors before the server answers `421` and closes. Default 10.
+    #[serde(default = "default_smtp_errors")]
+    pub max_errors: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            max_recipients: default_smtp_recipients(),
+            command_timeout: default_smtp_timeout(),
+            data_timeout: default_smtp_timeout(),
+            max_errors: default_smtp_errors(),
+        }
+    }
+}
+
+fn default_smtp_recipients() -> usize {
+    100
+}
+fn default_smtp_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_smtp_errors() -> u32 {
+    10
+}
+
+fn default_max_failures() -> u32 {
+    10
+}
+fn default_lockout() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_imap_per_account() -> usize {
+    20
 }
 
 /// The `[listeners]` table: each key is optional; absent means not listening.
@@ -248,6 +470,26 @@ impl Config {
         if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
             return Err(bad("`limits.max_connections` and `limits.max_connections_per_ip` must be greater than 0".into()));
         }
+        if self.smtp.max_recipients == 0 || self.smtp.max_errors == 0 {
+            return Err(bad(
+                "`smtp.max_recipients` and `smtp.max_errors` must be greater than 0".into(),
+            ));
+        }
+        if self.smtp.command_timeout < Duration::from_secs(1)
+            || self.smtp.data_timeout < Duration::from_secs(1)
+        {
+            return Err(bad(
+                "`smtp.command_timeout` and `smtp.data_timeout` must be at least 1s".into(),
+            ));
+        }
+        if self.imap.max_connections_per_account == 0 {
+            return Err(bad(
+                "`imap.max_connections_per_account` must be greater than 0".into(),
+            ));
+        }
+        if self.auth.max_failures_per_address == 0 || self.auth.max_failures_per_account == 0 {
+            return Err(bad("`auth.max_failures_per_address` and `auth.max_failures_per_account` must be greater than 0".into()));
+        }
         if self.limits.idle_timeout < Duration::from_secs(1) {
             return Err(bad("`limits.idle_timeout` must be at least 1s".into()));
         }
@@ -363,6 +605,59 @@ impl Config {
         let _ = writeln!(s, "\n[pop3]");
         let _ = writeln!(s, "apop = {}", self.pop3.apop);
         let _ = writeln!(s, "require_tls = {}", self.pop3.require_tls);
+        let _ = writeln!(s, "\n[auth]");
+        let nets: Vec<String> = self
+            .auth
+            .plaintext_networks
+            .iter()
+            .map(|n| q(&n.to_string()))
+            .collect();
+        let _ = writeln!(s, "plaintext_networks = [{}]", nets.join(", "));
+        let _ = writeln!(
+            s,
+            "max_failures_per_address = {}",
+            self.auth.max_failures_per_address
+        );
+        let _ = writeln!(
+            s,
+            "max_failures_per_account = {}",
+            self.auth.max_failures_per_account
+        );
+        let _ = writeln!(
+            s,
+            "lockout = {}",
+            q(&humantime::format_duration(self.auth.lockout).to_string())
+        );
+        let _ = writeln!(s, "\n[smtp]");
+        let _ = writeln!(s, "max_recipients = {}", self.smtp.max_recipients);
+        let _ = writeln!(
+            s,
+            "command_timeout = {}",
+            q(&humantime::format_duration(self.smtp.command_timeout).to_string())
+        );
+        let _ = writeln!(
+            s,
+            "data_timeout = {}",
+            q(&humantime::format_duration(self.smtp.data_timeout).to_string())
+        );
+        let _ = writeln!(s, "max_errors = {}", self.smtp.max_errors);
+        let _ = writeln!(s, "\n[imap]");
+        let _ = writeln!(
+            s,
+            "max_connections_per_account = {}",
+            self.imap.max_connections_per_account
+        );
+        let _ = writeln!(s, "\n[policy]");
+        let _ = writeln!(
+            s,
+            "retention_interval = {}",
+            q(&humantime::format_duration(self.policy.retention_interval).to_string())
+        );
+        let _ = writeln!(
+            s,
+            "import_tick = {}",
+            q(&humantime::format_duration(self.policy.import_tick).to_string())
+        );
         s
     }
 }
@@ -389,6 +684,22 @@ fn unreachable_config() -> Config {
         tls: None,
         limits: LimitsConfig::default(),
         pop3: Pop3Config::default(),
+        auth: AuthConfig {
+            plaintext_networks: vec![
+                Network {
+                    addr: std::net::IpAddr::from([127, 0, 0, 0]),
+                    prefix: 8,
+                },
+                Network {
+                    addr: std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                    prefix: 128,
+                },
+            ],
+            ..AuthConfig::default()
+        },
+        imap: ImapConfig::default(),
+        smtp: SmtpConfig::default(),
+        policy: PolicyConfig::default(),
     }
 }
 
@@ -421,6 +732,10 @@ imaps = "127.0.0.1:2993"
 smtp = "127.0.0.1:2525"
 submission = "127.0.0.1:2587"
 submissions = "127.0.0.1:2465"
+
+# The demo lets a newcomer try any client on this machine without TLS.
+[auth]
+plaintext_networks = ["127.0.0.0/8", "::1"]
 "#;
 
 #[cfg(test)]
@@ -440,6 +755,51 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./mail-data"));
         assert!(Config::embedded_default().demo_account);
         assert_eq!(c.limits.idle_timeout, Duration::from_secs(600));
+        assert_eq!(unreachable_config().auth, c.auth);
+        assert!(c.auth.plaintext_allowed("127.0.0.1".parse().unwrap()));
+        assert!(c.auth.plaintext_allowed("::1".parse().unwrap()));
+        assert!(!c.auth.plaintext_allowed("192.0.2.1".parse().unwrap()));
+    }
+
+    #[test]
+    fn networks_parse_and_match() {
+        let n = Network::parse("10.1.0.0/16").unwrap();
+        assert!(n.contains("10.1.200.3".parse().unwrap()));
+        assert!(!n.contains("10.2.0.1".parse().unwrap()));
+        assert!(n.contains("::ffff:10.1.0.9".parse().unwrap()));
+        assert!(
+            Network::parse("0.0.0.0/0")
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        let v6 = Network::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains("2001:db8:1::1".parse().unwrap()));
+        assert!(!v6.contains("2001:db9::1".parse().unwrap()));
+        assert_eq!(Network::parse("::1").unwrap().prefix, 128);
+        assert!(Network::parse("10.0.0.0/33").is_err());
+        assert!(Network::parse("localhost").is_err());
+        let e = Config::from_toml_str("[auth]\nplaintext_networks = [\"lan\"]\n", Path::new("x"))
+            .unwrap_err();
+        assert!(e.to_string().contains("not a network"), "{e}");
+        let c = Config::from_toml_str(
+            "[auth]\nplaintext_networks = [\"192.0.2.0/24\"]\nlockout = \"5m\"\n[imap]\nmax_connections_per_account = 3\n[smtp]\nmax_recipients = 7\ncommand_timeout = \"2m\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        assert_eq!(c.imap.max_connections_per_account, 3);
+        assert_eq!(c.smtp.max_recipients, 7);
+        assert_eq!(c.smtp.command_timeout, Duration::from_secs(120));
+        assert_eq!(c.smtp.data_timeout, Duration::from_secs(300));
+        assert!(Config::from_toml_str("[smtp]\nmax_recipients = 0\n", Path::new("x")).is_err());
+        let again = Config::from_toml_str(&c.to_toml(), Path::new("y")).unwrap();
+        assert_eq!(again, c);
+        assert!(
+            Config::from_toml_str("", Path::new("x"))
+                .unwrap()
+                .auth
+                .plaintext_networks
+                .is_empty()
+        );
     }
 
     #[test]

@@ -14,8 +14,10 @@
 //!   during IDLE, only as far as the adapter's machine allows them.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use imap_proto::server::{Status, Unsolicited};
@@ -24,9 +26,9 @@ use imap_proto::tokio::{
     StoreRequest, StoreResult,
 };
 use imap_proto::types::{
-    Atom, Code, Date, DateTime, FetchAttr, FetchItem, FetchModifiers, Flag, ListData, ListPattern,
-    Mailbox, MailboxAttr, QuotaResource, SearchKey, SelectParams, SeqNum, SeqRange, SequenceSet,
-    StatusAttr, StatusItem, StoreKind,
+    Atom, Code, Data, Date, DateTime, FetchAttr, FetchItem, FetchModifiers, Flag, ListData,
+    ListPattern, Mailbox, MailboxAttr, QuotaResource, SearchKey, SelectParams, SeqNum, SeqRange,
+    SequenceSet, StatusAttr, StatusItem, StoreKind,
 };
 use mailstore_core::{
     AccountInfo, AppendOptions, AppendSink, ChangeEvent, ChangeSubscription, CreateMailbox, FlagOp,
@@ -34,18 +36,148 @@ use mailstore_core::{
     Timestamp, UidSet,
 };
 
+use crate::limits::{AccountConnections, AuthGuard, ConnectionSlot};
+
 /// The IMAP backend over a shared store.
 #[derive(Debug)]
 pub struct StoreBackend<S> {
     store: Arc<S>,
+    guard: Option<Arc<AuthGuard>>,
+    account_connections: Option<AccountConnections>,
+    connections: crate::policy::ImapConnections,
 }
 
 impl<S: MailStore> StoreBackend<S> {
-    /// A backend over `store`.
+    /// A backend over `store`, without login throttling or a connection limit.
     pub fn new(store: Arc<S>) -> Self {
-        Self { store }
+        Self {
+            store,
+            guard: None,
+            account_connections: None,
+            connections: crate::policy::ImapConnections::new(),
+        }
+    }
+
+    /// Counts failed logins in `guard` (lockout per address and per account) and allows
+    /// at most `connections`' limit of logged-in connections per account.
+    #[must_use]
+    pub fn with_limits(mut self, guard: Arc<AuthGuard>, connections: AccountConnections) -> Self {
+        self.guard = Some(guard);
+        self.account_connections = Some(connections);
+        self
+    }
+
+    async fn login_from(
+        &self,
+        peer: Option<IpAddr>,
+        username: &str,
+        password: &[u8],
+    ) -> Result<StoreSession<S>, Status> {
+        let now = Instant::now();
+        let guarded = peer.zip(self.guard.as_deref());
+        if let Some((ip, guard)) = guarded
+            && let Err(why) = guard.check(ip, username, now)
+        {
+            tracing::warn!(user = username, peer = %ip, ?why, "imap login refused: locked out after failed logins");
+            return Err(Status::no(LOCKED_OUT).with_code("AUTHENTICATIONFAILED"));
+        }
+        let result = self.check_login(username, password).await;
+        if let Some((ip, guard)) = guarded {
+            match &result {
+                Ok(_) => guard.succeeded(username),
+                Err(st) if st.code.as_deref() == Some("AUTHENTICATIONFAILED") => {
+                    guard.failed(ip, username, now);
+                }
+                Err(_) => {}
+            }
+        }
+        let mut session = result?;
+        if let Some(c) = &self.account_connections {
+            match c.acquire(session.account.id.0) {
+                Some(slot) => session.slot = Some(slot),
+                None => {
+                    tracing::warn!(user = username, "imap login refused: connection limit");
+                    return Err(Status::no(TOO_MANY).with_code("LIMIT"));
+                }
+            }
+        }
+        Ok(session)
+    }
+
+    async fn check_login(
+        &self,
+        username: &str,
+        password: &[u8],
+    ) -> Result<StoreSession<S>, Status> {
+        let Ok(password) = std::str::from_utf8(password) else {
+            return Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"));
+        };
+        match self.store.verify_login(username, password).await {
+            Ok(outcome) => {
+                if !outcome.account.allows(Protocol::Imap) {
+                    tracing::info!(user = username, "imap refused: access disabled");
+                    return Err(Status::no(IMAP_DISABLED).with_code("CONTACTADMIN"));
+                }
+                // Policy (docs/policy.md): switches, opt-in, two-step, federated, ACC-9.
+                let (policy, policy_slot) =
+                    crate::policy::imap_login(&*self.store, &self.connections, &outcome).await?;
+                tracing::info!(user = username, via = ?outcome.via, "imap login");
+                Ok(StoreSession {
+                    policy,
+                    _slot: policy_slot,
+                    consumer: crate::policy::ConsumerLedger::default(),
+                    store: Arc::clone(&self.store),
+                    account: outcome.account,
+                    view: None,
+                    append: None,
+                    append_target: None,
+                    condstore: false,
+                    qresync: false,
+                    rev2: false,
+                    slot: None,
+                })
+            }
+            Err(StoreError::AuthFailed) => {
+                tracing::info!(user = username, "imap login failed");
+                Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"))
+            }
+            Err(e) => Err(store_status(&e)),
+        }
     }
 }
+
+/// One connection's view of the shared backend: knows the client's address, for the
+/// failed-login lockout.
+#[derive(Debug)]
+pub struct PeerBackend<S> {
+    inner: Arc<StoreBackend<S>>,
+    peer: IpAddr,
+}
+
+impl<S> PeerBackend<S> {
+    /// The backend for a connection from `peer`.
+    pub fn new(inner: Arc<StoreBackend<S>>, peer: IpAddr) -> Self {
+        Self { inner, peer }
+    }
+}
+
+impl<S: MailStore> Backend for PeerBackend<S>
+where
+    S::Append: Send,
+{
+    type Session = StoreSession<S>;
+
+    async fn login(&self, username: &str, password: &[u8]) -> Result<StoreSession<S>, Status> {
+        self.inner
+            .login_from(Some(self.peer), username, password)
+            .await
+    }
+}
+
+/// The answer while an address or account is locked out.
+pub const LOCKED_OUT: &str = "Too many failed logins; try again later";
+/// The answer when an account has too many IMAP connections.
+pub const TOO_MANY: &str = "Too many IMAP connections for this account; close the mail app on another device or try again later";
 
 /// The text sent when an account may not use IMAP.
 pub const IMAP_DISABLED: &str =
@@ -80,30 +212,7 @@ where
     type Session = StoreSession<S>;
 
     async fn login(&self, username: &str, password: &[u8]) -> Result<StoreSession<S>, Status> {
-        let Ok(password) = std::str::from_utf8(password) else {
-            return Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"));
-        };
-        match self.store.verify_login(username, password).await {
-            Ok(outcome) => {
-                if !outcome.account.allows(Protocol::Imap) {
-                    tracing::info!(user = username, "imap refused: access disabled");
-                    return Err(Status::no(IMAP_DISABLED).with_code("CONTACTADMIN"));
-                }
-                tracing::info!(user = username, via = ?outcome.via, "imap login");
-                Ok(StoreSession {
-                    store: Arc::clone(&self.store),
-                    account: outcome.account,
-                    view: None,
-                    append: None,
-                    append_target: None,
-                    condstore: false,
-                })
-            }
-            Err(StoreError::AuthFailed) => {
-                Err(Status::no("Invalid credentials").with_code("AUTHENTICATIONFAILED"))
-            }
-            Err(e) => Err(store_status(&e)),
-        }
+        self.login_from(None, username, password).await
     }
 }
 
@@ -113,16 +222,45 @@ struct View {
     uids: Vec<u32>,
     sub: ChangeSubscription,
     pending: VecDeque<ChangeEvent>,
+    /// MODSEQs of flag changes this session made itself: their change-feed echoes are not
+    /// reported back (the STORE / FETCH response already did, or `.SILENT` asked for none).
+    own: VecDeque<u64>,
+    /// The change feed overflowed (this session fell behind): compare with a fresh
+    /// snapshot before the next command that touches messages.
+    stale: bool,
+}
+
+/// At most this many own MODSEQs are remembered (echoes arrive within moments).
+const MAX_OWN: usize = 10_000;
+
+impl View {
+    fn note_own(&mut self, modseqs: impl IntoIterator<Item = u64>) {
+        self.own.extend(modseqs);
+        while self.own.len() > MAX_OWN {
+            self.own.pop_front();
+        }
+    }
 }
 
 /// One logged-in IMAP connection.
 pub struct StoreSession<S: MailStore> {
+    policy: sync_policy::EffectivePolicy,
+    _slot: crate::policy::ImapSlot,
     store: Arc<S>,
     account: AccountInfo,
     view: Option<View>,
     append: Option<S::Append>,
     append_target: Option<MailboxRef>,
+    /// CONDSTORE is on (ENABLE, a CONDSTORE-using command or SELECT parameter): MODSEQ
+    /// goes with every unsolicited FETCH.
     condstore: bool,
+    /// QRESYNC was enabled: expunges are reported as VANISHED.
+    qresync: bool,
+    /// IMAP4rev2 was enabled: SELECT also answers with the mailbox's LIST response.
+    rev2: bool,
+    /// This connection's place in the per-account connection count.
+    slot: Option<ConnectionSlot>,
+    consumer: crate::policy::ConsumerLedger,
 }
 
 impl<S: MailStore> std::fmt::Debug for StoreSession<S> {
@@ -335,6 +473,66 @@ async fn read_head<S: MailStore>(
     }
 }
 
+/// The unfolded values of every `name:` field of a header block.
+fn header_values(head: &[u8], name: &str) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    let mut current: Option<Vec<u8>> = None;
+    for line in head.split(|&c| c == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
+            if let Some(v) = current.as_mut() {
+                v.extend_from_slice(line);
+            }
+            continue;
+        }
+        out.extend(current.take());
+        if line.len() > name.len()
+            && line
+                .get(..name.len())
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            && line.get(name.len()) == Some(&b':')
+        {
+            current = Some(line.get(name.len() + 1..).unwrap_or_default().to_vec());
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// An unstructured header value with RFC 2047 encoded words decoded (by mail-parser).
+fn decode_unstructured(value: &[u8]) -> String {
+    if !value.windows(2).any(|w| w == b"=?") && value.is_ascii() {
+        return String::from_utf8_lossy(value).into_owned();
+    }
+    let mut m = b"Subject:".to_vec();
+    m.extend_from_slice(value);
+    m.extend_from_slice(b"\r\n\r\n");
+    crate::mime::parse(&m)
+        .and_then(|p| p.subject().map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(value).into_owned())
+}
+
+/// Case-insensitive (Unicode lower case) substring test of decoded text.
+fn decoded_contains(text: &str, needle: &[u8]) -> bool {
+    let needle = String::from_utf8_lossy(needle).to_lowercase();
+    text.to_lowercase().contains(&needle)
+}
+
+/// SEARCH BODY/TEXT on the decoded text parts (transfer encoding and charset undone by
+/// mail-parser); TEXT also looks at the decoded Subject.
+fn decoded_body_contains(raw: &[u8], needle: &[u8], with_header: bool) -> bool {
+    let Some(msg) = crate::mime::parse(raw) else {
+        return false;
+    };
+    if with_header && msg.subject().is_some_and(|s| decoded_contains(s, needle)) {
+        return true;
+    }
+    (0..msg.text_body_count()).any(|i| {
+        msg.body_text(i)
+            .is_some_and(|t| decoded_contains(&t, needle))
+    })
+}
+
 fn seqset(numbers: &[u32]) -> Option<SequenceSet> {
     let mut sorted: Vec<u32> = numbers.iter().copied().filter(|&n| n != 0).collect();
     sorted.sort_unstable();
@@ -354,6 +552,47 @@ fn seqset(numbers: &[u32]) -> Option<SequenceSet> {
     SequenceSet::new(ranges).ok()
 }
 
+/// At most this many UIDs are enumerated when the store's expunge history for a MODSEQ is
+/// incomplete and VANISHED must be computed from the UID range instead.
+const MAX_VANISHED_SCAN: u32 = 1_000_000;
+
+/// UIDs expunged from a mailbox after a MODSEQ, as far as `set` (largest UID `largest`)
+/// covers them and the view no longer has them. `present` is sorted.
+fn vanished_uids(
+    changes: &mailstore_core::Changes,
+    present: &[u32],
+    uidnext: u32,
+    set: Option<&SequenceSet>,
+) -> Vec<u32> {
+    let largest = uidnext.saturating_sub(1).max(1);
+    let mut out: Vec<u32> = if changes.vanished_complete {
+        changes.vanished.clone()
+    } else {
+        // The history was purged: everything below UIDNEXT the mailbox no longer has.
+        (1..uidnext.min(MAX_VANISHED_SCAN))
+            .filter(|u| present.binary_search(u).is_err())
+            .collect()
+    };
+    out.retain(|u| {
+        present.binary_search(u).is_err() && set.is_none_or(|s| s.contains(*u, largest))
+    });
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Inclusive ranges of sorted UIDs.
+fn uid_ranges(uids: &[u32]) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for &u in uids {
+        match out.last_mut() {
+            Some((_, end)) if end.checked_add(1) == Some(u) => *end = u,
+            _ => out.push((u, u)),
+        }
+    }
+    out
+}
+
 impl<S: MailStore> StoreSession<S> {
     /// Looks a mailbox up (the future borrows only the store, so it stays `Send`).
     fn mailbox_ref(
@@ -364,11 +603,65 @@ impl<S: MailStore> StoreSession<S> {
         let store = Arc::clone(&self.store);
         let account = self.account.id;
         let name = mailbox.as_str().to_string();
+        let hidden = !crate::policy::imap_visible(&self.policy, &name);
         async move {
+            if hidden {
+                return Err(Status::no("No such mailbox").with_code("NONEXISTENT"));
+            }
             store
                 .mailbox(account, &name)
                 .await
                 .map_err(|e| store_status(&e))
+        }
+    }
+
+    /// After the change feed overflowed: turns the difference between the view and a
+    /// fresh snapshot into change events (expunges, new messages, every message's flags),
+    /// queued before the events still pending.
+    async fn resync(&mut self) {
+        let store = Arc::clone(&self.store);
+        let Some(view) = self.view.as_mut() else {
+            return;
+        };
+        if !view.stale {
+            return;
+        }
+        let Ok(snap) = store.snapshot(view.mailbox).await else {
+            return;
+        };
+        view.stale = false;
+        tracing::debug!(mailbox = ?view.mailbox, "imap: change feed overflowed; resynchronising the session");
+        let present: std::collections::HashSet<u32> = snap.messages.iter().map(|m| m.uid).collect();
+        let gone: Vec<u32> = view
+            .uids
+            .iter()
+            .copied()
+            .filter(|u| !present.contains(u))
+            .collect();
+        let last = view.uids.last().copied().unwrap_or(0);
+        let mut synth = Vec::new();
+        if !gone.is_empty() {
+            synth.push(ChangeEvent::Expunged {
+                uids: gone,
+                modseq: snap.info.highest_modseq,
+            });
+        }
+        for m in &snap.messages {
+            if m.uid > last {
+                synth.push(ChangeEvent::New {
+                    uid: m.uid,
+                    modseq: m.modseq,
+                });
+            } else if view.uids.binary_search(&m.uid).is_ok() {
+                synth.push(ChangeEvent::FlagsChanged {
+                    uid: m.uid,
+                    flags: m.flags.clone(),
+                    modseq: m.modseq,
+                });
+            }
+        }
+        for e in synth.into_iter().rev() {
+            view.pending.push_front(e);
         }
     }
 
@@ -441,17 +734,9 @@ impl<S: MailStore> StoreSession<S> {
         let header = |name: &str, needle: &[u8]| {
             let Some(b) = body else { return false };
             let end = memchr::memmem::find(b, b"\r\n\r\n").unwrap_or(b.len());
-            b.get(..end)
-                .unwrap_or_default()
-                .split(|&c| c == b'\n')
-                .any(|line| {
-                    line.len() > name.len()
-                        && line
-                            .get(..name.len())
-                            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-                        && line.get(name.len()) == Some(&b':')
-                        && contains(line.get(name.len() + 1..).unwrap_or_default(), needle)
-                })
+            header_values(b.get(..end).unwrap_or_default(), name)
+                .iter()
+                .any(|v| contains(v, needle) || decoded_contains(&decode_unstructured(v), needle))
         };
         match key {
             SearchKey::All => true,
@@ -481,10 +766,13 @@ impl<S: MailStore> StoreSession<S> {
             SearchKey::Cc(s) => header("Cc", s),
             SearchKey::Bcc(s) => header("Bcc", s),
             SearchKey::Header(name, s) => header(&String::from_utf8_lossy(name), s),
-            SearchKey::Text(s) => body.is_some_and(|b| contains(b, s)),
+            SearchKey::Text(s) => {
+                body.is_some_and(|b| contains(b, s) || decoded_body_contains(b, s, true))
+            }
             SearchKey::Body(s) => body.is_some_and(|b| {
                 let start = memchr::memmem::find(b, b"\r\n\r\n").map_or(b.len(), |p| p + 4);
                 contains(b.get(start..).unwrap_or_default(), s)
+                    || decoded_body_contains(b, s, false)
             }),
             SearchKey::Larger(n) => meta.size > *n,
             SearchKey::Smaller(n) => meta.size < *n,
@@ -504,6 +792,16 @@ impl<S: MailStore> StoreSession<S> {
             SearchKey::SentSince(d) => sent_day(body).is_some_and(|x| x >= day_number(d)),
             // Keys added to imap-proto later are not evaluated: they match everything.
             _ => true,
+        }
+    }
+
+    fn uses_modseq(key: &SearchKey) -> bool {
+        match key {
+            SearchKey::ModSeq { .. } => true,
+            SearchKey::Not(k) => Self::uses_modseq(k),
+            SearchKey::Or(a, b) => Self::uses_modseq(a) || Self::uses_modseq(b),
+            SearchKey::And(keys) => keys.iter().any(Self::uses_modseq),
+            _ => false,
         }
     }
 
@@ -555,7 +853,9 @@ where
             .map_err(|e| store_status(&e))?;
         let mut out = Vec::new();
         for m in &all {
-            if subscribed_only && !m.subscribed {
+            if (subscribed_only && !m.subscribed)
+                || !crate::policy::imap_visible(&self.policy, &m.name)
+            {
                 continue;
             }
             let hit = patterns.iter().any(|p| {
@@ -640,6 +940,7 @@ where
         params: &SelectParams,
     ) -> Result<SelectInfo, Status> {
         self.view = None;
+        self.consumer.finish(&*self.store, &self.policy).await;
         let info = self.mailbox_ref(mailbox).await?;
         // Subscribe first so no change between the snapshot and the subscription is lost.
         let sub = self
@@ -660,8 +961,59 @@ where
         );
         si.highest_modseq = Some(snap.info.highest_modseq);
         si.read_only = read_only;
+        // RFC 9051 section 6.3.2: SELECT/EXAMINE answer with the mailbox's LIST response.
+        if self.rev2 {
+            let mut attributes = Vec::new();
+            if let Some(a) = info.special_use.and_then(special_attr) {
+                attributes.push(a);
+            }
+            if let Ok(name) = Mailbox::new(info.name.clone()) {
+                si.extra
+                    .push(imap_proto::types::Response::Data(Data::List(ListData {
+                        attributes,
+                        delimiter: Some('/'),
+                        mailbox: name,
+                        extended: Vec::new(),
+                    })));
+            }
+        }
         if params.condstore || params.qresync.is_some() {
             self.condstore = true;
+        }
+        // RFC 7162 section 3.2.5: with a matching UIDVALIDITY, report what vanished and
+        // what changed since the client's MODSEQ.
+        if let Some(q) = params
+            .qresync
+            .as_ref()
+            .filter(|q| q.uid_validity.get() == snap.info.uidvalidity)
+        {
+            let changes = self
+                .store
+                .changes_since(info.mailbox, q.modseq)
+                .await
+                .map_err(|e| store_status(&e))?;
+            let vanished = vanished_uids(&changes, &uids, snap.info.uidnext, q.known_uids.as_ref());
+            if let Some(set) = seqset(&vanished) {
+                si.extra
+                    .push(imap_proto::types::Response::Data(Data::Vanished {
+                        earlier: true,
+                        uids: set,
+                    }));
+            }
+            for m in &changes.changed {
+                let Ok(i) = uids.binary_search(&m.uid) else {
+                    continue;
+                };
+                si.extra
+                    .push(imap_proto::types::Response::Data(Data::Fetch {
+                        seq: nz(u32::try_from(i + 1).unwrap_or(u32::MAX)),
+                        items: vec![
+                            FetchAttr::Uid(nz(m.uid)),
+                            FetchAttr::Flags(to_imap_flags(&m.flags)),
+                            FetchAttr::ModSeq(m.modseq),
+                        ],
+                    }));
+            }
         }
         self.view = Some(View {
             mailbox: info.mailbox,
@@ -669,11 +1021,14 @@ where
             uids,
             sub,
             pending: VecDeque::new(),
+            own: VecDeque::new(),
+            stale: false,
         });
         Ok(si)
     }
 
     async fn unselect(&mut self, expunge: bool) -> Result<(), Status> {
+        self.consumer.finish(&*self.store, &self.policy).await;
         if expunge && self.view.as_ref().is_some_and(|v| !v.read_only) {
             let _ = self.expunge(None).await?;
         }
@@ -686,8 +1041,9 @@ where
         set: &SequenceSet,
         uid: bool,
         items: &[FetchItem],
-        _modifiers: &FetchModifiers,
+        modifiers: &FetchModifiers,
     ) -> Result<Vec<FetchResult>, Status> {
+        self.resync().await;
         let (mailbox, read_only) = {
             let v = self.selected()?;
             (v.mailbox, v.read_only)
@@ -697,11 +1053,21 @@ where
             return Ok(Vec::new());
         }
         let uidset: UidSet = targets.iter().map(|&(_, u)| u).collect();
-        let metas = self
+        let consumed = targets.iter().map(|&(_, u)| u);
+        self.consumer
+            .note_fetch(&self.policy, mailbox, items, consumed);
+        let mut metas = self
             .store
             .message_meta(mailbox, &uidset)
             .await
             .map_err(|e| store_status(&e))?;
+        // CHANGEDSINCE (RFC 7162 section 3.1.4.1): only messages changed after the MODSEQ,
+        // and MODSEQ is reported with them.
+        if let Some(since) = modifiers.changed_since {
+            self.condstore = true;
+            metas.retain(|m| m.modseq > since);
+        }
+        let with_modseq = modifiers.changed_since.is_some() && !items.contains(&FetchItem::ModSeq);
         let needs_body = items.iter().any(item_needs_body);
         // Header-only items (Thunderbird's and Apple Mail's sync fetches) read only the
         // beginning of each message, not its attachments.
@@ -715,11 +1081,42 @@ where
                         | FetchItem::BodySection { peek: false, .. }
                 )
             });
+        // Set \Seen first, so the FETCH responses carry the new flags and MODSEQ.
+        let mut seen_now: Vec<u32> = Vec::new();
+        if sets_seen {
+            let unseen: UidSet = metas
+                .iter()
+                .filter(|m| !m.flags.system.contains(SystemFlags::SEEN))
+                .map(|m| m.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let outcome = self
+                    .store
+                    .store_flags(
+                        mailbox,
+                        &unseen,
+                        FlagOp::Add,
+                        &Flags::system(SystemFlags::SEEN),
+                        None,
+                    )
+                    .await
+                    .map_err(|e| store_status(&e))?;
+                seen_now = outcome.updated.iter().map(|x| x.uid).collect();
+                if let Some(v) = self.view.as_mut() {
+                    v.note_own(outcome.updated.iter().map(|x| x.modseq));
+                }
+                for m in &mut metas {
+                    if let Some(up) = outcome.updated.iter().find(|x| x.uid == m.uid) {
+                        m.flags = up.flags.clone();
+                        m.modseq = up.modseq;
+                    }
+                }
+            }
+        }
         let mut out = Vec::with_capacity(targets.len());
-        let mut newly_seen = Vec::new();
         for (seq, u) in targets {
             let Some(meta) = metas.iter().find(|m| m.uid == u) else {
-                continue; // expunged meanwhile: the EXPUNGE follows
+                continue; // expunged meanwhile, or unchanged since CHANGEDSINCE
             };
             let raw = if needs_body {
                 let read = if head_only {
@@ -756,11 +1153,8 @@ where
             if uid {
                 attrs.push(FetchAttr::Uid(nz(u)));
             }
-            let mut flags = meta.flags.clone();
-            if sets_seen && !flags.system.contains(SystemFlags::SEEN) {
-                flags.system = flags.system.union(SystemFlags::SEEN);
-                newly_seen.push(u);
-            }
+            let flags = meta.flags.clone();
+            let newly_seen = seen_now.contains(&u);
             for item in items {
                 match item {
                     FetchItem::Uid if !uid => attrs.push(FetchAttr::Uid(nz(u))),
@@ -835,29 +1229,25 @@ where
                     _ => {}
                 }
             }
-            if newly_seen.last() == Some(&u) && !items.contains(&FetchItem::Flags) {
+            if newly_seen && !items.contains(&FetchItem::Flags) {
                 attrs.push(FetchAttr::Flags(to_imap_flags(&flags)));
             }
+            // RFC 7162 section 3.2.4: with CONDSTORE on, a FETCH that set \Seen carries
+            // UID and MODSEQ.
+            if !uid && newly_seen && self.condstore && !items.contains(&FetchItem::Uid) {
+                attrs.push(FetchAttr::Uid(nz(u)));
+            }
+            if with_modseq || (newly_seen && self.condstore && !items.contains(&FetchItem::ModSeq))
+            {
+                attrs.push(FetchAttr::ModSeq(meta.modseq));
+            }
             out.push((nz(seq), attrs));
-        }
-        if !newly_seen.is_empty() {
-            let set: UidSet = newly_seen.into_iter().collect();
-            let _ = self
-                .store
-                .store_flags(
-                    mailbox,
-                    &set,
-                    FlagOp::Add,
-                    &Flags::system(SystemFlags::SEEN),
-                    None,
-                )
-                .await
-                .map_err(|e| store_status(&e))?;
         }
         Ok(out)
     }
 
     async fn store(&mut self, request: StoreRequest) -> Result<StoreResult, Status> {
+        self.resync().await;
         let (mailbox, read_only) = {
             let v = self.selected()?;
             (v.mailbox, v.read_only)
@@ -886,6 +1276,9 @@ where
             )
             .await
             .map_err(|e| store_status(&e))?;
+        if let Some(v) = self.view.as_mut() {
+            v.note_own(outcome.updated.iter().map(|m| m.modseq));
+        }
         let mut result = StoreResult::default();
         for m in &outcome.updated {
             let Some(&(seq, _)) = targets.iter().find(|(_, u)| *u == m.uid) else {
@@ -913,10 +1306,13 @@ where
             };
             result.modified = seqset(&numbers);
         }
+        crate::policy::imap_after_store(&*self.store, mailbox, &self.policy, &outcome.updated)
+            .await;
         Ok(result)
     }
 
     async fn search(&mut self, criteria: &[SearchKey], uid: bool) -> Result<SearchResult, Status> {
+        self.resync().await;
         let (mailbox, uids) = {
             let v = self.selected()?;
             (v.mailbox, v.uids.clone())
@@ -933,6 +1329,8 @@ where
             uids.last().copied().unwrap_or(0),
         );
         let mut numbers = Vec::new();
+        let uses_modseq = criteria.iter().any(Self::uses_modseq);
+        let mut highest: u64 = 0;
         for (i, u) in uids.iter().enumerate() {
             let Some(meta) = metas.iter().find(|m| m.uid == *u) else {
                 continue;
@@ -956,9 +1354,17 @@ where
                 .all(|k| Self::search_matches(k, seq, meta, body.as_deref(), largest))
             {
                 numbers.push(if uid { *u } else { seq });
+                highest = highest.max(meta.modseq);
             }
         }
-        Ok(SearchResult::new(numbers))
+        let mut result = SearchResult::new(numbers);
+        // RFC 7162 section 3.1.5: a SEARCH with MODSEQ reports the highest MODSEQ of the
+        // matches.
+        if uses_modseq && !result.numbers.is_empty() {
+            self.condstore = true;
+            result.highest_modseq = Some(highest);
+        }
+        Ok(result)
     }
 
     async fn copy(
@@ -968,6 +1374,7 @@ where
         target: &Mailbox,
     ) -> Result<Option<Code>, Status> {
         let mailbox = self.selected()?.mailbox;
+        crate::policy::imap_guard(&self.policy, target.as_str())?;
         let to = match self.store.mailbox(self.account.id, target.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1009,6 +1416,7 @@ where
         if read_only {
             return Err(Status::no("The mailbox is read-only (EXAMINE)"));
         }
+        crate::policy::imap_guard(&self.policy, target.as_str())?;
         let to = match self.store.mailbox(self.account.id, target.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1040,6 +1448,7 @@ where
     }
 
     async fn expunge(&mut self, uids: Option<&SequenceSet>) -> Result<Vec<Expunged>, Status> {
+        self.resync().await;
         let (mailbox, read_only, view_uids) = {
             let v = self.selected()?;
             (v.mailbox, v.read_only, v.uids.clone())
@@ -1079,6 +1488,7 @@ where
         date: Option<&DateTime>,
         _size: u64,
     ) -> Result<(), Status> {
+        crate::policy::imap_guard(&self.policy, mailbox.as_str())?;
         let target = match self.store.mailbox(self.account.id, mailbox.as_str()).await {
             Ok(m) => m.mailbox,
             Err(StoreError::NoSuchMailbox(_)) => {
@@ -1205,15 +1615,60 @@ where
         {
             self.condstore = true;
         }
+        if capabilities.iter().any(|c| c == "QRESYNC") {
+            self.qresync = true;
+        }
+        if capabilities.iter().any(|c| c == "IMAP4rev2") {
+            self.rev2 = true;
+        }
+    }
+
+    async fn fetch_vanished(
+        &mut self,
+        set: &SequenceSet,
+        changed_since: u64,
+    ) -> Result<Vec<u32>, Status> {
+        if !self.qresync {
+            return Err(Status::bad(
+                "The VANISHED modifier needs ENABLE QRESYNC first (RFC 7162)",
+            ));
+        }
+        let (mailbox, present) = {
+            let v = self.selected()?;
+            (v.mailbox, v.uids.clone())
+        };
+        let changes = self
+            .store
+            .changes_since(mailbox, changed_since)
+            .await
+            .map_err(|e| store_status(&e))?;
+        let uidnext = self
+            .store
+            .mailbox_status(mailbox)
+            .await
+            .map_err(|e| store_status(&e))?
+            .uidnext;
+        Ok(vanished_uids(&changes, &present, uidnext, Some(set)))
     }
 
     fn take_changes(&mut self) -> Vec<Unsolicited> {
         let condstore = self.condstore;
+        let qresync = self.qresync;
         let Some(view) = self.view.as_mut() else {
             return Vec::new();
         };
         while let Some(e) = view.sub.try_recv() {
+            if e == ChangeEvent::Resync {
+                view.stale = true;
+            }
             view.pending.push_back(e);
+        }
+        if view.stale {
+            // Events were lost: nothing is reported until a fresh snapshot (taken before
+            // the next command that touches messages, or at once in IDLE) says what
+            // changed; the events meanwhile are covered by that snapshot.
+            view.pending.clear();
+            return Vec::new();
         }
         let mut out = Vec::new();
         // How many messages the client knows about (sequence numbers it may use).
@@ -1225,6 +1680,7 @@ where
                 }
                 ChangeEvent::Expunged { uids, .. } => {
                     let mut i = 0;
+                    let mut gone = Vec::new();
                     while let Some(&u) = view.uids.get(i) {
                         if !uids.contains(&u) {
                             i += 1;
@@ -1233,13 +1689,26 @@ where
                         view.uids.remove(i);
                         if i < announced {
                             announced -= 1;
-                            out.push(Unsolicited::Expunge(
-                                u32::try_from(i + 1).unwrap_or(u32::MAX),
-                            ));
+                            if qresync {
+                                gone.push(u);
+                            } else {
+                                out.push(Unsolicited::Expunge(
+                                    u32::try_from(i + 1).unwrap_or(u32::MAX),
+                                ));
+                            }
                         }
+                    }
+                    // RFC 7162 section 3.2.10: VANISHED instead of EXPUNGE once QRESYNC is on.
+                    if !gone.is_empty() {
+                        gone.sort_unstable();
+                        out.push(Unsolicited::Vanished(uid_ranges(&gone)));
                     }
                 }
                 ChangeEvent::FlagsChanged { uid, flags, modseq } => {
+                    if let Some(p) = view.own.iter().position(|&m| m == modseq) {
+                        view.own.remove(p);
+                        continue;
+                    }
                     if let Some(i) = view.uids.iter().position(|&u| u == uid)
                         && i < announced
                     {
@@ -1262,11 +1731,20 @@ where
         out
     }
 
+    async fn logout(&mut self) {
+        self.consumer.finish(&*self.store, &self.policy).await;
+    }
+
     async fn wait_changes(&mut self) {
         match self.view.as_mut() {
             Some(view) => {
                 let e = view.sub.recv().await;
-                view.pending.push_back(e);
+                if e == ChangeEvent::Resync {
+                    view.stale = true;
+                    self.resync().await;
+                } else {
+                    view.pending.push_back(e);
+                }
             }
             None => std::future::pending::<()>().await,
         }
@@ -1299,6 +1777,111 @@ mod tests {
             (2026, 11, 24)
         );
         assert_eq!((d.hour(), d.minute(), d.second()), (23, 47, 15));
+    }
+
+    #[test]
+    fn search_text_is_decoded_and_case_folded() {
+        let raw: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.test>\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\n \
+aus Berlin\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\
+Content-Transfer-Encoding: base64\r\n\r\nS8Okc2UgdW5kIEJyb3Q=\r\n";
+        let head = raw
+            .get(..memchr::memmem::find(raw, b"\r\n\r\n").unwrap())
+            .unwrap();
+        let subj = header_values(head, "subject");
+        assert_eq!(subj.len(), 1);
+        let decoded = decode_unstructured(&subj[0]);
+        assert!(decoded.starts_with("Grüße"), "{decoded}");
+        assert!(!decoded_contains(&decoded, "GRÜSS".as_bytes()));
+        assert!(decoded_contains(&decoded, "GRÜ".as_bytes()));
+        assert!(
+            decoded_contains(&decoded, b"BERLIN"),
+            "folded line unfolded: {decoded}"
+        );
+        let from = header_values(head, "From");
+        assert!(decoded_contains(
+            &decode_unstructured(&from[0]),
+            "jürgen".as_bytes()
+        ));
+        // The body is base64 "Käse und Brot".
+        assert!(decoded_body_contains(raw, "KÄSE".as_bytes(), false));
+        assert!(!decoded_body_contains(raw, b"Wurst", false));
+        assert!(decoded_body_contains(raw, "grüße".as_bytes(), true));
+        assert!(!decoded_body_contains(raw, "grüße".as_bytes(), false));
+    }
+
+    #[tokio::test]
+    async fn a_session_that_fell_behind_the_feed_resynchronises() {
+        use mailstore_core::{MemoryStore, NewAccount, StoreConfig};
+        let mut cfg = StoreConfig::default();
+        cfg.limits.feed_capacity = 2;
+        let store = Arc::new(MemoryStore::with_config(cfg));
+        let acc = store
+            .create_account(NewAccount::new("a@example.test".to_string(), Some("pw")))
+            .await
+            .unwrap();
+        let inbox = store.mailbox(acc.id, "INBOX").await.unwrap().mailbox;
+        let add = |i: u32| {
+            let store = Arc::clone(&store);
+            async move {
+                store
+                    .append(
+                        inbox,
+                        AppendOptions::default(),
+                        Bytes::from(format!("Subject: {i}\r\n\r\nx\r\n")),
+                    )
+                    .await
+                    .unwrap();
+            }
+        };
+        for i in 0..3 {
+            add(i).await;
+        }
+        let backend = StoreBackend::new(Arc::clone(&store));
+        let mut s = backend.login("a@example.test", b"pw").await.unwrap();
+        s.select(
+            &Mailbox::new("INBOX").unwrap(),
+            false,
+            &SelectParams::default(),
+        )
+        .await
+        .unwrap();
+        // Another writer: flag 2, expunge 1, five new messages: more than the feed holds.
+        let two: UidSet = [2u32].into_iter().collect();
+        store
+            .store_flags(
+                inbox,
+                &two,
+                FlagOp::Add,
+                &Flags::system(SystemFlags::FLAGGED),
+                None,
+            )
+            .await
+            .unwrap();
+        let one: UidSet = [1u32].into_iter().collect();
+        store.expunge(inbox, &one).await.unwrap();
+        for i in 3..8 {
+            add(i).await;
+        }
+        assert_eq!(s.take_changes(), Vec::new(), "nothing until the snapshot");
+        let r = s.search(&[SearchKey::All], true).await.unwrap();
+        assert_eq!(
+            r.numbers,
+            vec![2, 3],
+            "the command still runs on the old view"
+        );
+        let changes = s.take_changes();
+        assert_eq!(
+            changes.first(),
+            Some(&Unsolicited::Expunge(1)),
+            "{changes:?}"
+        );
+        assert!(
+            changes.iter().any(|c| matches!(c, Unsolicited::Fetch { seq: 1, uid: Some(2), flags, .. } if flags.contains(&"\\Flagged".to_string()))),
+            "{changes:?}"
+        );
+        assert_eq!(changes.last(), Some(&Unsolicited::Exists(7)), "{changes:?}");
+        let r = s.search(&[SearchKey::All], true).await.unwrap();
+        assert_eq!(r.numbers, vec![2, 3, 4, 5, 6, 7, 8]);
     }
 
     #[test]

@@ -21,7 +21,11 @@ mod admin;
 mod config;
 mod error;
 mod imap;
+mod imports;
+mod limits;
+mod migrate;
 mod mime;
+mod policy;
 mod pop3;
 mod serve;
 mod smtp;
@@ -43,10 +47,20 @@ use crate::error::ServerError;
 
 /// The reference mail server and its admin commands.
 #[derive(Debug, Parser)]
-#[command(name = "mail-server", version, about)]
+#[command(
+    name = "mail-server",
+    version,
+    about = "A mail server: POP3, IMAP and SMTP (inbound, submission, LMTP) on one durable store, with admin commands",
+    after_help = "Try it: `mail-server serve` (no config) starts a demo on 127.0.0.1 with the account \
+demo@example.test / demo-password and prints commands to try.\n\
+Production: write a config file (docs/server.md has every key), check it with \
+`mail-server -c FILE check-config`, then `mail-server -c FILE serve`.\n\
+Admin commands work while the server runs (through its admin socket)."
+)]
 struct Cli {
     /// Configuration file (TOML). Without it: the embedded development configuration
-    /// (data in ./mail-data, POP3 on 127.0.0.1:2110 and POP3S on 127.0.0.1:2995).
+    /// (data in ./mail-data, listeners on 127.0.0.1: POP3 2110/2995, IMAP 2143/2993, SMTP
+    /// 2525, submission 2587/2465; clear-text login allowed from loopback).
     #[arg(
         long,
         short = 'c',
@@ -59,9 +73,11 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the `import add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve POP3 until SIGINT or SIGTERM.
+    /// Serve POP3, IMAP and SMTP on the configured listeners until SIGINT or SIGTERM.
     Serve,
     /// Validate the configuration and print the effective settings.
     CheckConfig,
@@ -89,12 +105,19 @@ enum Command {
         #[arg(long, default_value = "maildir")]
         format: String,
     },
-    /// Import plain Maildir or mbox into an account.
+    /// Import plain Maildir or mbox into an account (`import ADDRESS PATH`), or manage
+    /// external POP3 imports (`import add|list|remove|run|status`, docs/policy.md).
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Import {
+        /// External POP3 imports.
+        #[command(subcommand)]
+        action: Option<ImportCommand>,
         /// The account.
-        address: String,
+        #[arg(required = true)]
+        address: Option<String>,
         /// Source directory (Maildir) or file/directory (mbox).
-        path: PathBuf,
+        #[arg(required = true)]
+        path: Option<PathBuf>,
         /// `maildir` or `mbox`.
         #[arg(long, default_value = "maildir")]
         format: String,
@@ -102,6 +125,311 @@ enum Command {
         #[arg(long)]
         folder: Option<String>,
     },
+    /// Show or change account / organisation policy settings (docs/policy.md).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// IMAP migration jobs (MIG-1..6).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Upload `.eml` files into a folder (bad files are reported, good ones kept).
+    Upload {
+        /// The account.
+        #[arg(long)]
+        user: String,
+        /// The destination folder.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+        /// The `.eml` files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Retention (POP-7): delete mail older than each account's retention period.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
+}
+
+/// `policy` subcommands.
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Print the settings (TOML) of an account or an organisation.
+    Show {
+        /// The account (full address).
+        #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+        user: Option<String>,
+        /// The organisation (domain).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Change one setting: `policy set --user U pop3.on_delete keep_original`.
+    Set {
+        /// The account (full address).
+        #[arg(long, conflicts_with = "org", required_unless_present = "org")]
+        user: Option<String>,
+        /// The organisation (domain).
+        #[arg(long)]
+        org: Option<String>,
+        /// Dotted key, as `policy show` prints it.
+        key: String,
+        /// A TOML value (`true`, `30`, `"News"`, `[...]`, `{...}`), `none` to unset.
+        value: String,
+    },
+}
+
+/// `import` subcommands: external POP3 accounts (IMP-1..5).
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// Register an external POP3 account; its password is read from stdin.
+    Add {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// An id for this import (letters, digits, `-_.`).
+        #[arg(long)]
+        id: String,
+        /// `gmail`, `yahoo`, `outlook` or `custom` (then --host, --port, --tls).
+        #[arg(long, default_value = "custom")]
+        provider: String,
+        /// Remote host (custom).
+        #[arg(long)]
+        host: Option<String>,
+        /// Remote port (custom; default 995).
+        #[arg(long, default_value_t = 995)]
+        port: u16,
+        /// `implicit`, `starttls` or `none` (custom).
+        #[arg(long, default_value = "implicit")]
+        tls: String,
+        /// Remote login name.
+        #[arg(long)]
+        username: String,
+        /// Destination folder.
+        #[arg(long, default_value = "INBOX")]
+        folder: String,
+        /// Run the account's filter rules on imported mail.
+        #[arg(long)]
+        apply_filters: bool,
+        /// Do not fetch automatically every 10 minutes.
+        #[arg(long)]
+        no_auto: bool,
+        /// `keep` (default) or `delete` the remote copy once imported.
+        #[arg(long, default_value = "keep")]
+        remote: String,
+        /// PEM trust anchors for the remote server (default: the system bundle).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+    /// The account's imports and their automatic-fetch state.
+    List {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+    },
+    /// Remove an import.
+    Remove {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The import's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Fetch now.
+    Run {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The import's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Like `list`: shows why automatic fetch turned itself off.
+    Status {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn toml_str(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
+    Ok(match action {
+        ImportCommand::Add {
+            user,
+            id,
+            provider,
+            host,
+            port,
+            tls,
+            username,
+            folder,
+            apply_filters,
+            no_auto,
+            remote,
+            ca_file,
+        } => {
+            let server = match provider.as_str() {
+                "gmail" | "yahoo" | "outlook" => format!("provider = {}", toml_str(&provider)),
+                "custom" => {
+                    let tls = match tls.as_str() {
+                        "implicit" => "implicit",
+                        "starttls" => "start_tls",
+                        "none" => "none",
+                        other => {
+                            return Err(ServerError::Usage(format!(
+                                "--tls: expected implicit, starttls or none, got {other:?}"
+                            )));
+                        }
+                    };
+                    let host = host.ok_or_else(|| {
+                        ServerError::Usage("--host is required with --provider custom".into())
+                    })?;
+                    format!(
+                        "provider = \"custom\"\nhost = {}\nport = {port}\ntls = \"{tls}\"",
+                        toml_str(&host)
+                    )
+                }
+                other => {
+                    return Err(ServerError::Usage(format!(
+                        "--provider: expected gmail, yahoo, outlook or custom, got {other:?}"
+                    )));
+                }
+            };
+            let remote = match remote.as_str() {
+                "keep" => "{ mode = \"keep\" }",
+                "delete" => "{ mode = \"when_imported\" }",
+                other => {
+                    return Err(ServerError::Usage(format!(
+                        "--remote: expected keep or delete, got {other:?}"
+                    )));
+                }
+            };
+            let settings = format!(
+                "username = {}\ndestination_folder = {}\napply_filters = {apply_filters}\nauto_fetch = {}\nremote_deletion = {remote}\n[server]\n{server}\n",
+                toml_str(&username),
+                toml_str(&folder),
+                !no_auto
+            );
+            Request::ImportAdd {
+                address: user,
+                id,
+                settings,
+                password: read_secret_line("remote password")?,
+                ca_file: ca_file
+                    .map(|p| absolute(&p).map(|p| p.to_string_lossy().into_owned()))
+                    .transpose()?,
+            }
+        }
+        ImportCommand::List { user } | ImportCommand::Status { user } => {
+            Request::ImportStatus { address: user }
+        }
+        ImportCommand::Remove { user, id } => Request::ImportRemove { address: user, id },
+        ImportCommand::Run { user, id } => Request::ImportRun { address: user, id },
+    })
+}
+
+/// `migrate` subcommands.
+#[derive(Debug, Subcommand)]
+enum MigrateCommand {
+    /// Register a job; the source password is read from stdin.
+    Add {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// An id for the job (letters, digits, `-_.`).
+        #[arg(long)]
+        id: String,
+        /// Source IMAP host.
+        #[arg(long)]
+        host: String,
+        /// Source port.
+        #[arg(long, default_value_t = 993)]
+        port: u16,
+        /// `implicit`, `starttls` or `none`.
+        #[arg(long, default_value = "implicit")]
+        tls: String,
+        /// Source login.
+        #[arg(long)]
+        username: String,
+        /// PEM trust anchors for the source (default: the system bundle).
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+    },
+    /// Run one job, or every job in registration order.
+    Run {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The job; all jobs when absent.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// The jobs and their outcomes.
+    Status {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+    },
+}
+
+fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
+    Ok(match c {
+        MigrateCommand::Add {
+            user,
+            id,
+            host,
+            port,
+            tls,
+            username,
+            ca_file,
+        } => {
+            let tls = match tls.as_str() {
+                "implicit" => sync_policy::import::TlsMode::Implicit,
+                "starttls" => sync_policy::import::TlsMode::StartTls,
+                "none" => sync_policy::import::TlsMode::None,
+                other => {
+                    return Err(ServerError::Usage(format!(
+                        "--tls: expected implicit, starttls or none, got {other:?}"
+                    )));
+                }
+            };
+            Request::MigrateAdd {
+                address: user,
+                job: migrate::MigrateJob {
+                    id,
+                    host,
+                    port,
+                    tls,
+                    username,
+                    password: read_secret_line("source password")?,
+                    ca_file: ca_file.map(|p| absolute(&p)).transpose()?,
+                    last: None,
+                },
+            }
+        }
+        MigrateCommand::Run { user, id } => Request::MigrateRun { address: user, id },
+        MigrateCommand::Status { user } => Request::MigrateStatus { address: user },
+    })
+}
+
+/// `retention` subcommands.
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Run the retention pass now (the server also runs it every `policy.retention_interval`).
+    RunNow {
+        /// Run as if it were this Unix time (seconds), e.g. to test a retention period.
+        #[arg(long)]
+        at: Option<i64>,
+    },
+}
+
+fn policy_target(user: Option<String>, org: Option<String>) -> policy::PolicyTarget {
+    match (user, org) {
+        (Some(u), _) => policy::PolicyTarget::User(u),
+        (None, Some(o)) => policy::PolicyTarget::Org(o),
+        (None, None) => policy::PolicyTarget::Org(String::new()),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -305,15 +633,47 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             path: absolute(&path)?,
         },
         Command::Import {
+            action: Some(action),
+            ..
+        } => import_request(action)?,
+        Command::Import {
+            action: None,
             address,
             path,
             format,
             folder,
         } => Request::Import {
-            address,
+            address: address.unwrap_or_default(),
             format: format_arg(&format)?,
-            path: absolute(&path)?,
+            path: absolute(&path.unwrap_or_default())?,
             folder,
+        },
+        Command::Policy(PolicyCommand::Show { user, org }) => Request::PolicyShow {
+            target: policy_target(user, org),
+        },
+        Command::Policy(PolicyCommand::Set {
+            user,
+            org,
+            key,
+            value,
+        }) => Request::PolicySet {
+            target: policy_target(user, org),
+            key,
+            value,
+        },
+        Command::Retention(RetentionCommand::RunNow { at }) => Request::RetentionRun { at },
+        Command::Migrate(c) => migrate_request(c)?,
+        Command::Upload {
+            user,
+            folder,
+            files,
+        } => Request::Upload {
+            address: user,
+            folder,
+            paths: files
+                .iter()
+                .map(|f| absolute(f))
+                .collect::<Result<Vec<_>, _>>()?,
         },
         Command::Serve | Command::CheckConfig => {
             return Err(ServerError::Usage("not an admin command".into()));
@@ -379,7 +739,22 @@ fn run(cli: Cli) -> Result<(), ServerError> {
         command => {
             init_logging("warn");
             let request = request_for(command, &config)?;
-            let lines = runtime(false)?.block_on(run_admin(&config, request))?;
+            // A migration can take long: show a spinner with the elapsed time on a terminal.
+            let spinner = matches!(request, Request::MigrateRun { .. }).then(|| {
+                let pb = if std::io::stderr().is_terminal() {
+                    indicatif::ProgressBar::new_spinner()
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                pb.set_message("migrating (the server copies; notices go to the INBOX)");
+                pb.enable_steady_tick(std::time::Duration::from_millis(200));
+                pb
+            });
+            let lines = runtime(false)?.block_on(run_admin(&config, request));
+            if let Some(pb) = spinner {
+                pb.finish_and_clear();
+            }
+            let lines = lines?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
             for l in lines {

@@ -339,14 +339,62 @@ pub fn section(raw: &Bytes, msg: Option<&Message<'_>>, section: &Section) -> Opt
     let (hs, bs, be) = locate(msg, &section.part, 0)?;
     let header = raw.get(hs..bs)?;
     let body = raw.get(bs..be)?;
+    // RFC 9051 section 6.4.5: after a part number, HEADER, HEADER.FIELDS[.NOT] and TEXT
+    // apply to the message encapsulated in a MESSAGE/RFC822 (or MESSAGE/GLOBAL) part; MIME
+    // is the part's own header.
+    let (inner_head, inner_text) = if is_message_part(header) {
+        let split = header_end(body);
+        (body.get(..split)?, body.get(split..)?)
+    } else {
+        (header, body)
+    };
     Some(match &section.text {
-        None | Some(SectionText::Text) => Bytes::copy_from_slice(body),
-        Some(SectionText::Mime) | Some(SectionText::Header) => Bytes::copy_from_slice(header),
-        Some(SectionText::HeaderFields(names)) => Bytes::from(filter_fields(header, names, false)),
+        None => Bytes::copy_from_slice(body),
+        Some(SectionText::Text) => Bytes::copy_from_slice(inner_text),
+        Some(SectionText::Mime) => Bytes::copy_from_slice(header),
+        Some(SectionText::Header) => Bytes::copy_from_slice(inner_head),
+        Some(SectionText::HeaderFields(names)) => {
+            Bytes::from(filter_fields(inner_head, names, false))
+        }
         Some(SectionText::HeaderFieldsNot(names)) => {
-            Bytes::from(filter_fields(header, names, true))
+            Bytes::from(filter_fields(inner_head, names, true))
         }
     })
+}
+
+/// True when a part's MIME header says `Content-Type: message/rfc822` (or
+/// `message/global`).
+fn is_message_part(header: &[u8]) -> bool {
+    let mut lines = header.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let Some(value) = line
+            .get(..13)
+            .filter(|n| n.eq_ignore_ascii_case(b"content-type:"))
+            .and_then(|_| line.get(13..))
+        else {
+            continue;
+        };
+        // Unfold continuation lines into the value.
+        let mut v: Vec<u8> = value.to_vec();
+        while let Some(next) = lines.peek() {
+            if next.first().is_some_and(|c| *c == b' ' || *c == b'\t') {
+                v.extend_from_slice(next);
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        let text = String::from_utf8_lossy(&v).to_ascii_lowercase();
+        let media = text
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        return media == "message/rfc822" || media == "message/global";
+    }
+    false
 }
 
 #[cfg(test)]
@@ -385,6 +433,40 @@ Content-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\
             e.from[0].name.as_deref(),
             Some(&b"=?UTF-8?B?QsO2Yg==?="[..])
         );
+    }
+
+    #[test]
+    fn sections_of_an_encapsulated_message() {
+        let raw: &[u8] = b"From: a@example.test\r\nSubject: outer\r\nMIME-Version: 1.0\r\n\
+Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nsee below\r\n\
+--x\r\nContent-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n\
+From: b@example.org\r\nSubject: inner\r\n\r\ninner body\r\n--x--\r\n";
+        let bytes = Bytes::copy_from_slice(raw);
+        let m = parse(raw).unwrap();
+        let sec = |text: Option<SectionText>| Section {
+            part: vec![std::num::NonZeroU32::new(2).unwrap()],
+            text,
+        };
+        let get = |text| section(&bytes, Some(&m), &sec(text)).unwrap();
+        assert_eq!(
+            &get(Some(SectionText::Header))[..],
+            b"From: b@example.org\r\nSubject: inner\r\n\r\n"
+        );
+        assert_eq!(&get(Some(SectionText::Text))[..], b"inner body");
+        assert_eq!(
+            &get(Some(SectionText::Mime))[..],
+            b"Content-Type: message/rfc822\r\nContent-Disposition: inline\r\n\r\n"
+        );
+        assert_eq!(
+            &get(Some(SectionText::HeaderFields(vec![Bytes::from_static(
+                b"SUBJECT"
+            )])))[..],
+            b"Subject: inner\r\n\r\n"
+        );
+        assert!(is_message_part(
+            b"Content-Type:\r\n message/RFC822; x=y\r\n\r\n"
+        ));
+        assert!(!is_message_part(b"Content-Type: text/plain\r\n\r\n"));
     }
 
     #[test]

@@ -124,6 +124,10 @@ fn smtp_config(
         smtp::Kind::Lmtp => smtp_proto::server::Config::lmtp(config.hostname.clone()),
     };
     c.limits.message_size = config.max_message_size;
+    c.limits.recipients = config.smtp.max_recipients;
+    c.limits.errors = config.smtp.max_errors;
+    c.timeouts.command = config.smtp.command_timeout;
+    c.timeouts.data = config.smtp.data_timeout;
     c.implicit_tls = implicit;
     let sc = smtp_proto::tokio::ServeConfig::new(c);
     if implicit || kind == smtp::Kind::Lmtp {
@@ -223,7 +227,24 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         .map_err(|e| ServerError::io("installing the SIGINT/SIGTERM handlers", e))?;
 
     let backend = StoreBackend::new(Arc::clone(&store));
-    let imap_backend = Arc::new(crate::imap::StoreBackend::new(Arc::clone(&store)));
+    let retention = crate::policy::spawn_retention(
+        Arc::clone(&store),
+        config.policy.retention_interval,
+        shutdown.clone(),
+    );
+    let imports = crate::imports::spawn_scheduler(
+        Arc::clone(&store),
+        config.policy.import_tick,
+        shutdown.clone(),
+    );
+    // Failed logins are counted across every listener (per address and per account).
+    let guard = Arc::new(crate::limits::AuthGuard::new(&config.auth));
+    let imap_backend = Arc::new(
+        crate::imap::StoreBackend::new(Arc::clone(&store)).with_limits(
+            Arc::clone(&guard),
+            crate::limits::AccountConnections::new(config.imap.max_connections_per_account),
+        ),
+    );
     let mut tasks = Vec::new();
     for b in bound {
         let options = mail_net::ServeOptions::new(b.spec, limiter.clone(), shutdown.clone())
@@ -234,12 +255,22 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
             "pop3" | "pop3s" => {
                 let sc = pop3_config(&config, key == "pop3s", &acceptor);
                 let backend = backend.clone();
+                let cfg = Arc::clone(&config);
+                let guard = Arc::clone(&guard);
                 let task = tokio::spawn(mail_net::serve_with(
                     b.listener,
                     options,
                     move |stream, info| {
-                        let backend = backend.clone();
-                        let sc = sc.clone();
+                        let backend = crate::limits::GuardedPop3::new(
+                            backend.clone(),
+                            Arc::clone(&guard),
+                            info.peer.ip(),
+                        );
+                        let mut sc = sc.clone();
+                        // No password in clear text unless the client's network is trusted.
+                        if !cfg.auth.plaintext_allowed(info.peer.ip()) {
+                            sc.protocol.require_tls_for_auth = true;
+                        }
                         async move {
                             tracing::debug!(peer = %info.peer, listener = key, "connection");
                             if let Err(e) = pop3_proto::tokio::serve(stream, sc, &backend).await {
@@ -266,12 +297,17 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                     sc.tls = Some(acceptor.clone());
                 }
                 let backend = Arc::clone(&imap_backend);
+                let cfg = Arc::clone(&config);
                 let task = tokio::spawn(mail_net::serve_with(
                     b.listener,
                     options,
                     move |stream, info| {
-                        let backend = Arc::clone(&backend);
-                        let sc = sc.clone();
+                        let backend =
+                            crate::imap::PeerBackend::new(Arc::clone(&backend), info.peer.ip());
+                        let mut sc = sc.clone();
+                        // LOGINDISABLED before STARTTLS unless the client's network is trusted.
+                        sc.imap.login_disabled_without_tls =
+                            !cfg.auth.plaintext_allowed(info.peer.ip());
                         async move {
                             tracing::debug!(peer = %info.peer, listener = key, "connection");
                             if let Err(e) = imap_proto::tokio::serve(stream, sc, backend).await {
@@ -298,19 +334,26 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                 };
                 let sc = smtp_config(&config, kind, implicit, &acceptor);
                 let store = Arc::clone(&store);
+                let guard = Arc::clone(&guard);
                 let cfg = Arc::clone(&config);
                 let task = tokio::spawn(mail_net::serve_with(
                     b.listener,
                     options,
                     move |stream, info| {
-                        let session = smtp::Session::new(
-                            Arc::clone(&store),
-                            Arc::clone(&cfg),
-                            kind,
-                            info.peer,
-                            info.tls.is_some(),
+                        let session = crate::limits::GuardedSmtp::new(
+                            smtp::Session::new(
+                                Arc::clone(&store),
+                                Arc::clone(&cfg),
+                                kind,
+                                info.peer,
+                                info.tls.is_some(),
+                            ),
+                            Arc::clone(&guard),
+                            info.peer.ip(),
                         );
-                        let sc = sc.clone();
+                        let mut sc = sc.clone();
+                        // AUTH only inside TLS unless the client's network is trusted.
+                        sc.smtp.auth_requires_tls = !cfg.auth.plaintext_allowed(info.peer.ip());
                         async move {
                             tracing::debug!(peer = %info.peer, listener = key, "connection");
                             if let Err(e) = smtp_proto::tokio::serve(stream, sc, session).await {
@@ -391,6 +434,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         }
     }
     let _ = admin_task.await;
+    let _ = retention.await;
+    let _ = imports.await;
     let deadline = tokio::time::Instant::now() + config.limits.shutdown_grace;
     match limiter.drain(deadline).await {
         mail_net::Drained::All => {}

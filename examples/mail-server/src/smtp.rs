@@ -10,6 +10,13 @@
 //!   mail is delivered to local recipients only, other recipients are refused with a
 //!   text that says so.
 //!
+//! Policies (`crate::policy`, docs/policy.md): a submission login is also checked against
+//! the organisation/account switches, two-step verification and federated accounts
+//! (`535 5.7.8`); the organisation's source-IP allowlist is checked at `MAIL`
+//! (`550 5.7.1`); the sender's send-size limit at `MAIL SIZE=` and at the end of data,
+//! each recipient's receive-size limit at `RCPT` (declared `SIZE=`) and at the end of data
+//! (`552 5.3.4`); each recipient's filter rules file the message after it is stored.
+//!
 //! The message streams into one store append per recipient (`AppendSink`), with a
 //! `Received:` field in front; nothing is visible before the final `250`, which comes only
 //! after every copy is durable.
@@ -50,6 +57,14 @@ pub struct Session<S: MailStore> {
     helo: String,
     account: Option<AccountInfo>,
     recipients: Vec<MailboxRef>,
+    /// Per recipient (parallel to `recipients`): the account and its policy.
+    rcpt_policy: Vec<(mailstore_core::AccountId, sync_policy::EffectivePolicy)>,
+    /// The sender's policy (submission).
+    sender_policy: Option<sync_policy::EffectivePolicy>,
+    /// Bytes of message data received so far.
+    data_bytes: u64,
+    /// `MAIL FROM ... SIZE=`.
+    declared_size: Option<u64>,
     sinks: Vec<Option<S::Append>>,
     failure: Option<StoreError>,
     started: bool,
@@ -83,6 +98,10 @@ impl<S: MailStore> Session<S> {
             helo: String::new(),
             account: None,
             recipients: Vec::new(),
+            rcpt_policy: Vec::new(),
+            sender_policy: None,
+            data_bytes: 0,
+            declared_size: None,
             sinks: Vec::new(),
             failure: None,
             started: false,
@@ -94,6 +113,8 @@ impl<S: MailStore> Session<S> {
             sink.abort().await;
         }
         self.recipients.clear();
+        self.rcpt_policy.clear();
+        self.data_bytes = 0;
         self.failure = None;
         self.started = false;
     }
@@ -149,6 +170,16 @@ impl<S: MailStore> Session<S> {
     }
 }
 
+/// A policy refusal as an SMTP reply (code, enhanced code and the refusal's text).
+fn refusal_reply(r: &sync_policy::access::Refusal) -> Reply {
+    let c = r.smtp_code();
+    let mut parts = c.enhanced.split('.').map(|p| p.parse::<u16>().unwrap_or(0));
+    let class = u8::try_from(parts.next().unwrap_or(5)).unwrap_or(5);
+    let subject = parts.next().unwrap_or(0);
+    let detail = parts.next().unwrap_or(0);
+    Reply::enh(c.code, (class, subject, detail), r.text())
+}
+
 fn address_of(m: &smtp_proto::Mailbox) -> String {
     format!("{}@{}", m.local_part_unquoted(), m.domain())
 }
@@ -193,6 +224,30 @@ where
                     tracing::info!(user = username, "smtp refused: access disabled");
                     return Err(AuthFailure::InvalidCredentials);
                 }
+                let kind = crate::policy::LoginKind::from_via(&outcome.via);
+                match crate::policy::check_login(
+                    &*self.store,
+                    &outcome.account,
+                    sync_policy::access::Protocol::Smtp,
+                    kind,
+                    false,
+                )
+                .await
+                {
+                    Ok(Ok(policy)) => self.sender_policy = Some(policy),
+                    Ok(Err(refusal)) => {
+                        // smtp-proto answers a failed AUTH with its fixed
+                        // `535 5.7.8 Authentication credentials invalid`.
+                        tracing::info!(user = username, reason = %refusal, "smtp refused by policy");
+                        return Err(AuthFailure::InvalidCredentials);
+                    }
+                    Err(e) => {
+                        tracing::warn!("smtp: store error: {e}");
+                        return Err(AuthFailure::TemporaryFailure(
+                            "the account store is unavailable".into(),
+                        ));
+                    }
+                }
                 tracing::info!(user = username, via = ?outcome.via, "smtp login");
                 self.account = Some(outcome.account);
                 Ok(Identity::new(username))
@@ -207,8 +262,9 @@ where
         }
     }
 
-    async fn mail_from(&mut self, from: &ReversePath, _params: &MailParams) -> MailDecision {
+    async fn mail_from(&mut self, from: &ReversePath, params: &MailParams) -> MailDecision {
         self.clear().await;
+        self.declared_size = params.size;
         if self.kind != Kind::Submission {
             return MailDecision::Accept;
         }
@@ -221,6 +277,16 @@ where
                 || account.aliases.iter().any(|x| x.to_ascii_lowercase() == a)
         });
         if owned {
+            if let Some(policy) = &self.sender_policy {
+                if let Err(r) = crate::policy::smtp_source(policy, self.peer.ip()) {
+                    return MailDecision::Reply(refusal_reply(&r));
+                }
+                if let Some(size) = params.size
+                    && let Err(r) = policy.check_size(sync_policy::access::Direction::Send, size)
+                {
+                    return MailDecision::Reply(refusal_reply(&r));
+                }
+            }
             MailDecision::Accept
         } else {
             MailDecision::Reply(Reply::enh(
@@ -232,6 +298,7 @@ where
     }
 
     async fn rcpt_to(&mut self, to: &ForwardPath, _params: &RcptParams) -> RcptDecision {
+        let declared = self.declared_size;
         let address = match to.mailbox() {
             Some(m) => address_of(m),
             None => format!(
@@ -262,11 +329,26 @@ where
                 );
             }
         };
+        let policy = match crate::policy::effective(&*self.store, &account).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("smtp: store error: {e}");
+                return RcptDecision::TempFail(
+                    "the mail store is unavailable, try again later".into(),
+                );
+            }
+        };
+        if let Some(size) = declared
+            && let Err(r) = policy.check_size(sync_policy::access::Direction::Receive, size)
+        {
+            return RcptDecision::Reply(refusal_reply(&r));
+        }
         match self.store.mailbox(account.id, "INBOX").await {
             Ok(inbox) => {
                 // LMTP answers once per accepted RCPT, so keep duplicates there.
                 if self.kind == Kind::Lmtp || !self.recipients.contains(&inbox.mailbox) {
                     self.recipients.push(inbox.mailbox);
+                    self.rcpt_policy.push((account.id, policy));
                 }
                 RcptDecision::Accept
             }
@@ -281,6 +363,7 @@ where
         if !self.started {
             self.start().await;
         }
+        self.data_bytes = self.data_bytes.saturating_add(chunk.len() as u64);
         for slot in &mut self.sinks {
             if let Some(sink) = slot
                 && let Err(e) = sink.write(&chunk).await
@@ -298,10 +381,45 @@ where
         let mut decisions = Vec::with_capacity(recipients);
         let sinks: Vec<Option<S::Append>> = self.sinks.drain(..).collect();
         let first_failure = self.failure.take();
-        for sink in sinks {
+        let size = self.data_bytes;
+        let send_refusal = self.sender_policy.as_ref().and_then(|p| {
+            p.check_size(sync_policy::access::Direction::Send, size)
+                .err()
+        });
+        let targets = std::mem::take(&mut self.rcpt_policy);
+        for (i, sink) in sinks.into_iter().enumerate() {
+            let target = targets.get(i);
+            let refusal = send_refusal.clone().or_else(|| {
+                target.and_then(|(_, p)| {
+                    p.check_size(sync_policy::access::Direction::Receive, size)
+                        .err()
+                })
+            });
+            if let Some(r) = refusal {
+                if let Some(s) = sink {
+                    s.abort().await;
+                }
+                decisions.push(MessageDecision::Reply(refusal_reply(&r)));
+                continue;
+            }
             decisions.push(match sink {
                 Some(s) => match s.commit().await {
-                    Ok(o) => MessageDecision::Queued(format!("{}.{}", o.uidvalidity, o.uid)),
+                    Ok(o) => {
+                        if let (Some((account, policy)), Some(mailbox)) =
+                            (target, self.recipients.get(i))
+                            && let Err(e) = crate::policy::file_delivered(
+                                &*self.store,
+                                *account,
+                                policy,
+                                *mailbox,
+                                o.uid,
+                            )
+                            .await
+                        {
+                            tracing::warn!("smtp: filter rules not applied: {e}");
+                        }
+                        MessageDecision::Queued(format!("{}.{}", o.uidvalidity, o.uid))
+                    }
                     Err(e) => failure_decision(&e),
                 },
                 None => first_failure.as_ref().map_or_else(

@@ -97,7 +97,8 @@ m.logout()
     let out = python(&script);
     let lines: Vec<&str> = out.lines().collect();
     let expect = |i: usize, want: &str| assert_eq!(lines[i], want, "line {i} of:\n{out}");
-    expect(0, "True True");
+    // Loopback is in the test configuration's plaintext_networks: no LOGINDISABLED.
+    expect(0, "True False");
     expect(1, "login failed [AUTHENTICATIONFAILED] Invalid credentials");
     assert!(
         lines[2].contains("'(\\\\HasNoChildren \\\\Sent \\\\Subscribed) \"/\" Sent'"),
@@ -136,7 +137,9 @@ m.logout()
     expect(6, "[b'1 (FLAGS ())']");
     expect(
         7,
-        "[b'1 (BODY[]<0> \"From: Test\" FLAGS (\\\\Seen))', b'1 (UID 1 FLAGS (\\\\Seen))']",
+        // The \\Seen the FETCH set is reported once, in the FETCH (no echo from the
+        // change feed).
+        "[b'1 (BODY[]<0> \"From: Test\" FLAGS (\\\\Seen))']",
     );
     expect(
         8,
@@ -363,4 +366,146 @@ CC dave 1\nHEADER X-Tag alpha 1\nBODY alpha 2\nTEXT alpha 1 2\nNEW \nOLD 1 2\nKE
     );
     let (status, _) = server.terminate();
     assert!(status.success());
+}
+
+/// CONDSTORE and QRESYNC over the store: VANISHED for UID EXPUNGE and for another
+/// connection's expunge, SELECT (QRESYNC ...) and UID FETCH (CHANGEDSINCE ... VANISHED)
+/// report what changed and what vanished since a MODSEQ, FETCH CHANGEDSINCE filters.
+#[test]
+fn condstore_and_qresync_report_changes_and_vanished() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    for s in ["one", "two", "three", "four"] {
+        env.admin_ok(&["deliver", "alice@example.test"], &common::message(s));
+    }
+    let server = env.start();
+    let script = format!(
+        r#"
+import socket, ssl, re
+ctx = ssl._create_unverified_context()
+def conn():
+    s = ctx.wrap_socket(socket.create_connection(('127.0.0.1', {imaps})), server_hostname='localhost')
+    f = s.makefile('rb')
+    f.readline()
+    return s, f
+def cmd(c, tag, line):
+    s, f = c
+    s.sendall(tag.encode() + b' ' + line.encode() + b'\r\n')
+    out = []
+    while True:
+        l = f.readline().decode().rstrip('\r\n')
+        out.append(l)
+        if l.startswith(tag + ' '):
+            return out
+def show(lines):
+    for l in lines:
+        print(l)
+    print('--')
+
+a = conn(); b = conn(); d = conn()
+for c in (a, b, d):
+    cmd(c, 'L', 'LOGIN alice@example.test alice-pw')
+for c in (a, b):
+    cmd(c, 'E', 'ENABLE QRESYNC')
+sel = cmd(a, 'S', 'SELECT INBOX')
+uidvalidity = re.search(r'UIDVALIDITY (\d+)', ' '.join(sel)).group(1)
+modseq0 = re.search(r'HIGHESTMODSEQ (\d+)', ' '.join(sel)).group(1)
+cmd(b, 'S', 'SELECT INBOX')
+cmd(d, 'S', 'SELECT INBOX (CONDSTORE)')
+show(cmd(a, 'T1', 'STORE 2 +FLAGS (\\Flagged)'))
+show(cmd(a, 'T2', 'STORE 3 +FLAGS.SILENT (\\Deleted)'))
+show(cmd(a, 'T3', 'UID EXPUNGE 3'))
+show(cmd(b, 'N', 'NOOP'))
+show(cmd(d, 'F', 'FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ')'))
+c = conn()
+cmd(c, 'L', 'LOGIN alice@example.test alice-pw')
+cmd(c, 'E', 'ENABLE QRESYNC')
+show([l for l in cmd(c, 'S', 'SELECT INBOX (QRESYNC (' + uidvalidity + ' ' + modseq0 + ' 1:4))') if 'VANISHED' in l or 'FETCH' in l or l.startswith('S ')])
+show(cmd(c, 'U', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ' VANISHED)'))
+show(cmd(d, 'V', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE ' + modseq0 + ' VANISHED)'))
+show(cmd(d, 'Q', 'SEARCH MODSEQ ' + str(int(modseq0) + 1)))
+r = conn()
+cmd(r, 'L', 'LOGIN alice@example.test alice-pw')
+cmd(r, 'E', 'ENABLE IMAP4rev2')
+show([l for l in cmd(r, 'S', 'SELECT Sent') if 'LIST' in l or 'RECENT' in l])
+"#,
+        imaps = server.listeners["imaps"].port(),
+    );
+    let out = python(&script);
+    let blocks: Vec<Vec<&str>> = out.split("--\n").map(|b| b.lines().collect()).collect();
+    // STORE answers with UID and MODSEQ (QRESYNC enabled).
+    let store = blocks[0][0];
+    let m = regex_modseq(store);
+    assert_eq!(
+        store,
+        format!("* 2 FETCH (FLAGS (\\Flagged) MODSEQ ({m}))"),
+        "{out}"
+    );
+    // The session's own changes are not echoed back (and .SILENT stays silent).
+    assert_eq!(blocks[0][1], "T1 OK STORE completed", "{out}");
+    assert_eq!(blocks[1], ["T2 OK STORE completed"], "{out}");
+    assert_eq!(
+        blocks[2],
+        ["* VANISHED 3", "T3 OK UID EXPUNGE completed"],
+        "{out}"
+    );
+    // Another QRESYNC connection: the flag change with UID and MODSEQ, then VANISHED.
+    assert!(
+        blocks[3].contains(&format!("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ({m}))").as_str()),
+        "{out}"
+    );
+    let vanished_at = blocks[3].iter().position(|l| *l == "* VANISHED 3");
+    assert!(vanished_at.is_some(), "{out}");
+    assert!(!blocks[3].iter().any(|l| l.ends_with("EXPUNGE")), "{out}");
+    // CONDSTORE-only connection (SELECT ... (CONDSTORE)): FETCH CHANGEDSINCE lists only
+    // the changed message still there, then the other session's changes arrive with
+    // MODSEQ; the EXPUNGE waits for a command that allows it (RFC 9051 7.5.1).
+    assert_eq!(
+        blocks[4],
+        [
+            format!("* 2 FETCH (FLAGS (\\Flagged) MODSEQ ({m}))").as_str(),
+            format!("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ({m}))").as_str(),
+            format!("* 3 FETCH (UID 3 FLAGS (\\Deleted) MODSEQ ({}))", m + 1).as_str(),
+            "F OK FETCH completed"
+        ],
+        "{out}"
+    );
+    assert_eq!(blocks[7][0], "* 3 EXPUNGE", "{out}");
+    // SELECT (QRESYNC ...): VANISHED (EARLIER) and the changed message.
+    assert_eq!(blocks[5][0], "* VANISHED (EARLIER) 3", "{out}");
+    assert_eq!(
+        blocks[5][1],
+        format!("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ({m}))"),
+        "{out}"
+    );
+    assert!(blocks[5][2].starts_with("S OK [READ-WRITE]"), "{out}");
+    // UID FETCH (CHANGEDSINCE m VANISHED).
+    assert_eq!(blocks[6][0], "* VANISHED (EARLIER) 3", "{out}");
+    assert_eq!(
+        blocks[6][1],
+        format!("* 2 FETCH (UID 2 FLAGS (\\Flagged) MODSEQ ({m}))"),
+        "{out}"
+    );
+    assert_eq!(blocks[6][2], "U OK UID FETCH completed", "{out}");
+    // VANISHED without ENABLE QRESYNC is refused.
+    assert!(blocks[7].last().unwrap().starts_with("V BAD"), "{out}");
+    // IMAP4rev2: SELECT answers with the mailbox's LIST response and no RECENT.
+    assert_eq!(blocks[9], ["* LIST (\\Sent) \"/\" Sent"], "{out}");
+    // SEARCH MODSEQ reports the highest MODSEQ of the matches (RFC 7162 3.1.5).
+    assert_eq!(
+        blocks[8],
+        [
+            format!("* SEARCH 2 (MODSEQ {m})").as_str(),
+            "Q OK SEARCH completed"
+        ],
+        "{out}"
+    );
+}
+
+fn regex_modseq(line: &str) -> u64 {
+    let start = line.find("MODSEQ (").expect("MODSEQ") + "MODSEQ (".len();
+    line[start..].split(')').next().unwrap().parse().unwrap()
 }

@@ -124,7 +124,9 @@ l.quit()
     assert!(lines[1].starts_with("(250, "), "{}", lines[1]);
     assert_eq!(lines[2], "250 550 554");
     assert_eq!(lines[3], "250");
-    assert_eq!(lines[4], "False", "AUTH is not offered before STARTTLS");
+    // Loopback is in the tests' `plaintext_networks`; tests/security.rs checks that AUTH
+    // is not offered before STARTTLS to other clients.
+    assert_eq!(lines[4], "True", "AUTH offered to a trusted network");
     assert_eq!(lines[5], "True");
     assert_eq!(lines[6], "bad login 535");
     assert_eq!(lines[7], "235");
@@ -234,4 +236,43 @@ fn swaks_submits_with_starttls_and_auth_plain() {
     });
     let (status, _) = server.terminate();
     assert!(status.success());
+}
+
+#[test]
+fn smtp_limits_come_from_the_configuration() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("[smtp]\nmax_recipients = 2\n", listeners());
+    for u in [
+        "alice@example.test",
+        "bob@example.test",
+        "carol@example.test",
+    ] {
+        env.admin_ok(&["user", "add", u], b"pw\n");
+    }
+    let server = env.start();
+    let script = format!(
+        r#"{}
+s = smtplib.SMTP(HOST, MX)
+s.ehlo()
+s.mail('someone@example.net')
+print(s.rcpt('alice@example.test')[0], s.rcpt('bob@example.test')[0], s.rcpt('carol@example.test')[0])
+print(s.data(MSG)[0])
+s.quit()
+"#,
+        py(&server)
+    );
+    let out = python(&script);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "250 250 452",
+        "the third recipient is over the limit:\n{out}"
+    );
+    assert_eq!(lines[1], "250", "{out}");
+    let check = env.admin_ok(&["check-config"], b"");
+    assert!(
+        check.contains("[smtp]\nmax_recipients = 2\ncommand_timeout = \"5m\""),
+        "{check}"
+    );
 }

@@ -22,7 +22,7 @@ pub enum NonSyncLiterals {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Longest command line, without literals. Default 64 KiB. A longer line is answered
+    /// Longest command line (bytes before its CRLF), without literals. Default 64 KiB. A longer line is answered
     /// with `BAD` and skipped without being held in memory.
     pub max_line: usize,
     /// Largest whole command (lines plus inline literals) other than an APPEND message.
@@ -100,6 +100,14 @@ pub struct Config {
     pub non_sync_literals: NonSyncLiterals,
     /// Offer `COMPRESS=DEFLATE` after authentication (RFC 4978). Default true.
     pub compress: bool,
+    /// SEARCHRES (RFC 5182): advertise `SEARCHRES` after authentication and accept
+    /// `SEARCH RETURN (SAVE)` and `$`. The application must then call
+    /// [`Connection::save_search_result`](super::Connection::save_search_result) when serving
+    /// a SAVE search and resolve `$` with
+    /// [`Connection::search_result`](super::Connection::search_result). Default `false`
+    /// (commands using SEARCHRES are answered `BAD`), since a server that does not do this
+    /// must not advertise it. Also on when `SEARCHRES` is in a capability list.
+    pub searchres: bool,
     /// Extra capabilities advertised before and after authentication (e.g. `ID`).
     /// Default empty.
     pub extra_capabilities: Vec<String>,
@@ -127,6 +135,7 @@ impl Default for Config {
             login_disabled_without_tls: true,
             non_sync_literals: NonSyncLiterals::default(),
             compress: true,
+            searchres: false,
             extra_capabilities: Vec::new(),
             post_auth_capabilities: DEFAULT_POST_AUTH_CAPABILITIES
                 .iter()

@@ -6,7 +6,10 @@ use bytes::{BufMut, BytesMut};
 ///
 /// Queue it with [`Connection::queue_unsolicited`](super::Connection::queue_unsolicited); the
 /// machine sends it only where RFC 9051 section 7.5 allows: right away while the client
-/// IDLEs, otherwise just before the tagged completion of the current or next command.
+/// IDLEs, otherwise when the next command in the selected state is handed out (before its
+/// own responses) and before each tagged completion; SELECT, EXAMINE, CLOSE and UNSELECT
+/// drop them. A client that enabled QRESYNC must get `Vanished`, never `Expunge`
+/// (RFC 7162 section 3.2.10).
 /// `EXPUNGE` and `VANISHED` (and everything queued after them, whose sequence numbers
 /// depend on them) are held back while a `FETCH`, `STORE` or `SEARCH` that uses sequence
 /// numbers is in progress (RFC 9051 section 7.5.1, RFC 7162 section 3.2.10).

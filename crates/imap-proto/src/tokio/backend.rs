@@ -225,6 +225,18 @@ pub trait Session: Send + 'static {
         modifiers: &FetchModifiers,
     ) -> impl Future<Output = Result<Vec<FetchResult>, Status>> + Send;
 
+    /// UIDs in `set` expunged since mod-sequence `changed_since`, for `UID FETCH ...
+    /// (CHANGEDSINCE m VANISHED)` (RFC 7162 section 3.2.6); the adapter sends them as
+    /// `* VANISHED (EARLIER)` before the FETCH responses. Default: none.
+    fn fetch_vanished(
+        &mut self,
+        set: &SequenceSet,
+        changed_since: u64,
+    ) -> impl Future<Output = Result<Vec<u32>, Status>> + Send {
+        let _ = (set, changed_since);
+        async { Ok(Vec::new()) }
+    }
+
     /// STORE / UID STORE.
     fn store(
         &mut self,

@@ -15,7 +15,7 @@ use super::backend::{Backend, Expunged, Session, StoreRequest};
 use super::deflate::Deflate;
 use crate::server::{Config, Connection, Event, Request, Status};
 use crate::types::{
-    Code, CommandBody, Data, ESearchItem, FetchAttr, FetchLiteralItem, ListReturnOption,
+    Code, CommandBody, Data, ESearchItem, FetchAttr, FetchItem, FetchLiteralItem, ListReturnOption,
     ListSelectOption, Response, SearchReturnOption, SeqNum, SeqRange, SequenceSet, StatusKind,
     StatusResponse, Text,
 };
@@ -526,6 +526,9 @@ where
                         let condstore = self.conn.enabled().condstore
                             || params.condstore
                             || params.qresync.is_some();
+                        if condstore {
+                            self.conn.note_condstore();
+                        }
                         self.send(Data::Exists(info.exists))?;
                         if !rev2 {
                             self.send(Data::Recent(info.recent))?;
@@ -647,18 +650,42 @@ where
                 set,
                 items,
                 modifiers,
-            } => match session.fetch(&set, uid, &items.expand(), &modifiers).await {
-                Ok(results) => {
-                    for (seq, items) in results {
-                        self.send_fetch(seq, items).await?;
-                    }
-                    Ok(Status::ok(format!(
-                        "{}FETCH completed",
-                        if uid { "UID " } else { "" }
-                    )))
+            } => {
+                if modifiers.changed_since.is_some() || items.expand().contains(&FetchItem::ModSeq)
+                {
+                    self.conn.note_condstore();
                 }
-                Err(st) => Err(st),
-            },
+                if let (true, true, Some(since)) =
+                    (uid, modifiers.vanished, modifiers.changed_since)
+                {
+                    match session.fetch_vanished(&set, since).await {
+                        Ok(uids) => {
+                            if let Some(uids) = sequence_set(&uids) {
+                                self.send(Data::Vanished {
+                                    earlier: true,
+                                    uids,
+                                })?;
+                            }
+                        }
+                        Err(st) => return self.finish(Err(st)),
+                    }
+                }
+                let Some(session) = self.session.as_mut() else {
+                    return Ok(());
+                };
+                match session.fetch(&set, uid, &items.expand(), &modifiers).await {
+                    Ok(results) => {
+                        for (seq, items) in results {
+                            self.send_fetch(seq, items).await?;
+                        }
+                        Ok(Status::ok(format!(
+                            "{}FETCH completed",
+                            if uid { "UID " } else { "" }
+                        )))
+                    }
+                    Err(st) => Err(st),
+                }
+            }
             CommandBody::Store {
                 uid,
                 set,
@@ -667,6 +694,9 @@ where
                 flags,
                 unchanged_since,
             } => {
+                if unchanged_since.is_some() {
+                    self.conn.note_condstore();
+                }
                 let request = StoreRequest {
                     set,
                     uid,

@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 
 use crate::Secret;
 use crate::error::Error;
@@ -17,11 +18,36 @@ use crate::types::{
 /// spaces between `FROM:`/`TO:` and the path (a widespread deviation). Everything else
 /// follows the RFC grammar: paths need their angle brackets, local parts are dot-strings or
 /// quoted strings, domains are host names (U-labels allowed) or address literals.
+///
+/// Mailboxes are copied out of `line` (one allocation each); [`command_bytes`] parses the
+/// same grammar with zero-copy mailboxes.
 pub fn command(line: &[u8]) -> Result<Command, Error> {
+    parse_command(line, None)
+}
+
+/// [`command`] over a shared buffer: the mailboxes of `MAIL` and `RCPT` are zero-copy
+/// slices of `line` (a reference count, no allocation), so they keep the buffer alive as
+/// long as they live. The server state machine frames its lines this way.
+///
+/// ```
+/// use bytes::Bytes;
+/// use smtp_proto::{Command, ForwardPath, parse};
+///
+/// let line = Bytes::from_static(b"RCPT TO:<alice@example.com>");
+/// let Ok(Command::Rcpt { to: ForwardPath::Mailbox(m), .. }) = parse::command_bytes(&line) else {
+///     panic!("not a RCPT");
+/// };
+/// assert_eq!(m.domain(), "example.com");
+/// ```
+pub fn command_bytes(line: &Bytes) -> Result<Command, Error> {
+    parse_command(line, Some(line))
+}
+
+fn parse_command(line: &[u8], owner: Option<&Bytes>) -> Result<Command, Error> {
     let line = trim_end(line);
-    // Branch-free (vectorised) check first; find the position only on the error path.
+    // Branch-free word-at-a-time check first; find the position only on the error path.
     let ctl = |b: u8| (b < 0x20 && b != b'\t') | (b == 0x7f);
-    if line.iter().fold(false, |acc, &b| acc | ctl(b)) {
+    if may_have_ctl(line) && line.iter().any(|&b| ctl(b)) {
         return Err(Error::Syntax {
             what: "control character",
             position: line.iter().position(|&b| ctl(b)).unwrap_or(0),
@@ -38,6 +64,7 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
     let c = Cursor {
         line,
         pos: verb_off,
+        owner,
     };
     let no_arg = |cmd: Command| {
         if verb.len() == line.len() {
@@ -74,6 +101,33 @@ pub fn command(line: &[u8]) -> Result<Command, Error> {
         8 if verb.eq_ignore_ascii_case(b"STARTTLS") => no_arg(Command::StartTls),
         _ => Err(Error::UnknownCommand),
     }
+}
+
+/// False when `line` surely has no octet below 0x20 and no DEL (0x7F); true when it may
+/// (a TAB, which is allowed, also answers true). Eight octets at a time: for a word `x`,
+/// `(x - 0x01..01 * n) & !x & 0x80..80` is non-zero exactly when some octet is below `n`.
+fn may_have_ctl(line: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = |x: u64| {
+        let del = x ^ (ONES * 0x7f);
+        (x.wrapping_sub(ONES * 0x20) & !x & HIGH) | (del.wrapping_sub(ONES) & !del & HIGH)
+    };
+    let mut chunks = line.chunks_exact(8);
+    let mut any = 0u64;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        any |= word(u64::from_le_bytes(w));
+    }
+    // The tail, padded with spaces (which are neither below 0x20 nor DEL).
+    let tail = chunks.remainder();
+    let mut w = [b' '; 8];
+    if let Some(dst) = w.get_mut(..tail.len()) {
+        dst.copy_from_slice(tail);
+    }
+    any |= word(u64::from_le_bytes(w));
+    any != 0
 }
 
 /// Frames the next line: returns it without its line ending (CRLF, or a bare LF) and the
@@ -141,6 +195,8 @@ fn hello(verb: HelloVerb, rest: &[u8]) -> Result<Command, Error> {
 struct Cursor<'a> {
     line: &'a [u8],
     pos: usize,
+    /// The buffer `line` is a prefix of, when values may be zero-copy slices of it.
+    owner: Option<&'a Bytes>,
 }
 
 impl<'a> Cursor<'a> {
@@ -246,8 +302,12 @@ fn class(b: u8) -> u8 {
 }
 
 /// `Mailbox = Local-part "@" ( Domain / address-literal )`
+///
+/// Each octet is looked at once: the scans note whether any octet is non-ASCII, and only
+/// then is the address checked as UTF-8.
 fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
     let start = c.pos;
+    let mut high = 0u8;
     if c.peek() == Some(b'"') {
         c.pos += 1;
         loop {
@@ -263,40 +323,126 @@ fn mailbox(c: &mut Cursor<'_>) -> Result<Mailbox, Error> {
                         _ => return Err(c.bad_address()),
                     }
                 }
-                Some(32..=33 | 35..=91 | 93..=126 | 0x80..) => c.pos += 1,
+                Some(b @ (32..=33 | 35..=91 | 93..=126 | 0x80..)) => {
+                    high |= b;
+                    c.pos += 1;
+                }
                 _ => return Err(c.bad_address()),
             }
         }
     } else {
-        // Dot-string = Atom *("." Atom): one tight scan, then the dot rules.
+        // Dot-string = Atom *("." Atom). Fast path: the local part ends at the first `@`;
+        // when every octet before it is atext or a dot and the dots are well placed, the
+        // precise scan below would stop there too.
         let rest = c.rest();
-        let n = rest
-            .iter()
-            .position(|&b| class(b) & ATEXT_DOT == 0)
-            .unwrap_or(rest.len());
-        let s = rest.get(..n).unwrap_or_default();
-        if s.first().is_none_or(|&b| b == b'.')
-            || s.last() == Some(&b'.')
-            || s.windows(2).any(|w| w == b"..")
-        {
-            return Err(c.bad_address());
+        if let Some((n, h)) = dot_string_fast(rest) {
+            c.pos += n;
+            high |= h;
+        } else {
+            dot_string(c, &mut high)?;
         }
-        c.pos += n;
     }
     let local_end = c.pos;
     if local_end - start > 64 * 4 || !c.eat(b'@') {
         return Err(c.bad_address());
     }
-    domain_or_literal(c)?;
+    high |= match domain_fast(c.rest()) {
+        Some((n, h)) => {
+            c.pos += n;
+            h
+        }
+        None => domain_or_literal(c)?,
+    };
     let whole = c.line.get(start..c.pos).unwrap_or_default();
-    let whole = std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
-        position: start + e.valid_up_to(),
-    })?;
-    Ok(Mailbox::from_wire(whole, local_end - start))
+    if high >= 0x80 {
+        std::str::from_utf8(whole).map_err(|e| Error::InvalidAddress {
+            position: start + e.valid_up_to(),
+        })?;
+    }
+    let end = c.pos;
+    Ok(Mailbox::from_wire(whole, local_end - start, || {
+        match c.owner {
+            Some(owner) => owner.slice(start..end),
+            None => Bytes::copy_from_slice(whole),
+        }
+    }))
 }
 
-/// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`.
-fn domain_or_literal(c: &mut Cursor<'_>) -> Result<(), Error> {
+/// The AND of `class` and the OR of the octets over `s` (one loop), and whether any
+/// adjacent pair is bad (a separate branch-free fold, which the compiler vectorises).
+fn fold_checks(s: &[u8], bad_pair: impl Fn(u8, u8) -> u8) -> (u8, u8, bool) {
+    let mut and = 0xFF;
+    let mut or = 0;
+    for &b in s {
+        and &= class(b);
+        or |= b;
+    }
+    let pair = s
+        .iter()
+        .zip(s.get(1..).unwrap_or_default())
+        .fold(0u8, |acc, (&a, &b)| acc | bad_pair(a, b));
+    (and, or, pair != 0)
+}
+
+/// The dot-string ending at the first `@` of `rest`, if it is valid: its length and the
+/// OR of its octets. `None` sends the caller to the precise scan.
+fn dot_string_fast(rest: &[u8]) -> Option<(usize, u8)> {
+    let n = memchr::memchr(b'@', rest)?;
+    let s = rest.get(..n)?;
+    let (and, or, pair) = fold_checks(s, |a, b| u8::from(a == b'.') & u8::from(b == b'.'));
+    let ok = and & ATEXT_DOT != 0
+        && !pair
+        && s.first().is_some_and(|&b| b != b'.')
+        && s.last().is_some_and(|&b| b != b'.');
+    ok.then_some((n, or))
+}
+
+/// The domain ending at the first `>` of `rest`, if it is a valid name of at most 63
+/// octets: its length and the OR of its octets. `None` sends the caller to the precise
+/// scan (address literals, long names, errors).
+fn domain_fast(rest: &[u8]) -> Option<(usize, u8)> {
+    let n = memchr::memchr(b'>', rest)?;
+    let d = rest.get(..n).filter(|d| d.len() <= 63)?;
+    let (and, or, pair) = fold_checks(d, |a, b| {
+        let (a_dot, b_dot) = (u8::from(a == b'.'), u8::from(b == b'.'));
+        (a_dot & (b_dot | u8::from(b == b'-'))) | (u8::from(a == b'-') & b_dot)
+    });
+    let edge = |b: &u8| *b != b'.' && *b != b'-';
+    let ok =
+        and & LDH_DOT != 0 && !pair && d.first().is_some_and(edge) && d.last().is_some_and(edge);
+    ok.then_some((n, or))
+}
+
+/// The precise dot-string scan, with the error positions of the grammar.
+fn dot_string(c: &mut Cursor<'_>, high: &mut u8) -> Result<(), Error> {
+    {
+        // One scan that also enforces the dot rules (no leading, trailing or doubled dot).
+        let rest = c.rest();
+        let mut after_dot = true;
+        let mut n = 0;
+        for &b in rest {
+            if class(b) & ATEXT_DOT == 0 {
+                break;
+            }
+            let dot = b == b'.';
+            if dot && after_dot {
+                return Err(c.bad_address());
+            }
+            after_dot = dot;
+            *high |= b;
+            n += 1;
+        }
+        if after_dot {
+            return Err(c.bad_address());
+        }
+        c.pos += n;
+    }
+    Ok(())
+}
+
+/// `Domain = sub-domain *("." sub-domain)` or `address-literal = "[" ... "]"`; returns the
+/// OR of the octets (so the caller knows whether any is non-ASCII).
+fn domain_or_literal(c: &mut Cursor<'_>) -> Result<u8, Error> {
     if c.eat(b'[') {
         let start = c.pos;
         while matches!(c.peek(), Some(33..=90 | 94..=126)) {
@@ -306,38 +452,56 @@ fn domain_or_literal(c: &mut Cursor<'_>) -> Result<(), Error> {
         if !c.eat(b']') || !valid_literal(inner) {
             return Err(Error::InvalidAddress { position: start });
         }
-        return Ok(());
+        return Ok(0);
     }
     domain(c)
 }
 
-fn domain(c: &mut Cursor<'_>) -> Result<(), Error> {
+/// `sub-domain = Let-dig [Ldh-str]`, U-labels (RFC 6531) being any UTF-8 octets: one scan
+/// that checks the octets, the label lengths (1 to 63) and the hyphen rules. Returns the OR
+/// of the octets.
+fn domain(c: &mut Cursor<'_>) -> Result<u8, Error> {
     let start = c.pos;
     let rest = c.rest();
-    let n = rest
-        .iter()
-        .position(|&b| class(b) & LDH_DOT == 0)
-        .unwrap_or(rest.len());
-    let d = rest.get(..n).unwrap_or_default();
-    // sub-domain = Let-dig [Ldh-str]; U-labels (RFC 6531) are any UTF-8 octets.
     let mut label_start = start;
-    for label in d.split(|&b| b == b'.') {
-        if label.is_empty()
-            || label.len() > 63
-            || label.first() == Some(&b'-')
-            || label.last() == Some(&b'-')
-        {
-            return Err(Error::InvalidAddress {
-                position: label_start,
-            });
+    let mut label_len = 0usize;
+    let mut prev = b'.';
+    let mut high = 0u8;
+    let mut n = 0;
+    for &b in rest {
+        if class(b) & LDH_DOT == 0 {
+            break;
         }
-        label_start += label.len() + 1;
+        if b == b'.' {
+            if label_len == 0 || prev == b'-' {
+                return Err(Error::InvalidAddress {
+                    position: label_start,
+                });
+            }
+            label_len = 0;
+            label_start = start + n + 1;
+        } else {
+            if (label_len == 0 && b == b'-') || label_len == 63 {
+                return Err(Error::InvalidAddress {
+                    position: label_start,
+                });
+            }
+            label_len += 1;
+        }
+        prev = b;
+        high |= b;
+        n += 1;
+    }
+    if label_len == 0 || prev == b'-' {
+        return Err(Error::InvalidAddress {
+            position: label_start,
+        });
     }
     if n > 255 {
         return Err(Error::InvalidAddress { position: start });
     }
     c.pos += n;
-    Ok(())
+    Ok(high)
 }
 
 fn valid_literal(inner: &[u8]) -> bool {
@@ -691,4 +855,162 @@ pub fn decode_sasl(line: &[u8]) -> Result<Vec<u8>, Error> {
         return Err(Error::InvalidBase64);
     }
     STANDARD.decode(line).map_err(|_| Error::InvalidBase64)
+}
+
+#[cfg(test)]
+mod perf_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LINES: &[&[u8]] = &[
+        b"MAIL FROM:<newsletter-bounces+alice=example.com@lists.example.org> SIZE=48213",
+        b"MAIL FROM:<SRS0=HHH=TT=example.org=a-very-long-local-part-indeed@forwarder.example.net>",
+        b"RCPT TO:<\"john doe\"@example.com> NOTIFY=SUCCESS,FAILURE",
+        b"RCPT TO:<j\xc3\xb6rg@b\xc3\xbccher.example>",
+        b"RCPT TO:<@relay.example:user@[192.0.2.1]>",
+        b"RCPT TO:<a..b@example.com>",
+        b"RCPT TO:<a@-example.com>",
+        b"RCPT TO:<a@example-.com>",
+        b"RCPT TO:<a@ex..ample.com>",
+        b"RCPT TO:<a\xff@example.com>",
+        b"EHLO mail.example.org",
+    ];
+
+    #[test]
+    fn shared_and_copying_parsers_agree() {
+        for line in LINES {
+            let shared = Bytes::copy_from_slice(line);
+            assert_eq!(command(line), command_bytes(&shared), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn long_and_short_mailboxes_behave_the_same() {
+        let long_local = "l".repeat(70);
+        for local in ["alice", long_local.as_str()] {
+            let line = format!("RCPT TO:<{local}@example.com>");
+            let built = Mailbox::new(local, "example.com");
+            for cmd in [
+                command(line.as_bytes()),
+                command_bytes(&Bytes::from(line.clone())),
+            ] {
+                let Ok(Command::Rcpt {
+                    to: ForwardPath::Mailbox(m),
+                    ..
+                }) = cmd
+                else {
+                    panic!("{line}");
+                };
+                assert_eq!(m, built);
+                assert_eq!(m.local_part(), local);
+                assert_eq!(m.domain(), "example.com");
+                assert_eq!(m.as_str(), format!("{local}@example.com"));
+                assert!(!m.is_utf8());
+            }
+        }
+    }
+
+    #[test]
+    fn domain_rules_report_the_label_position() {
+        for (line, pos) in [
+            (&b"RCPT TO:<a@-x.com>"[..], 11),
+            (b"RCPT TO:<a@x-.com>", 11),
+            (b"RCPT TO:<a@x..com>", 13),
+            (b"RCPT TO:<a@x.com.>", 17),
+            (b"RCPT TO:<a@>", 11),
+        ] {
+            assert_eq!(
+                command(line),
+                Err(Error::InvalidAddress { position: pos }),
+                "{line:?}"
+            );
+        }
+        let label = "a".repeat(63);
+        let ok = format!("RCPT TO:<a@{label}.com>");
+        assert!(command(ok.as_bytes()).is_ok());
+        let too_long = format!("RCPT TO:<a@{label}a.com>");
+        assert_eq!(
+            command(too_long.as_bytes()),
+            Err(Error::InvalidAddress { position: 11 })
+        );
+    }
+
+    #[test]
+    fn may_have_ctl_never_misses_one() {
+        for len in 0..20usize {
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut v = vec![b'a'; len];
+                    v[pos] = b;
+                    let is_ctl = b < 0x20 || b == 0x7f;
+                    if is_ctl {
+                        assert!(may_have_ctl(&v), "{b:#x} at {pos} of {len}");
+                    } else {
+                        assert!(!may_have_ctl(&v), "{b:#x} at {pos} of {len}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_line_finds_the_first_lf_near_and_far() {
+        for len in 0..200usize {
+            let mut v = vec![b'x'; len];
+            assert_eq!(split_line(&v), None, "{len}");
+            v.extend_from_slice(b"\r\nrest\n");
+            let (line, rest) = split_line(&v).unwrap();
+            assert_eq!(line, &vec![b'x'; len][..], "{len}");
+            assert_eq!(rest, b"rest\n", "{len}");
+            v[len] = b'y';
+            let (line, rest) = split_line(&v).unwrap();
+            assert_eq!(line.len(), len + 1, "{len}");
+            assert_eq!(rest, b"rest\n", "{len}");
+        }
+    }
+
+    fn cursor(line: &[u8]) -> Cursor<'_> {
+        Cursor {
+            line,
+            pos: 0,
+            owner: None,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn fast_paths_agree_with_the_precise_scans(
+            s in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'.'), Just(b'-'), Just(b'@'), Just(b'>'), Just(b'!'), Just(0xc3u8)],
+                0..90,
+            ),
+        ) {
+            if let Some((n, _)) = dot_string_fast(&s) {
+                let mut c = cursor(&s);
+                let mut high = 0;
+                prop_assert!(dot_string(&mut c, &mut high).is_ok());
+                prop_assert_eq!(c.pos, n);
+            }
+            if let Some((n, _)) = domain_fast(&s) {
+                let mut c = cursor(&s);
+                prop_assert!(domain(&mut c).is_ok());
+                prop_assert_eq!(c.pos, n);
+            }
+        }
+
+        #[test]
+        fn shared_and_copying_parsers_agree_on_any_line(
+            verb in prop_oneof![Just("MAIL FROM:<"), Just("RCPT TO:<")],
+            addr in proptest::collection::vec(
+                prop_oneof![Just(b'a'), Just(b'.'), Just(b'@'), Just(b'-'), Just(b'"'), Just(0xc3u8), Just(0xa9u8)],
+                0..80,
+            ),
+        ) {
+            let mut line = verb.as_bytes().to_vec();
+            line.extend_from_slice(&addr);
+            line.push(b'>');
+            let shared = Bytes::from(line.clone());
+            prop_assert_eq!(command(&line), command_bytes(&shared));
+        }
+    }
 }

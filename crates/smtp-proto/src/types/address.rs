@@ -1,54 +1,137 @@
 use std::fmt;
 
+use bytes::Bytes;
+
+/// Addresses up to this many octets live inside the [`Mailbox`] value (no allocation, no
+/// reference count); nearly all real addresses are shorter.
+const INLINE: usize = 60;
+
+/// The octets of a mailbox: inline when short, else a (possibly shared) buffer.
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Bytes),
+}
+
 /// A mailbox `local-part@domain` (RFC 5321 section 4.1.2, extended to UTF-8 by RFC 6531).
 ///
 /// The local part is kept in its wire form: a dot-string (`john.doe`) or a quoted string
 /// with its quotes (`"john doe"`). The domain is a domain name (A-labels or U-labels) or an
 /// address literal with its brackets (`[192.0.2.1]`, `[IPv6:2001:db8::1]`). Both live in
-/// one `String` (`local@domain`), so a mailbox costs one allocation.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// one run of octets (`local@domain`): inside the value itself up to 60 octets (no
+/// allocation), else in a buffer, which for a mailbox parsed by
+/// [`crate::parse::command_bytes`] (as the server does) is a zero-copy slice of the command
+/// line. The octets are valid UTF-8 (checked when the mailbox is made, and only when a
+/// non-ASCII octet is present); the `&str` accessors re-check them, which costs a few
+/// instructions per 16 octets of ASCII and never fails.
+#[derive(Clone)]
 pub struct Mailbox {
-    addr: String,
+    repr: Repr,
     at: usize,
+}
+
+impl PartialEq for Mailbox {
+    fn eq(&self, other: &Self) -> bool {
+        self.at == other.at && self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Mailbox {}
+
+impl std::hash::Hash for Mailbox {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes().hash(state);
+        self.at.hash(state);
+    }
 }
 
 impl Mailbox {
     /// Builds a mailbox from its two halves (no validation: the encoder writes them as is).
     pub fn new(local_part: impl AsRef<str>, domain: impl AsRef<str>) -> Self {
         let (l, d) = (local_part.as_ref(), domain.as_ref());
-        let mut addr = String::with_capacity(l.len() + 1 + d.len());
+        let len = l.len() + 1 + d.len();
+        if len <= INLINE {
+            let mut buf = [0u8; INLINE];
+            let parts = [l.as_bytes(), b"@", d.as_bytes()];
+            let mut pos = 0;
+            for part in parts {
+                if let Some(dst) = buf.get_mut(pos..pos + part.len()) {
+                    dst.copy_from_slice(part);
+                }
+                pos += part.len();
+            }
+            return Mailbox {
+                repr: Repr::Inline {
+                    len: len as u8,
+                    buf,
+                },
+                at: l.len(),
+            };
+        }
+        let mut addr = String::with_capacity(len);
         addr.push_str(l);
         addr.push('@');
         addr.push_str(d);
-        Mailbox { addr, at: l.len() }
+        Mailbox {
+            repr: Repr::Heap(Bytes::from(addr)),
+            at: l.len(),
+        }
     }
 
-    /// `whole` is `local@domain` with the `@` at byte `at`.
-    pub(crate) fn from_wire(whole: &str, at: usize) -> Self {
-        Mailbox {
-            addr: whole.to_string(),
-            at,
+    /// `whole` is valid UTF-8 `local@domain` with the `@` at byte `at`; `shared` gives the
+    /// same octets as a buffer, called only when they are too long to be kept inline.
+    pub(crate) fn from_wire(whole: &[u8], at: usize, shared: impl FnOnce() -> Bytes) -> Self {
+        let mut buf = [0u8; INLINE];
+        let repr = match buf.get_mut(..whole.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(whole);
+                Repr::Inline {
+                    len: whole.len() as u8,
+                    buf,
+                }
+            }
+            None => Repr::Heap(shared()),
+        };
+        Mailbox { repr, at }
+    }
+
+    /// The octets of `local@domain`.
+    fn bytes(&self) -> &[u8] {
+        match &self.repr {
+            Repr::Inline { len, buf } => buf.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Heap(b) => b,
         }
+    }
+
+    /// The whole address as a string slice (the octets were checked when it was made).
+    fn text(&self) -> &str {
+        std::str::from_utf8(self.bytes()).unwrap_or_default()
     }
 
     /// The local part in wire form (quotes kept).
     pub fn local_part(&self) -> &str {
-        self.addr.get(..self.at).unwrap_or_default()
+        self.bytes()
+            .get(..self.at)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 
     /// The domain or address literal.
     pub fn domain(&self) -> &str {
-        self.addr.get(self.at + 1..).unwrap_or_default()
+        self.bytes()
+            .get(self.at + 1..)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default()
     }
 
     /// The whole address, `local-part@domain`.
     pub fn as_str(&self) -> &str {
-        &self.addr
+        self.text()
     }
 
     /// True when the address contains a non-ASCII character, which requires SMTPUTF8.
     pub fn is_utf8(&self) -> bool {
-        !self.addr.is_ascii()
+        !self.bytes().is_ascii()
     }
 
     /// The local part without the quoting of a quoted string (`"a\ b"` gives `a b`).
@@ -75,7 +158,16 @@ impl Mailbox {
 
 impl fmt::Display for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.addr)
+        f.write_str(self.text())
+    }
+}
+
+impl fmt::Debug for Mailbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailbox")
+            .field("addr", &self.text())
+            .field("at", &self.at)
+            .finish()
     }
 }
 

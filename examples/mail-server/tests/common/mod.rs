@@ -59,10 +59,17 @@ pub fn python(script: &str) -> String {
     stdout
 }
 
-/// A configuration for tests: temp data dir, POP3 and POP3S on port 0.
+/// A configuration for tests: temp data dir, POP3 and POP3S on port 0. Clients on
+/// loopback may log in without TLS (as in the no-config demo) unless `extra` has its own
+/// `[auth]` table.
 pub fn test_config(data_dir: &Path, extra: &str, listeners: &str) -> String {
+    let auth = if extra.contains("[auth]") {
+        ""
+    } else {
+        "\n[auth]\nplaintext_networks = [\"127.0.0.0/8\", \"::1\"]\n"
+    };
     format!(
-        "data_dir = {:?}\ndomains = [\"example.test\", \"example.org\"]\nlog_level = \"info\"\n{extra}\n[listeners]\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n{listeners}\n",
+        "data_dir = {:?}\ndomains = [\"example.test\", \"example.org\"]\nlog_level = \"info\"\n{extra}\n[listeners]\npop3 = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n{listeners}\n{auth}",
         data_dir.to_str().unwrap()
     )
 }

@@ -1,0 +1,388 @@
+//! End-to-end tests of the import commands against the running server binary:
+//! `upload` (UPL-1). Python's imaplib checks the result.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::Env;
+
+const PY_WHY: &str = "the import end-to-end tests check the mailbox with imaplib";
+
+#[test]
+fn upload_keeps_good_files_and_reports_bad_ones_e2e() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    let server = env.start();
+    let dir = env.dir.path();
+    let good = dir.join("good.eml");
+    let lf = dir.join("bare-lf.eml");
+    let bad = dir.join("not-mail.eml");
+    let empty = dir.join("empty.eml");
+    std::fs::write(&good, common::message("uploaded")).unwrap();
+    std::fs::write(&lf, b"Subject: lf\nFrom: a@example.org\n\nline\n").unwrap();
+    std::fs::write(&bad, b"this is not a header\n\nbody\n").unwrap();
+    std::fs::write(&empty, b"").unwrap();
+    let missing = dir.join("missing.eml");
+    let out = env.admin_ok(
+        &[
+            "upload",
+            "--user",
+            "alice@example.test",
+            "--folder",
+            "Archive",
+            good.to_str().unwrap(),
+            bad.to_str().unwrap(),
+            lf.to_str().unwrap(),
+            empty.to_str().unwrap(),
+            missing.to_str().unwrap(),
+        ],
+        b"",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("stored {} (UID 1)", good.display()),
+        "{out}"
+    );
+    assert_eq!(
+        lines[1],
+        format!("stored {} (UID 2)", lf.display()),
+        "{out}"
+    );
+    for (line, path) in lines[2..5].iter().zip([&bad, &empty, &missing]) {
+        assert!(
+            line.starts_with(&format!("rejected {}: ", path.display())),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        lines[5],
+        "uploaded 2 of 5 files into Archive of alice@example.test"
+    );
+    let out = common::python(&format!(
+        r#"import imaplib, ssl
+m = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())
+m.login('alice@example.test', 'alice-pw')
+print(m.select('Archive', readonly=True)[1][0].decode())
+print(m.fetch('2', '(BODY.PEEK[])')[1][0][1])
+m.logout()
+"#,
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out,
+        "2\nb'Subject: lf\\r\\nFrom: a@example.org\\r\\n\\r\\nline\\r\\n'\n"
+    );
+    // The plan gate (ACC-5): an organisation without uploads is refused with the reason.
+    env.admin_ok(
+        &[
+            "policy",
+            "set",
+            "--org",
+            "example.test",
+            "plan.eml_upload",
+            "false",
+        ],
+        b"",
+    );
+    let refused = env.admin(
+        &[
+            "upload",
+            "--user",
+            "alice@example.test",
+            good.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("Mail upload is not included in your organisation's plan"),
+        "{refused:?}"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+/// `import add|list|run|status|remove` against our own server as the remote POP3 server
+/// (plain POP3 on 127.0.0.1): the first run imports everything, the second nothing new
+/// (IMP-2); status shows the state; a failing account is reported with its reason.
+#[test]
+fn pop3_import_cli_from_our_own_server_e2e() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "remote@example.org"], b"remote-pw\n");
+    for subject in ["r1", "r2"] {
+        env.admin_ok(
+            &["deliver", "remote@example.org"],
+            &common::message(subject),
+        );
+    }
+    let server = env.start();
+    let port = server.pop3().port().to_string();
+    let out = env.admin_ok(
+        &[
+            "import",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "old",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "none",
+            "--username",
+            "remote@example.org",
+            "--folder",
+            "Imported",
+        ],
+        b"remote-pw\n",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "import old added for alice@example.test: remote@example.org@127.0.0.1:{port} (None) into Imported\n"
+        )
+    );
+    let out = env.admin_ok(
+        &[
+            "import",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "old",
+        ],
+        b"",
+    );
+    assert!(
+        out.starts_with("import old: 2 new, 0 already imported, 0 skipped (too large), 0 deleted on the server\n"),
+        "{out}"
+    );
+    env.admin_ok(&["deliver", "remote@example.org"], &common::message("r3"));
+    let out = env.admin_ok(
+        &[
+            "import",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "old",
+        ],
+        b"",
+    );
+    assert!(
+        out.starts_with("import old: 1 new, 2 already imported,"),
+        "{out}"
+    );
+    let out = env.admin_ok(&["import", "status", "--user", "alice@example.test"], b"");
+    assert!(
+        out.starts_with(&format!(
+            "old  remote@example.org@127.0.0.1:{port} -> Imported  known=3  failures=0  last-run="
+        )),
+        "{out}"
+    );
+    assert!(out.contains("next fetch "), "{out}");
+    // A wrong remote password: the run fails with the reason and counts as a failure.
+    let out = env.admin_ok(
+        &[
+            "import",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "bad",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "none",
+            "--username",
+            "nobody@example.org",
+        ],
+        b"wrong\n",
+    );
+    assert!(out.starts_with("import bad added"), "{out}");
+    let failed = env.admin(
+        &[
+            "import",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "bad",
+        ],
+        b"",
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("the remote server refused the login"),
+        "{failed:?}"
+    );
+    let out = env.admin_ok(&["import", "list", "--user", "alice@example.test"], b"");
+    let bad_line = out.lines().find(|l| l.starts_with("bad ")).unwrap();
+    assert!(bad_line.contains("failures=1"), "{out}");
+    let out = env.admin_ok(
+        &[
+            "import",
+            "remove",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "bad",
+        ],
+        b"",
+    );
+    assert_eq!(out, "import bad of alice@example.test removed\n");
+    // The imported mail is in the chosen folder, marked as imported (POP-4 hides it from
+    // alice's POP3 once include_imported is off).
+    let out = common::python(&format!(
+        "import imaplib, ssl\nm = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())\nm.login('alice@example.test', 'alice-pw')\nprint(m.select('Imported', readonly=True)[1][0].decode())\nm.logout()\n",
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(out, "3\n");
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+/// `migrate add|run|status` with our own server as the IMAP source (implicit TLS, its
+/// development certificate as the trust anchor): every folder copied, a re-run copies
+/// nothing twice (MIG-6), status shows the outcomes.
+#[test]
+fn imap_migration_cli_from_our_own_server_e2e() {
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "old@example.org"], b"old-pw\n");
+    env.admin_ok(&["deliver", "old@example.org"], &common::message("m1"));
+    env.admin_ok(&["deliver", "old@example.org"], &common::message("m2"));
+    env.admin_ok(
+        &["deliver", "old@example.org", "--folder", "Archive"],
+        &common::message("m3"),
+    );
+    let server = env.start();
+    let port = server.listeners["imaps"].port().to_string();
+    let cert = env.dev_cert();
+    let out = env.admin_ok(
+        &[
+            "migrate",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "move-1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "implicit",
+            "--username",
+            "old@example.org",
+            "--ca-file",
+            cert.to_str().unwrap(),
+        ],
+        b"old-pw\n",
+    );
+    assert_eq!(
+        out,
+        format!(
+            "migration job move-1 (number 1) added for alice@example.test: old@example.org@127.0.0.1:{port}\n"
+        )
+    );
+    let out = env.admin_ok(&["migrate", "run", "--user", "alice@example.test"], b"");
+    assert!(
+        out.starts_with("migration job move-1: completed: 3 copied ("),
+        "{out}"
+    );
+    assert!(out.contains("  Archive: 1 copied\n"), "{out}");
+    let out = env.admin_ok(
+        &[
+            "migrate",
+            "run",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "move-1",
+        ],
+        b"",
+    );
+    assert!(
+        out.starts_with("migration job move-1: completed: 0 copied (0 bytes), 3 already there"),
+        "{out}"
+    );
+    let out = env.admin_ok(&["migrate", "status", "--user", "alice@example.test"], b"");
+    assert!(
+        out.starts_with(&format!(
+            "1. move-1  old@example.org@127.0.0.1:{port}  completed: 0 copied"
+        )),
+        "{out}"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+/// IMP-5: the server's scheduler fetches a registered import by itself (the first fetch is
+/// due at once; `[policy] import_tick` makes the scheduler look every second). The test
+/// waits for the imported messages to appear (bounded).
+#[test]
+fn automatic_fetch_runs_inside_the_server_e2e() {
+    let env = Env::new("[policy]\nimport_tick = \"1s\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    env.admin_ok(&["user", "add", "remote@example.org"], b"remote-pw\n");
+    env.admin_ok(
+        &["deliver", "remote@example.org"],
+        &common::message("auto1"),
+    );
+    let server = env.start();
+    let port = server.pop3().port().to_string();
+    env.admin_ok(
+        &[
+            "import",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "auto",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--tls",
+            "none",
+            "--username",
+            "remote@example.org",
+        ],
+        b"remote-pw\n",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = env.admin_ok(&["import", "status", "--user", "alice@example.test"], b"");
+        if out.contains("known=1") {
+            assert!(out.contains("failures=0"), "{out}");
+            assert!(out.contains("next fetch "), "{out}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scheduler did not fetch: {out}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
