@@ -25,6 +25,7 @@ mod imports;
 mod limits;
 mod migrate;
 mod mime;
+mod outbound;
 mod policy;
 mod pop3;
 mod serve;
@@ -176,9 +177,12 @@ enum PolicyCommand {
 }
 
 /// `import` subcommands: external POP3 accounts (IMP-1..5).
+// Parsed once per run: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
-    /// Register an external POP3 account; its password is read from stdin.
+    /// Register an external POP3 account; its password (or, with --oauth2, its bearer
+    /// token) is read from stdin.
     Add {
         /// The local account.
         #[arg(long)]
@@ -216,6 +220,13 @@ enum ImportCommand {
         /// PEM trust anchors for the remote server (default: the system bundle).
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Log in with an OAuth 2.0 bearer token through this SASL mechanism instead of a
+        /// password (`xoauth2` or `oauthbearer`); the token is read from stdin or --token-file.
+        #[arg(long, value_parser = ["xoauth2", "oauthbearer"])]
+        oauth2: Option<String>,
+        /// Read the bearer token from this file (first line) instead of stdin.
+        #[arg(long, requires = "oauth2", value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// The account's imports and their automatic-fetch state.
     List {
@@ -234,6 +245,15 @@ enum ImportCommand {
     },
     /// Fetch now.
     Run {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The import's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Turn automatic fetch back on after it turned itself off (see `status`).
+    Reenable {
         /// The local account.
         #[arg(long)]
         user: String,
@@ -268,6 +288,8 @@ fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
             no_auto,
             remote,
             ca_file,
+            oauth2,
+            token_file,
         } => {
             let server = match provider.as_str() {
                 "gmail" | "yahoo" | "outlook" => format!("provider = {}", toml_str(&provider)),
@@ -315,10 +337,11 @@ fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
                 address: user,
                 id,
                 settings,
-                password: read_secret_line("remote password")?,
+                password: read_login_secret("remote password", oauth2.is_some(), token_file)?,
                 ca_file: ca_file
                     .map(|p| absolute(&p).map(|p| p.to_string_lossy().into_owned()))
                     .transpose()?,
+                oauth2,
             }
         }
         ImportCommand::List { user } | ImportCommand::Status { user } => {
@@ -326,13 +349,15 @@ fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
         }
         ImportCommand::Remove { user, id } => Request::ImportRemove { address: user, id },
         ImportCommand::Run { user, id } => Request::ImportRun { address: user, id },
+        ImportCommand::Reenable { user, id } => Request::ImportReenable { address: user, id },
     })
 }
 
 /// `migrate` subcommands.
 #[derive(Debug, Subcommand)]
 enum MigrateCommand {
-    /// Register a job; the source password is read from stdin.
+    /// Register a job; the source password (or, with --oauth2, the bearer token) is read
+    /// from stdin.
     Add {
         /// The local account.
         #[arg(long)]
@@ -355,6 +380,13 @@ enum MigrateCommand {
         /// PEM trust anchors for the source (default: the system bundle).
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Log in with an OAuth 2.0 bearer token through this SASL mechanism instead of a
+        /// password (`xoauth2` or `oauthbearer`); the token is read from stdin or --token-file.
+        #[arg(long, value_parser = ["xoauth2", "oauthbearer"])]
+        oauth2: Option<String>,
+        /// Read the bearer token from this file (first line) instead of stdin.
+        #[arg(long, requires = "oauth2", value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Run one job, or every job in registration order.
     Run {
@@ -383,6 +415,8 @@ fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
             tls,
             username,
             ca_file,
+            oauth2,
+            token_file,
         } => {
             let tls = match tls.as_str() {
                 "implicit" => sync_policy::import::TlsMode::Implicit,
@@ -402,8 +436,9 @@ fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
                     port,
                     tls,
                     username,
-                    password: read_secret_line("source password")?,
+                    password: read_login_secret("source password", oauth2.is_some(), token_file)?,
                     ca_file: ca_file.map(|p| absolute(&p)).transpose()?,
+                    oauth2,
                     last: None,
                 },
             }
@@ -524,6 +559,31 @@ fn init_logging(default_level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// A remote login secret: the password from stdin, or (OAuth 2.0) the bearer token from
+/// `token_file` (its first line) or stdin.
+fn read_login_secret(
+    what: &str,
+    oauth2: bool,
+    token_file: Option<PathBuf>,
+) -> Result<String, ServerError> {
+    if !oauth2 {
+        return read_secret_line(what);
+    }
+    let Some(path) = token_file else {
+        return read_secret_line("bearer token");
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ServerError::io(format!("reading the token file {}", path.display()), e))?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(ServerError::Usage(format!(
+            "the token file {} is empty (put the bearer token on its first line)",
+            path.display()
+        )));
+    }
+    Ok(token.to_string())
 }
 
 fn read_secret_line(what: &str) -> Result<String, ServerError> {
