@@ -260,6 +260,32 @@ fn pop3_import_cli_from_our_own_server_e2e() {
     assert!(status.success());
 }
 
+/// Registers job `move-1` for alice@example.test: old@example.org (password `old-pw`) on
+/// our own server's IMAPS port, trusting its development certificate.
+fn migrate_add_from_our_imaps(env: &Env, port: &str, cert: &std::path::Path) -> String {
+    env.admin_ok(
+        &[
+            "migrate",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "move-1",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--tls",
+            "implicit",
+            "--username",
+            "old@example.org",
+            "--ca-file",
+            cert.to_str().unwrap(),
+        ],
+        b"old-pw\n",
+    )
+}
+
 /// `migrate run` when no server holds the destination store: the CLI runs the job itself
 /// (drawing progress bars when stderr is a terminal) and prints the same per-folder summary.
 #[test]
@@ -277,27 +303,7 @@ fn imap_migration_cli_runs_the_job_itself_when_no_server_holds_the_store_e2e() {
     // The destination has no running server: `migrate run` opens its store directly.
     let dest = Env::with_listeners("", "");
     dest.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
-    dest.admin_ok(
-        &[
-            "migrate",
-            "add",
-            "--user",
-            "alice@example.test",
-            "--id",
-            "move-1",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--tls",
-            "implicit",
-            "--username",
-            "old@example.org",
-            "--ca-file",
-            cert.to_str().unwrap(),
-        ],
-        b"old-pw\n",
-    );
+    migrate_add_from_our_imaps(&dest, &port, &cert);
     let out = dest.admin_ok(&["migrate", "run", "--user", "alice@example.test"], b"");
     assert!(
         out.starts_with("migration job move-1: completed: 2 copied ("),
@@ -325,27 +331,7 @@ fn imap_migration_cli_from_our_own_server_e2e() {
     let server = env.start();
     let port = server.listeners["imaps"].port().to_string();
     let cert = env.dev_cert();
-    let out = env.admin_ok(
-        &[
-            "migrate",
-            "add",
-            "--user",
-            "alice@example.test",
-            "--id",
-            "move-1",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port,
-            "--tls",
-            "implicit",
-            "--username",
-            "old@example.org",
-            "--ca-file",
-            cert.to_str().unwrap(),
-        ],
-        b"old-pw\n",
-    );
+    let out = migrate_add_from_our_imaps(&env, &port, &cert);
     assert_eq!(
         out,
         format!(
