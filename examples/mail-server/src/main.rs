@@ -366,14 +366,22 @@ enum MigrateCommand {
         #[arg(long)]
         id: String,
         /// Source IMAP host.
-        #[arg(long)]
-        host: String,
+        #[arg(
+            long,
+            required_unless_present = "template",
+            conflicts_with = "template"
+        )]
+        host: Option<String>,
         /// Source port.
-        #[arg(long, default_value_t = 993)]
+        #[arg(long, default_value_t = 993, conflicts_with = "template")]
         port: u16,
         /// `implicit`, `starttls` or `none`.
-        #[arg(long, default_value = "implicit")]
+        #[arg(long, default_value = "implicit", conflicts_with = "template")]
         tls: String,
+        /// A source server the administrator defined in `[[migration_templates]]` of the
+        /// configuration (host, port and TLS mode come from there).
+        #[arg(long)]
+        template: Option<String>,
         /// Source login.
         #[arg(long)]
         username: String,
@@ -405,7 +413,7 @@ enum MigrateCommand {
     },
 }
 
-fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
+fn migrate_request(c: MigrateCommand, config: &Config) -> Result<Request, ServerError> {
     Ok(match c {
         MigrateCommand::Add {
             user,
@@ -417,7 +425,29 @@ fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
             ca_file,
             oauth2,
             token_file,
+            template,
         } => {
+            let (host, port, tls) = match template {
+                Some(name) => {
+                    let t = config
+                        .migration_templates
+                        .iter()
+                        .find(|t| t.name == name)
+                        .ok_or_else(|| {
+                            let known: Vec<&str> = config
+                                .migration_templates
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect();
+                            ServerError::Usage(format!(
+                                "--template {name:?}: no such [[migration_templates]] entry in the configuration (defined: {})",
+                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                            ))
+                        })?;
+                    (t.host.clone(), t.port, t.tls.clone())
+                }
+                None => (host.unwrap_or_default(), port, tls),
+            };
             let tls = match tls.as_str() {
                 "implicit" => sync_policy::import::TlsMode::Implicit,
                 "starttls" => sync_policy::import::TlsMode::StartTls,
@@ -722,7 +752,7 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             value,
         },
         Command::Retention(RetentionCommand::RunNow { at }) => Request::RetentionRun { at },
-        Command::Migrate(c) => migrate_request(c)?,
+        Command::Migrate(c) => migrate_request(c, config)?,
         Command::Upload {
             user,
             folder,

@@ -287,9 +287,10 @@ fn migrate_add_from_our_imaps(env: &Env, port: &str, cert: &std::path::Path) -> 
 }
 
 /// `migrate run` when no server holds the destination store: the CLI runs the job itself
-/// (drawing progress bars when stderr is a terminal) and prints the same per-folder summary.
+/// (drawing progress bars when stderr is a terminal) and prints the same per-folder summary;
+/// the source comes from an administrator's `[[migration_templates]]` entry.
 #[test]
-fn imap_migration_cli_runs_the_job_itself_when_no_server_holds_the_store_e2e() {
+fn imap_migration_from_a_template_runs_in_the_cli_when_no_server_holds_the_store_e2e() {
     let source = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
     source.admin_ok(&["user", "add", "old@example.org"], b"old-pw\n");
     source.admin_ok(&["deliver", "old@example.org"], &common::message("m1"));
@@ -300,10 +301,51 @@ fn imap_migration_cli_runs_the_job_itself_when_no_server_holds_the_store_e2e() {
     let server = source.start();
     let port = server.listeners["imaps"].port().to_string();
     let cert = source.dev_cert();
-    // The destination has no running server: `migrate run` opens its store directly.
-    let dest = Env::with_listeners("", "");
+    // The destination has no running server: `migrate run` opens its store directly. Its
+    // administrator offers the source as a template (MIG-1), so the user names only it.
+    let dest = Env::new(&format!(
+        "[[migration_templates]]\nname = \"old-server\"\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"implicit\"\n"
+    ));
     dest.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
-    migrate_add_from_our_imaps(&dest, &port, &cert);
+    let bad = dest.admin(
+        &[
+            "migrate",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "x",
+            "--template",
+            "nope",
+            "--username",
+            "old@example.org",
+        ],
+        b"old-pw\n",
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("--template \"nope\": no such [[migration_templates]] entry")
+            && err.contains("old-server"),
+        "{err}"
+    );
+    dest.admin_ok(
+        &[
+            "migrate",
+            "add",
+            "--user",
+            "alice@example.test",
+            "--id",
+            "move-1",
+            "--template",
+            "old-server",
+            "--username",
+            "old@example.org",
+            "--ca-file",
+            cert.to_str().unwrap(),
+        ],
+        b"old-pw\n",
+    );
     let out = dest.admin_ok(&["migrate", "run", "--user", "alice@example.test"], b"");
     assert!(
         out.starts_with("migration job move-1: completed: 2 copied ("),
