@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crate::server::{Config, Connection, Event, NonSyncLiterals, Status, Unsolicited};
 
 /// Feeds `data` to a [`Connection`], answering every event with a canned reply. The first
-/// byte picks the configuration (LOGINDISABLED, STARTTLS, literal mode) and how the rest is
+/// byte picks the configuration (LOGINDISABLED, STARTTLS, literal mode, SEARCHRES) and how the rest is
 /// split into reads. Panics only when an invariant breaks: the output must stay
 /// proportional to the input.
 pub fn server(data: &[u8]) {
@@ -21,6 +21,9 @@ pub fn server(data: &[u8]) {
             1 => NonSyncLiterals::Plus,
             _ => NonSyncLiterals::None,
         },
+        // Shares bit 4 with the read size below: both settings still vary independently
+        // enough across inputs, and every byte of the first one is spoken for.
+        searchres: opts & 0x10 != 0,
         ..Config::default()
     };
     config.limits.max_line = 1024;
