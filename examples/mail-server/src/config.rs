@@ -65,6 +65,9 @@ pub struct Config {
     /// SMTP limits (every SMTP listener).
     #[serde(default)]
     pub smtp: SmtpConfig,
+    /// Outbound mail through a smarthost; absent = mail to other domains is refused.
+    #[serde(default)]
+    pub relay: Option<RelayConfig>,
     /// Policy scheduler options (docs/policy.md).
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -227,6 +230,29 @@ impl Default for ImapConfig {
             max_connections_per_account: default_imap_per_account(),
         }
     }
+}
+
+/// The `[relay]` table: authenticated submission may send to other domains through this
+/// smarthost (a persistent queue with retries; see `outbound`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// The SMTP server that takes outbound mail (`host:port`, plain SMTP, no AUTH).
+    pub smarthost: SocketAddr,
+    /// Wait before the first retry; doubles per attempt up to 1 hour. Default `1m`.
+    #[serde(default = "default_retry_after", with = "humantime_serde_lite")]
+    pub retry_after: Duration,
+    /// Recipients still undelivered after this long are bounced to the sender. Default
+    /// `5d` (RFC 5321 section 4.5.4.1 suggests 4-5 days).
+    #[serde(default = "default_give_up", with = "humantime_serde_lite")]
+    pub give_up_after: Duration,
+}
+
+fn default_retry_after() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_give_up() -> Duration {
+    Duration::from_secs(5 * 86_400)
 }
 
 /// The `[smtp]` table: limits of the SMTP, submission and LMTP listeners.
@@ -641,6 +667,20 @@ impl Config {
             q(&humantime::format_duration(self.smtp.data_timeout).to_string())
         );
         let _ = writeln!(s, "max_errors = {}", self.smtp.max_errors);
+        if let Some(r) = &self.relay {
+            let _ = writeln!(s, "\n[relay]");
+            let _ = writeln!(s, "smarthost = {}", q(&r.smarthost.to_string()));
+            let _ = writeln!(
+                s,
+                "retry_after = {}",
+                q(&humantime::format_duration(r.retry_after).to_string())
+            );
+            let _ = writeln!(
+                s,
+                "give_up_after = {}",
+                q(&humantime::format_duration(r.give_up_after).to_string())
+            );
+        }
         let _ = writeln!(s, "\n[imap]");
         let _ = writeln!(
             s,
@@ -699,6 +739,7 @@ fn unreachable_config() -> Config {
         },
         imap: ImapConfig::default(),
         smtp: SmtpConfig::default(),
+        relay: None,
         policy: PolicyConfig::default(),
     }
 }
@@ -788,6 +829,18 @@ mod tests {
         .unwrap();
         assert_eq!(c.imap.max_connections_per_account, 3);
         assert_eq!(c.smtp.max_recipients, 7);
+        let r = Config::from_toml_str(
+            "[relay]\nsmarthost = \"127.0.0.1:25\"\nretry_after = \"30s\"\n",
+            Path::new("x"),
+        )
+        .unwrap();
+        let relay = r.relay.clone().unwrap();
+        assert_eq!(relay.retry_after, Duration::from_secs(30));
+        assert_eq!(relay.give_up_after, Duration::from_secs(5 * 86_400));
+        assert_eq!(
+            Config::from_toml_str(&r.to_toml(), Path::new("y")).unwrap(),
+            r
+        );
         assert_eq!(c.smtp.command_timeout, Duration::from_secs(120));
         assert_eq!(c.smtp.data_timeout, Duration::from_secs(300));
         assert!(Config::from_toml_str("[smtp]\nmax_recipients = 0\n", Path::new("x")).is_err());

@@ -10,8 +10,14 @@
 //! - FETCH serves FLAGS, UID, INTERNALDATE, RFC822.SIZE, MODSEQ, ENVELOPE, BODY,
 //!   BODYSTRUCTURE, RFC822(.HEADER/.TEXT) and `BODY[section]<partial>` (built with
 //!   `mail-parser`); non-PEEK body fetches set `\Seen`.
-//! - Unsolicited EXISTS / EXPUNGE / FETCH come from the change feed, between commands and
-//!   during IDLE, only as far as the adapter's machine allows them.
+//! - Unsolicited EXISTS / EXPUNGE (VANISHED with QRESYNC) / FETCH come from the change
+//!   feed, between commands and during IDLE, only as far as the adapter's machine allows
+//!   them; the session's own flag changes are not echoed back; a session that fell behind
+//!   the feed resynchronises from a snapshot.
+//! - CONDSTORE/QRESYNC: FETCH CHANGEDSINCE, UID FETCH ... VANISHED, SELECT (QRESYNC ...)
+//!   from the store's MODSEQs and expunge tombstones; SEARCH MODSEQ.
+//! - Logins go through the shared failed-login lockout ([`crate::limits::AuthGuard`]) and
+//!   the per-account connection limit when built with [`StoreBackend::with_limits`].
 
 use std::collections::VecDeque;
 use std::net::IpAddr;

@@ -25,6 +25,7 @@ mod imports;
 mod limits;
 mod migrate;
 mod mime;
+mod outbound;
 mod policy;
 mod pop3;
 mod serve;

@@ -232,6 +232,12 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         config.policy.retention_interval,
         shutdown.clone(),
     );
+    // Outbound mail through the smarthost ([relay]), delivered by a background task.
+    let outbound = crate::outbound::Outbound::new(&config, Arc::clone(&store))
+        .map_err(|e| ServerError::io("creating the outbound queue directory", e))?;
+    let outbound_task = outbound
+        .clone()
+        .map(|o| tokio::spawn(o.run(shutdown.clone())));
     let imports = crate::imports::spawn_scheduler(
         Arc::clone(&store),
         config.policy.import_tick,
@@ -335,18 +341,24 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                 let sc = smtp_config(&config, kind, implicit, &acceptor);
                 let store = Arc::clone(&store);
                 let guard = Arc::clone(&guard);
+                let outbound = outbound.clone().filter(|_| kind == smtp::Kind::Submission);
                 let cfg = Arc::clone(&config);
                 let task = tokio::spawn(mail_net::serve_with(
                     b.listener,
                     options,
                     move |stream, info| {
                         let session = crate::limits::GuardedSmtp::new(
-                            smtp::Session::new(
-                                Arc::clone(&store),
+                            crate::outbound::Relaying::new(
+                                smtp::Session::new(
+                                    Arc::clone(&store),
+                                    Arc::clone(&cfg),
+                                    kind,
+                                    info.peer,
+                                    info.tls.is_some(),
+                                ),
+                                outbound.clone(),
                                 Arc::clone(&cfg),
-                                kind,
                                 info.peer,
-                                info.tls.is_some(),
                             ),
                             Arc::clone(&guard),
                             info.peer.ip(),
@@ -434,6 +446,9 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         }
     }
     let _ = admin_task.await;
+    if let Some(t) = outbound_task {
+        let _ = t.await;
+    }
     let _ = retention.await;
     let _ = imports.await;
     let deadline = tokio::time::Instant::now() + config.limits.shutdown_grace;
