@@ -264,6 +264,11 @@ pub enum AuthFailure {
     /// The client asked to act as another user and that is not allowed.
     #[error("authorization identity not allowed for this user")]
     AuthzidNotAllowed,
+    /// The credentials were right (or were not the problem) but the account may not log in
+    /// this way; the text says why, for the user (e.g. "use an app password"). Protocol
+    /// adapters send it in their failure reply (SMTP `535 5.7.8 text`).
+    #[error("login refused: {0}")]
+    Denied(String),
     /// The credential store could not answer now; the client may try again later.
     #[error("temporary authentication failure: {0}")]
     TemporaryFailure(String),

@@ -8,7 +8,10 @@ fn sasl_server_corpus_replays() {
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let data = std::fs::read(entry.unwrap().path()).unwrap();
-        mail_sasl::fuzzing::server_exchange(&data);
+        assert!(
+            mail_sasl::fuzzing::server_exchange(&data),
+            "exchange did not end within eight steps: {data:?}"
+        );
         count += 1;
     }
     assert!(count >= 4, "seed corpus missing in {}", dir.display());

@@ -122,6 +122,13 @@ pub fn server(data: &[u8]) {
     while let Some(b) = conn.take_output() {
         out.extend_from_slice(&b);
     }
+    // The output stays proportional to the input: no reply loop, no amplification.
+    assert!(
+        out.len() <= 4096 + 64 * input.len(),
+        "output {} for {} input bytes",
+        out.len(),
+        input.len()
+    );
     // Everything the server wrote is a sequence of well-formed replies.
     let mut rest = out.as_slice();
     while !rest.is_empty() {

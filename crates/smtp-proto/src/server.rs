@@ -374,8 +374,40 @@ pub enum AuthAnswer {
     Failure,
     /// `454 4.7.0 Temporary authentication failure`.
     TempFail,
+    /// `535 5.7.8` with the given text: the login is refused for a reason the user can act
+    /// on (e.g. "use an app password"). The text is sanitised to one line of printable
+    /// ASCII of at most [`MAX_DENIED_TEXT`] characters; an empty text becomes
+    /// "Authentication credentials invalid". Counts as a failed attempt like `Failure`.
+    Denied(String),
     /// Any final reply; a 2yz reply marks the session authenticated.
     Reply(Reply),
+}
+
+/// The longest text [`AuthAnswer::Denied`] sends (longer text is cut), keeping the reply
+/// line well under the 512-octet limit of RFC 5321 section 4.5.3.1.5.
+pub const MAX_DENIED_TEXT: usize = 400;
+
+/// One line of printable US-ASCII for a reply text: controls (CR, LF, TAB, ...) become
+/// spaces, other bytes outside 0x20-0x7E become `?`, runs of spaces collapse, the ends are
+/// trimmed and the result is cut at [`MAX_DENIED_TEXT`] characters.
+fn sanitize_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_DENIED_TEXT));
+    for c in text.chars() {
+        let c = match c {
+            ' '..='~' => c,
+            c if c.is_control() => ' ',
+            _ => '?',
+        };
+        if c == ' ' && (out.is_empty() || out.ends_with(' ')) {
+            continue;
+        }
+        if out.len() >= MAX_DENIED_TEXT {
+            break;
+        }
+        out.push(c);
+    }
+    out.truncate(out.trim_end().len());
+    out
 }
 
 /// Any answer [`Connection::reply`] takes; built with `From` from the typed decisions.
@@ -1305,6 +1337,14 @@ impl Connection {
                     AuthAnswer::Success => r(235, e(2, 7, 0), "Authentication successful"),
                     AuthAnswer::Failure => r(535, e(5, 7, 8), "Authentication credentials invalid"),
                     AuthAnswer::TempFail => r(454, e(4, 7, 0), "Temporary authentication failure"),
+                    AuthAnswer::Denied(text) => {
+                        let text = sanitize_text(&text);
+                        if text.is_empty() {
+                            r(535, e(5, 7, 8), "Authentication credentials invalid")
+                        } else {
+                            r(535, e(5, 7, 8), &text)
+                        }
+                    }
                     AuthAnswer::Reply(reply) => reply,
                 };
                 self.state = State::Command;
@@ -1843,5 +1883,76 @@ mod perf_tests {
              250-CHUNKING\r\n250 BINARYMIME\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n\
              354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: message accepted\r\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod auth_denied_tests {
+    use super::*;
+
+    /// Runs `AUTH PLAIN` on a submission session with no failure delay and answers it
+    /// with `answer`; returns everything the server wrote after the EHLO reply.
+    fn answer_auth(answer: AuthAnswer) -> (String, bool) {
+        let t0 = Instant::now();
+        let mut c = Config::submission("smtp.test");
+        c.implicit_tls = true;
+        c.limits.auth_failure_delay = Duration::ZERO;
+        let mut conn = Connection::new(c, t0);
+        conn.feed(b"EHLO a\r\n");
+        while conn.next_event().is_some() {}
+        while conn.take_output().is_some() {}
+        conn.feed(b"AUTH PLAIN AHVzZXIAeA==\r\n");
+        let mut answer = Some(answer);
+        while let Some(ev) = conn.next_event() {
+            if let Event::Auth { .. } = ev {
+                conn.reply(answer.take().unwrap()).unwrap();
+            }
+        }
+        let mut out = Vec::new();
+        while let Some(b) = conn.take_output() {
+            out.extend_from_slice(&b);
+        }
+        (String::from_utf8(out).unwrap(), conn.is_authenticated())
+    }
+
+    #[test]
+    fn denied_sends_535_with_the_text() {
+        let (out, authed) = answer_auth(AuthAnswer::Denied(
+            "two-step verification is on: log in with an app password".into(),
+        ));
+        assert_eq!(
+            out,
+            "535 5.7.8 two-step verification is on: log in with an app password\r\n"
+        );
+        assert!(!authed);
+    }
+
+    #[test]
+    fn denied_text_is_one_line_of_printable_ascii() {
+        let (out, _) = answer_auth(AuthAnswer::Denied(
+            "  SMTP is\r\ndisabled\tfor caf\u{e9}\x00 example.org\r\n535 5.7.8 fake  ".into(),
+        ));
+        assert_eq!(
+            out,
+            "535 5.7.8 SMTP is disabled for caf? example.org 535 5.7.8 fake\r\n"
+        );
+    }
+
+    #[test]
+    fn denied_text_is_cut_and_empty_text_falls_back() {
+        let (out, _) = answer_auth(AuthAnswer::Denied("x".repeat(5000)));
+        assert_eq!(
+            out,
+            format!("535 5.7.8 {}\r\n", "x".repeat(MAX_DENIED_TEXT))
+        );
+        let (out, _) = answer_auth(AuthAnswer::Denied(" \r\n\t".into()));
+        assert_eq!(out, "535 5.7.8 Authentication credentials invalid\r\n");
+    }
+
+    #[test]
+    fn temp_fail_sends_454() {
+        let (out, authed) = answer_auth(AuthAnswer::TempFail);
+        assert_eq!(out, "454 4.7.0 Temporary authentication failure\r\n");
+        assert!(!authed);
     }
 }

@@ -92,7 +92,10 @@ pub trait Backend: Send {
     }
 
     /// Checks SASL credentials (PLAIN/LOGIN passwords, CRAM-MD5 digests, bearer tokens).
-    /// The default refuses everything.
+    /// The default refuses everything. The error picks the reply:
+    /// [`AuthFailure::Denied`]`(text)` sends `535 5.7.8 text` (text sanitised to one line of
+    /// printable ASCII), [`AuthFailure::TemporaryFailure`] sends `454 4.7.0 Temporary
+    /// authentication failure`, anything else `535 5.7.8 Authentication credentials invalid`.
     fn verify(
         &mut self,
         _credentials: Verification,
@@ -347,10 +350,10 @@ async fn drive_sasl<B: Backend>(sasl: &mut Sasl, mut step: Step, backend: &mut B
             Step::Failure(f) => {
                 tracing::debug!(reason = %f, "SMTP AUTH failed");
                 *sasl = Sasl::Idle;
-                return if f.is_temporary() {
-                    AuthAnswer::TempFail
-                } else {
-                    AuthAnswer::Failure
+                return match f {
+                    AuthFailure::Denied(text) => AuthAnswer::Denied(text),
+                    f if f.is_temporary() => AuthAnswer::TempFail,
+                    _ => AuthAnswer::Failure,
                 };
             }
             _ => {
@@ -791,4 +794,116 @@ fn first_refusal(d: &Delivery) -> Reply {
         .map(|(_, r)| r.clone())
         .find(|r| !r.is_positive())
         .unwrap_or_else(|| Reply::enh(554, (5, 5, 1), "no valid recipients"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Refuses every login with the error it holds.
+    struct Refuser(AuthFailure);
+
+    impl Backend for Refuser {
+        async fn mail_from(&mut self, _: &ReversePath, _: &MailParams) -> MailDecision {
+            MailDecision::Reject
+        }
+        async fn rcpt_to(&mut self, _: &ForwardPath, _: &RcptParams) -> RcptDecision {
+            RcptDecision::UnknownUser
+        }
+        async fn data_chunk(&mut self, _: Bytes) {}
+        async fn message(&mut self, _: usize) -> Vec<MessageDecision> {
+            Vec::new()
+        }
+        async fn verify(&mut self, _: Verification) -> Result<Identity, AuthFailure> {
+            Err(self.0.clone())
+        }
+    }
+
+    /// One session over an in-memory pipe: sends `input`, returns the whole transcript
+    /// the server wrote.
+    async fn session(failure: AuthFailure, input: &[u8]) -> String {
+        let mut smtp = server::Config::submission("smtp.test");
+        smtp.implicit_tls = true;
+        smtp.limits.auth_failure_delay = Duration::ZERO;
+        smtp.auth_mechanisms.push("XOAUTH2".into());
+        let config = ServeConfig::new(smtp);
+        let (mut client, srv) = tokio::io::duplex(64 * 1024);
+        let task = tokio::spawn(serve(srv, config, Refuser(failure)));
+        client.write_all(input).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut out))
+            .await
+            .unwrap()
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    /// The line after the EHLO reply.
+    fn auth_line(transcript: &str) -> &str {
+        transcript
+            .lines()
+            .find(|l| !l.starts_with("220") && !l.starts_with("250"))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn denied_login_sends_the_backends_text() {
+        let t = session(
+            AuthFailure::Denied("SMTP is disabled for\r\nexample.org".into()),
+            b"EHLO a\r\nAUTH PLAIN AHVzZXIAeA==\r\nQUIT\r\n",
+        )
+        .await;
+        assert_eq!(
+            auth_line(&t),
+            "535 5.7.8 SMTP is disabled for example.org",
+            "{t}"
+        );
+        assert!(
+            t.ends_with("221 2.0.0 Bye\r\n") || t.contains("\r\n221 "),
+            "{t}"
+        );
+    }
+
+    #[tokio::test]
+    async fn bearer_denial_skips_the_error_challenge() {
+        let t = session(
+            AuthFailure::Denied("use an app password".into()),
+            b"EHLO a\r\nAUTH XOAUTH2 dXNlcj11c2VyAWF1dGg9QmVhcmVyIHRva2VuAQE=\r\nQUIT\r\n",
+        )
+        .await;
+        assert_eq!(auth_line(&t), "535 5.7.8 use an app password", "{t}");
+    }
+
+    #[tokio::test]
+    async fn temporary_failure_sends_454() {
+        let t = session(
+            AuthFailure::TemporaryFailure("store down".into()),
+            b"EHLO a\r\nAUTH PLAIN AHVzZXIAeA==\r\nQUIT\r\n",
+        )
+        .await;
+        assert_eq!(
+            auth_line(&t),
+            "454 4.7.0 Temporary authentication failure",
+            "{t}"
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_password_keeps_the_fixed_text() {
+        let t = session(
+            AuthFailure::InvalidCredentials,
+            b"EHLO a\r\nAUTH PLAIN AHVzZXIAeA==\r\nQUIT\r\n",
+        )
+        .await;
+        assert_eq!(
+            auth_line(&t),
+            "535 5.7.8 Authentication credentials invalid",
+            "{t}"
+        );
+    }
 }

@@ -229,10 +229,12 @@ pub enum Request {
         id: String,
         /// `sync_policy::import::ImportAccountSettings` as TOML.
         settings: String,
-        /// The remote password.
+        /// The remote password (or bearer token, with `oauth2`).
         password: String,
         /// PEM trust anchors for the remote server.
         ca_file: Option<String>,
+        /// `xoauth2` or `oauthbearer`: `password` is a bearer token (ACC-10).
+        oauth2: Option<String>,
     },
     /// Remove an import.
     ImportRemove {
@@ -243,6 +245,13 @@ pub enum Request {
     },
     /// Run an import now.
     ImportRun {
+        /// Full address.
+        address: String,
+        /// The import's id.
+        id: String,
+    },
+    /// Turn an import's automatic fetch back on (IMP-5).
+    ImportReenable {
         /// Full address.
         address: String,
         /// The import's id.
@@ -313,6 +322,9 @@ impl fmt::Debug for Request {
             Self::ImportRemove { address, id } => write!(f, "ImportRemove({address}, {id})"),
             Self::ImportRun { address, id } => write!(f, "ImportRun({address}, {id})"),
             Self::ImportStatus { address } => write!(f, "ImportStatus({address})"),
+            Self::ImportReenable { address, id } => {
+                write!(f, "ImportReenable({address}, {id})")
+            }
             Self::MigrateAdd { address, job } => write!(f, "MigrateAdd({address}, {job:?})"),
             Self::MigrateRun { address, id } => write!(f, "MigrateRun({address}, {id:?})"),
             Self::MigrateStatus { address } => write!(f, "MigrateStatus({address})"),
@@ -456,14 +468,16 @@ impl Request {
                 settings,
                 password,
                 ca_file,
+                oauth2,
             } => (
                 format!(
-                    "IMPORT-ADD {} {} {} {} {}",
+                    "IMPORT-ADD {} {} {} {} {} {}",
                     e(address),
                     e(id),
                     e(settings),
                     e(password),
-                    opt(ca_file.as_deref())
+                    opt(ca_file.as_deref()),
+                    opt(oauth2.as_deref())
                 ),
                 None,
             ),
@@ -474,6 +488,9 @@ impl Request {
                 (format!("IMPORT-RUN {} {}", e(address), e(id)), None)
             }
             Self::ImportStatus { address } => (format!("IMPORT-STATUS {}", e(address)), None),
+            Self::ImportReenable { address, id } => {
+                (format!("IMPORT-REENABLE {} {}", e(address), e(id)), None)
+            }
             Self::MigrateAdd { address, job } => {
                 let tls = match job.tls {
                     sync_policy::import::TlsMode::Implicit => "implicit",
@@ -482,7 +499,7 @@ impl Request {
                 };
                 (
                     format!(
-                        "MIGRATE-ADD {} {} {} {} {tls} {} {} {}",
+                        "MIGRATE-ADD {} {} {} {} {tls} {} {} {} {}",
                         e(address),
                         e(&job.id),
                         e(&job.host),
@@ -493,7 +510,8 @@ impl Request {
                             .ca_file
                             .as_ref()
                             .map(|p| p.to_string_lossy().into_owned())
-                            .as_deref())
+                            .as_deref()),
+                        opt(job.oauth2.as_deref())
                     ),
                     None,
                 )
@@ -764,13 +782,14 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
             }
         }
         "IMPORT-ADD" => {
-            want(5)?;
+            want(6)?;
             Request::ImportAdd {
                 address: field(0)?,
                 id: field(1)?,
                 settings: field(2)?,
                 password: field(3)?,
                 ca_file: optional(4)?,
+                oauth2: optional(5)?,
             }
         }
         "IMPORT-REMOVE" => {
@@ -791,8 +810,15 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
             want(1)?;
             Request::ImportStatus { address: field(0)? }
         }
+        "IMPORT-REENABLE" => {
+            want(2)?;
+            Request::ImportReenable {
+                address: field(0)?,
+                id: field(1)?,
+            }
+        }
         "MIGRATE-ADD" => {
-            want(8)?;
+            want(9)?;
             let tls = match field(4)?.as_str() {
                 "implicit" => sync_policy::import::TlsMode::Implicit,
                 "starttls" => sync_policy::import::TlsMode::StartTls,
@@ -811,6 +837,7 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
                     username: field(5)?,
                     password: field(6)?,
                     ca_file: optional(7)?.map(PathBuf::from),
+                    oauth2: optional(8)?,
                     last: None,
                 },
             }
@@ -985,7 +1012,10 @@ pub fn describe_account(a: &AccountInfo) -> String {
     s
 }
 
-async fn account<S: MailStore>(store: &S, address: &str) -> Result<AccountInfo, ServerError> {
+pub(crate) async fn account<S: MailStore>(
+    store: &S,
+    address: &str,
+) -> Result<AccountInfo, ServerError> {
     store
         .find_account(address)
         .await?
@@ -1219,6 +1249,7 @@ pub async fn execute<S: MailStore>(
             settings,
             password,
             ca_file,
+            oauth2,
         } => {
             let a = account(store, &address).await?;
             let settings: sync_policy::import::ImportAccountSettings = toml::from_str(&settings)
@@ -1226,6 +1257,7 @@ pub async fn execute<S: MailStore>(
             let secret = crate::imports::ImportSecret {
                 password,
                 ca_file: ca_file.map(PathBuf::from),
+                oauth2,
             };
             Ok(crate::imports::add(store, &a, &id, settings, secret).await?)
         }
@@ -1238,6 +1270,10 @@ pub async fn execute<S: MailStore>(
             let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
             Ok(crate::imports::run(store, &a, &id, now).await?)
         }
+        Request::ImportReenable { address, id } => {
+            let a = account(store, &address).await?;
+            Ok(crate::imports::reenable(store, &a, &id).await?)
+        }
         Request::ImportStatus { address } => {
             let a = account(store, &address).await?;
             Ok(crate::imports::status(store, &a).await?)
@@ -1249,7 +1285,7 @@ pub async fn execute<S: MailStore>(
         Request::MigrateRun { address, id } => {
             let a = account(store, &address).await?;
             let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
-            Ok(crate::migrate::run(store, &a, id.as_deref(), now).await?)
+            Ok(crate::migrate::run(store, &a, id.as_deref(), now, &mut |_| {}).await?)
         }
         Request::MigrateStatus { address } => {
             let a = account(store, &address).await?;
@@ -1379,6 +1415,7 @@ mod tests {
             settings: "username = \"x y\"\n[server]\nprovider = \"gmail\"\n".into(),
             password: "p w".into(),
             ca_file: None,
+            oauth2: None,
         });
         round_trip(Request::ImportRun {
             address: "a@example.test".into(),
@@ -1387,6 +1424,18 @@ mod tests {
         round_trip(Request::ImportRemove {
             address: "a@example.test".into(),
             id: "i".into(),
+        });
+        round_trip(Request::ImportReenable {
+            address: "a@example.test".into(),
+            id: "i".into(),
+        });
+        round_trip(Request::ImportAdd {
+            address: "a@example.test".into(),
+            id: "ms".into(),
+            settings: "username = \"x\"\n".into(),
+            password: "ya29.token value".into(),
+            ca_file: Some("/tmp/ca.pem".into()),
+            oauth2: Some("xoauth2".into()),
         });
         round_trip(Request::ImportStatus {
             address: "a@example.test".into(),
@@ -1401,6 +1450,7 @@ mod tests {
                 username: "u".into(),
                 password: "-".into(),
                 ca_file: Some(PathBuf::from("/etc/ca.pem")),
+                oauth2: Some("oauthbearer".into()),
                 last: None,
             },
         });
@@ -1542,6 +1592,7 @@ mod tests {
             settings: String::new(),
             password: "hunter2".into(),
             ca_file: None,
+            oauth2: Some("oauthbearer".into()),
         };
         assert!(!format!("{r:?}").contains("hunter2"));
         let r = Request::MigrateAdd {

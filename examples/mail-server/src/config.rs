@@ -71,6 +71,35 @@ pub struct Config {
     /// Policy scheduler options (docs/policy.md).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// IMAP servers the administrator offers as migration sources (MIG-1):
+    /// `migrate add --template NAME` takes host, port and TLS mode from here, so users
+    /// only give their login.
+    #[serde(default)]
+    pub migration_templates: Vec<MigrationTemplate>,
+}
+
+/// One `[[migration_templates]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationTemplate {
+    /// The name users pick with `--template`.
+    pub name: String,
+    /// The source IMAP server.
+    pub host: String,
+    /// Its port. Default 993.
+    #[serde(default = "default_template_port")]
+    pub port: u16,
+    /// `implicit` (default), `starttls` or `none`.
+    #[serde(default = "default_template_tls")]
+    pub tls: String,
+}
+
+fn default_template_port() -> u16 {
+    993
+}
+
+fn default_template_tls() -> String {
+    "implicit".to_string()
 }
 
 /// The `[policy]` table.
@@ -687,6 +716,13 @@ impl Config {
             "max_connections_per_account = {}",
             self.imap.max_connections_per_account
         );
+        for t in &self.migration_templates {
+            let _ = writeln!(s, "\n[[migration_templates]]");
+            let _ = writeln!(s, "name = {}", q(&t.name));
+            let _ = writeln!(s, "host = {}", q(&t.host));
+            let _ = writeln!(s, "port = {}", t.port);
+            let _ = writeln!(s, "tls = {}", q(&t.tls));
+        }
         let _ = writeln!(s, "\n[policy]");
         let _ = writeln!(
             s,
@@ -741,6 +777,7 @@ fn unreachable_config() -> Config {
         smtp: SmtpConfig::default(),
         relay: None,
         policy: PolicyConfig::default(),
+        migration_templates: Vec::new(),
     }
 }
 

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mail_sasl::Secret;
 use mailstore_core::{AccountId, AccountInfo, MailStore, SettingsScope, StoreError};
 use serde::{Deserialize, Serialize};
 use sync_policy::UnixTime;
-use sync_policy::engine::Credentials;
 use sync_policy::engine::pop3::{Pop3Import, Pop3Source, RegisteredImport};
+use sync_policy::engine::{Auth, Credentials};
 use sync_policy::import::{ImportAccountSettings, TlsMode};
 
 /// Settings key of the remote passwords.
@@ -28,16 +29,46 @@ pub const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ImportSecret {
-    /// The remote password.
+    /// The remote password, or the OAuth 2.0 bearer token when `oauth2` is set.
     pub password: String,
     /// PEM trust anchors for the remote server's certificate.
     pub ca_file: Option<PathBuf>,
+    /// `xoauth2` or `oauthbearer`: `password` is a bearer token sent with that SASL
+    /// mechanism (ACC-10). `None`: a password.
+    pub oauth2: Option<String>,
+}
+
+/// The engine's credentials for a password or (with `oauth2` = `xoauth2` /
+/// `oauthbearer`) a bearer token.
+///
+/// # Errors
+/// An unknown `oauth2` mechanism.
+pub fn credentials(
+    username: &str,
+    secret: &str,
+    oauth2: Option<&str>,
+) -> Result<Credentials, StoreError> {
+    let auth = match oauth2.map(str::to_ascii_lowercase).as_deref() {
+        None => return Ok(Credentials::password(username, secret)),
+        Some("xoauth2") => Auth::XOAuth2(Secret::new(secret.to_string())),
+        Some("oauthbearer") => Auth::OAuthBearer(Secret::new(secret.to_string())),
+        Some(other) => {
+            return Err(StoreError::InvalidArgument(format!(
+                "--oauth2: expected xoauth2 or oauthbearer, got {other:?}"
+            )));
+        }
+    };
+    Ok(Credentials {
+        username: username.to_string(),
+        auth,
+    })
 }
 
 impl std::fmt::Debug for ImportSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ImportSecret")
             .field("ca_file", &self.ca_file)
+            .field("oauth2", &self.oauth2)
             .finish_non_exhaustive()
     }
 }
@@ -140,8 +171,15 @@ pub async fn status<S: MailStore>(
     let list = sync_policy::engine::pop3::load_accounts(store, account.id)
         .await
         .map_err(|e| engine_err(&e))?;
+    let secrets = secrets(store, account.id).await?;
     let mut out = Vec::new();
     for r in &list {
+        let auth = secrets
+            .imports
+            .get(&r.id)
+            .and_then(|s| s.oauth2.as_deref())
+            .map(|m| format!("  auth={m}"))
+            .unwrap_or_default();
         let imp = Pop3Import::new(store, account.id, &r.id).map_err(|e| engine_err(&e))?;
         let state = imp.auto_state().await.map_err(|e| engine_err(&e))?;
         let next = imp
@@ -156,7 +194,7 @@ pub async fn status<S: MailStore>(
             (None, Some(t)) => format!("next fetch {}", crate::admin::fmt_time(t.0)),
         };
         out.push(format!(
-            "{}  {}@{host}:{port} -> {}  known={}  failures={}  last-run={}  {auto}",
+            "{}  {}@{host}:{port} -> {}  known={}  failures={}  last-run={}  {auto}{auth}",
             r.id,
             r.settings.username,
             r.settings.destination_folder,
@@ -176,7 +214,11 @@ pub async fn status<S: MailStore>(
 fn source(r: &RegisteredImport, secret: &ImportSecret) -> Result<Pop3Source, StoreError> {
     let mut src = Pop3Source::new(
         r.settings.clone(),
-        Credentials::password(r.settings.username.clone(), secret.password.clone()),
+        credentials(
+            &r.settings.username,
+            &secret.password,
+            secret.oauth2.as_deref(),
+        )?,
     );
     let (_, _, tls) = r.settings.server.endpoint();
     if tls != TlsMode::None {
@@ -240,6 +282,47 @@ pub async fn run<S: MailStore>(
             Err(engine_err(&e))
         }
     }
+}
+
+/// Turns automatic fetch back on after it turned itself off (IMP-5): the failure count
+/// starts afresh and the next scheduler pass fetches.
+///
+/// # Errors
+/// Unknown id, store errors.
+pub async fn reenable<S: MailStore>(
+    store: &S,
+    account: &AccountInfo,
+    id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let list = sync_policy::engine::pop3::load_accounts(store, account.id)
+        .await
+        .map_err(|e| engine_err(&e))?;
+    let r = list
+        .iter()
+        .find(|r| r.id == id)
+        .ok_or_else(|| StoreError::NotFound(format!("import {id} of {}", account.address)))?;
+    let imp = Pop3Import::new(store, account.id, id).map_err(|e| engine_err(&e))?;
+    let was = imp
+        .auto_state()
+        .await
+        .map_err(|e| engine_err(&e))?
+        .disabled_reason;
+    imp.reenable().await.map_err(|e| engine_err(&e))?;
+    let note = if r.settings.auto_fetch {
+        ""
+    } else {
+        " (this import was added with --no-auto: it still fetches only on `import run`)"
+    };
+    Ok(vec![match was {
+        Some(_) => format!(
+            "import {id} of {}: automatic fetch turned back on{note}",
+            account.address
+        ),
+        None => format!(
+            "import {id} of {}: automatic fetch was not off; failure count reset{note}",
+            account.address
+        ),
+    }])
 }
 
 /// One scheduler pass: every due import of every account (IMP-5).

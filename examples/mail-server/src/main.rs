@@ -177,9 +177,12 @@ enum PolicyCommand {
 }
 
 /// `import` subcommands: external POP3 accounts (IMP-1..5).
+// Parsed once per run: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
-    /// Register an external POP3 account; its password is read from stdin.
+    /// Register an external POP3 account; its password (or, with --oauth2, its bearer
+    /// token) is read from stdin.
     Add {
         /// The local account.
         #[arg(long)]
@@ -217,6 +220,13 @@ enum ImportCommand {
         /// PEM trust anchors for the remote server (default: the system bundle).
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Log in with an OAuth 2.0 bearer token through this SASL mechanism instead of a
+        /// password (`xoauth2` or `oauthbearer`); the token is read from stdin or --token-file.
+        #[arg(long, value_parser = ["xoauth2", "oauthbearer"])]
+        oauth2: Option<String>,
+        /// Read the bearer token from this file (first line) instead of stdin.
+        #[arg(long, requires = "oauth2", value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// The account's imports and their automatic-fetch state.
     List {
@@ -235,6 +245,15 @@ enum ImportCommand {
     },
     /// Fetch now.
     Run {
+        /// The local account.
+        #[arg(long)]
+        user: String,
+        /// The import's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Turn automatic fetch back on after it turned itself off (see `status`).
+    Reenable {
         /// The local account.
         #[arg(long)]
         user: String,
@@ -269,6 +288,8 @@ fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
             no_auto,
             remote,
             ca_file,
+            oauth2,
+            token_file,
         } => {
             let server = match provider.as_str() {
                 "gmail" | "yahoo" | "outlook" => format!("provider = {}", toml_str(&provider)),
@@ -316,10 +337,11 @@ fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
                 address: user,
                 id,
                 settings,
-                password: read_secret_line("remote password")?,
+                password: read_login_secret("remote password", oauth2.is_some(), token_file)?,
                 ca_file: ca_file
                     .map(|p| absolute(&p).map(|p| p.to_string_lossy().into_owned()))
                     .transpose()?,
+                oauth2,
             }
         }
         ImportCommand::List { user } | ImportCommand::Status { user } => {
@@ -327,13 +349,15 @@ fn import_request(action: ImportCommand) -> Result<Request, ServerError> {
         }
         ImportCommand::Remove { user, id } => Request::ImportRemove { address: user, id },
         ImportCommand::Run { user, id } => Request::ImportRun { address: user, id },
+        ImportCommand::Reenable { user, id } => Request::ImportReenable { address: user, id },
     })
 }
 
 /// `migrate` subcommands.
 #[derive(Debug, Subcommand)]
 enum MigrateCommand {
-    /// Register a job; the source password is read from stdin.
+    /// Register a job; the source password (or, with --oauth2, the bearer token) is read
+    /// from stdin.
     Add {
         /// The local account.
         #[arg(long)]
@@ -342,20 +366,35 @@ enum MigrateCommand {
         #[arg(long)]
         id: String,
         /// Source IMAP host.
-        #[arg(long)]
-        host: String,
+        #[arg(
+            long,
+            required_unless_present = "template",
+            conflicts_with = "template"
+        )]
+        host: Option<String>,
         /// Source port.
-        #[arg(long, default_value_t = 993)]
+        #[arg(long, default_value_t = 993, conflicts_with = "template")]
         port: u16,
         /// `implicit`, `starttls` or `none`.
-        #[arg(long, default_value = "implicit")]
+        #[arg(long, default_value = "implicit", conflicts_with = "template")]
         tls: String,
+        /// A source server the administrator defined in `[[migration_templates]]` of the
+        /// configuration (host, port and TLS mode come from there).
+        #[arg(long)]
+        template: Option<String>,
         /// Source login.
         #[arg(long)]
         username: String,
         /// PEM trust anchors for the source (default: the system bundle).
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Log in with an OAuth 2.0 bearer token through this SASL mechanism instead of a
+        /// password (`xoauth2` or `oauthbearer`); the token is read from stdin or --token-file.
+        #[arg(long, value_parser = ["xoauth2", "oauthbearer"])]
+        oauth2: Option<String>,
+        /// Read the bearer token from this file (first line) instead of stdin.
+        #[arg(long, requires = "oauth2", value_name = "FILE")]
+        token_file: Option<PathBuf>,
     },
     /// Run one job, or every job in registration order.
     Run {
@@ -374,7 +413,7 @@ enum MigrateCommand {
     },
 }
 
-fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
+fn migrate_request(c: MigrateCommand, config: &Config) -> Result<Request, ServerError> {
     Ok(match c {
         MigrateCommand::Add {
             user,
@@ -384,7 +423,31 @@ fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
             tls,
             username,
             ca_file,
+            oauth2,
+            token_file,
+            template,
         } => {
+            let (host, port, tls) = match template {
+                Some(name) => {
+                    let t = config
+                        .migration_templates
+                        .iter()
+                        .find(|t| t.name == name)
+                        .ok_or_else(|| {
+                            let known: Vec<&str> = config
+                                .migration_templates
+                                .iter()
+                                .map(|t| t.name.as_str())
+                                .collect();
+                            ServerError::Usage(format!(
+                                "--template {name:?}: no such [[migration_templates]] entry in the configuration (defined: {})",
+                                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                            ))
+                        })?;
+                    (t.host.clone(), t.port, t.tls.clone())
+                }
+                None => (host.unwrap_or_default(), port, tls),
+            };
             let tls = match tls.as_str() {
                 "implicit" => sync_policy::import::TlsMode::Implicit,
                 "starttls" => sync_policy::import::TlsMode::StartTls,
@@ -403,8 +466,9 @@ fn migrate_request(c: MigrateCommand) -> Result<Request, ServerError> {
                     port,
                     tls,
                     username,
-                    password: read_secret_line("source password")?,
+                    password: read_login_secret("source password", oauth2.is_some(), token_file)?,
                     ca_file: ca_file.map(|p| absolute(&p)).transpose()?,
+                    oauth2,
                     last: None,
                 },
             }
@@ -525,6 +589,31 @@ fn init_logging(default_level: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// A remote login secret: the password from stdin, or (OAuth 2.0) the bearer token from
+/// `token_file` (its first line) or stdin.
+fn read_login_secret(
+    what: &str,
+    oauth2: bool,
+    token_file: Option<PathBuf>,
+) -> Result<String, ServerError> {
+    if !oauth2 {
+        return read_secret_line(what);
+    }
+    let Some(path) = token_file else {
+        return read_secret_line("bearer token");
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ServerError::io(format!("reading the token file {}", path.display()), e))?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(ServerError::Usage(format!(
+            "the token file {} is empty (put the bearer token on its first line)",
+            path.display()
+        )));
+    }
+    Ok(token.to_string())
 }
 
 fn read_secret_line(what: &str) -> Result<String, ServerError> {
@@ -663,7 +752,7 @@ fn request_for(command: Command, config: &Config) -> Result<Request, ServerError
             value,
         },
         Command::Retention(RetentionCommand::RunNow { at }) => Request::RetentionRun { at },
-        Command::Migrate(c) => migrate_request(c)?,
+        Command::Migrate(c) => migrate_request(c, config)?,
         Command::Upload {
             user,
             folder,
@@ -716,6 +805,92 @@ async fn run_admin(config: &Config, request: Request) -> Result<Vec<String>, Ser
     }
 }
 
+/// `migrate run` with progress bars (MIG-3): one bar for the job's folders and one for the
+/// folder being copied, drawn from the engine's progress events when this process owns the
+/// store. When the server runs, the job runs inside it (through the admin socket) and a
+/// spinner shows until its per-folder summary comes back; the start, progress and
+/// completion notices reach the user's INBOX either way.
+async fn migrate_with_progress(
+    config: &Config,
+    address: &str,
+    id: Option<&str>,
+) -> Result<Vec<String>, ServerError> {
+    use sync_policy::engine::migration::Progress;
+    let terminal = std::io::stderr().is_terminal();
+    let bars = indicatif::MultiProgress::new();
+    if !terminal {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    serve::ensure_data_dir(&config.data_dir)?;
+    match store::open(config).await {
+        Ok(s) => {
+            let folders = bars.add(indicatif::ProgressBar::new(0));
+            folders.set_style(bar_style("folders"));
+            let mut current: Option<indicatif::ProgressBar> = None;
+            // `Progress::Message::done` counts the whole job; a folder's bar starts from the
+            // count reached when the folder started.
+            let mut job_done = 0u64;
+            let mut folder_base = 0u64;
+            let mut report = |p: &Progress| match p {
+                Progress::Started { folders: n } => folders.set_length(*n as u64),
+                Progress::Folder {
+                    destination,
+                    to_copy,
+                    ..
+                } => {
+                    let bar = bars.add(indicatif::ProgressBar::new(*to_copy));
+                    bar.set_style(bar_style("messages"));
+                    bar.set_message(destination.clone());
+                    current = Some(bar);
+                    folder_base = job_done;
+                }
+                Progress::Message { done, .. } => {
+                    job_done = *done;
+                    if let Some(bar) = &current {
+                        bar.set_position(done.saturating_sub(folder_base));
+                    }
+                }
+                Progress::FolderDone { .. } => {
+                    if let Some(bar) = current.take() {
+                        bar.finish();
+                    }
+                    folders.inc(1);
+                }
+                _ => {}
+            };
+            let result = async {
+                let a = admin::account(&s, address).await?;
+                let now = sync_policy::UnixTime::from_system_time(std::time::SystemTime::now());
+                Ok::<_, ServerError>(crate::migrate::run(&s, &a, id, now, &mut report).await?)
+            }
+            .await;
+            folders.finish();
+            store::close(std::sync::Arc::new(s)).await;
+            result
+        }
+        Err(StoreError::Locked { .. }) => {
+            let spinner = bars.add(indicatif::ProgressBar::new_spinner());
+            spinner.set_message("migrating inside the running server (notices go to the INBOX)");
+            spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+            let request = Request::MigrateRun {
+                address: address.to_string(),
+                id: id.map(str::to_string),
+            };
+            let lines = run_admin(config, request).await;
+            spinner.finish_and_clear();
+            lines
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn bar_style(unit: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(&format!(
+        "{{msg:>20}} [{{bar:30}}] {{pos}}/{{len}} {unit} ({{elapsed}})"
+    ))
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+}
+
 fn run(cli: Cli) -> Result<(), ServerError> {
     let config = Config::load_or_default(cli.config.as_deref())?;
     let runtime = |multi: bool| {
@@ -740,21 +915,11 @@ fn run(cli: Cli) -> Result<(), ServerError> {
         command => {
             init_logging("warn");
             let request = request_for(command, &config)?;
-            // A migration can take long: show a spinner with the elapsed time on a terminal.
-            let spinner = matches!(request, Request::MigrateRun { .. }).then(|| {
-                let pb = if std::io::stderr().is_terminal() {
-                    indicatif::ProgressBar::new_spinner()
-                } else {
-                    indicatif::ProgressBar::hidden()
-                };
-                pb.set_message("migrating (the server copies; notices go to the INBOX)");
-                pb.enable_steady_tick(std::time::Duration::from_millis(200));
-                pb
-            });
-            let lines = runtime(false)?.block_on(run_admin(&config, request));
-            if let Some(pb) = spinner {
-                pb.finish_and_clear();
-            }
+            let lines = if let Request::MigrateRun { address, id } = &request {
+                runtime(false)?.block_on(migrate_with_progress(&config, address, id.as_deref()))
+            } else {
+                runtime(false)?.block_on(run_admin(&config, request))
+            };
             let lines = lines?;
             let stdout = std::io::stdout();
             let mut out = stdout.lock();

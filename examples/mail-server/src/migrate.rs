@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use mailstore_core::{AccountId, AccountInfo, MailStore, SettingsScope, StoreError};
 use serde::{Deserialize, Serialize};
 use sync_policy::UnixTime;
-use sync_policy::engine::Credentials;
 use sync_policy::engine::migration::{ImapSource, MigrationOptions, Progress};
 use sync_policy::import::TlsMode;
 
@@ -33,8 +32,10 @@ pub struct MigrateJob {
     pub tls: TlsMode,
     /// Source login.
     pub username: String,
-    /// Source password.
+    /// Source password, or the OAuth 2.0 bearer token when `oauth2` is set.
     pub password: String,
+    /// `xoauth2` or `oauthbearer`: `password` is a bearer token (ACC-10).
+    pub oauth2: Option<String>,
     /// PEM trust anchors for the source (default: the system bundle).
     pub ca_file: Option<PathBuf>,
     /// The outcome of the last run, for `migrate status`.
@@ -48,6 +49,7 @@ impl std::fmt::Debug for MigrateJob {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("username", &self.username)
+            .field("oauth2", &self.oauth2)
             .finish_non_exhaustive()
     }
 }
@@ -144,13 +146,17 @@ pub async fn status<S: MailStore>(
         .enumerate()
         .map(|(i, j)| {
             format!(
-                "{}. {}  {}@{}:{}  {}",
+                "{}. {}  {}@{}:{}  {}{}",
                 i + 1,
                 j.id,
                 j.username,
                 j.host,
                 j.port,
-                j.last.as_deref().unwrap_or("not run yet")
+                j.last.as_deref().unwrap_or("not run yet"),
+                j.oauth2
+                    .as_deref()
+                    .map(|m| format!("  auth={m}"))
+                    .unwrap_or_default()
             )
         })
         .collect())
@@ -173,13 +179,14 @@ fn source(job: &MigrateJob) -> Result<ImapSource, StoreError> {
     }
     Ok(ImapSource::new(
         endpoint,
-        Credentials::password(job.username.clone(), job.password.clone()),
+        crate::imports::credentials(&job.username, &job.password, job.oauth2.as_deref())?,
     ))
 }
 
 /// Runs one job (or, with `id = None`, every job in registration order, MIG-3); returns
 /// the per-folder lines and the outcome. A failed job is rolled back by the engine
-/// (MIG-4) and reported; later jobs still run.
+/// (MIG-4) and reported; later jobs still run. `progress` sees every engine event as it
+/// happens (the CLI draws its progress bars from them).
 ///
 /// # Errors
 /// Unknown id, store errors.
@@ -188,6 +195,7 @@ pub async fn run<S: MailStore>(
     account: &AccountInfo,
     id: Option<&str>,
     now: UnixTime,
+    progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Vec<String>, StoreError> {
     let mut jobs = load(store, account.id).await?;
     if let Some(id) = id
@@ -214,6 +222,7 @@ pub async fn run<S: MailStore>(
             &opts,
             now,
             |p: &Progress| {
+                progress(p);
                 if let Progress::FolderDone {
                     destination,
                     copied,

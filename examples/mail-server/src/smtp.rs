@@ -12,7 +12,8 @@
 //!
 //! Policies (`crate::policy`, docs/policy.md): a submission login is also checked against
 //! the organisation/account switches, two-step verification and federated accounts
-//! (`535 5.7.8`); the organisation's source-IP allowlist is checked at `MAIL`
+//! (`535 5.7.8` with the policy's text, e.g. "Two-step verification is on ..."; a wrong
+//! password keeps the fixed `Authentication credentials invalid`); the organisation's source-IP allowlist is checked at `MAIL`
 //! (`550 5.7.1`); the sender's send-size limit at `MAIL SIZE=` and at the end of data,
 //! each recipient's receive-size limit at `RCPT` (declared `SIZE=`) and at the end of data
 //! (`552 5.3.4`); each recipient's filter rules file the message after it is stored.
@@ -170,6 +171,10 @@ impl<S: MailStore> Session<S> {
     }
 }
 
+/// The text sent (`535 5.7.8 ...`) when an account may not use SMTP submission.
+pub const SMTP_DISABLED: &str =
+    "SMTP submission is disabled for this account; ask the administrator to enable it";
+
 /// A policy refusal as an SMTP reply (code, enhanced code and the refusal's text).
 fn refusal_reply(r: &sync_policy::access::Refusal) -> Reply {
     let c = r.smtp_code();
@@ -222,7 +227,7 @@ where
             Ok(outcome) => {
                 if !outcome.account.allows(Protocol::Smtp) {
                     tracing::info!(user = username, "smtp refused: access disabled");
-                    return Err(AuthFailure::InvalidCredentials);
+                    return Err(AuthFailure::Denied(SMTP_DISABLED.into()));
                 }
                 let kind = crate::policy::LoginKind::from_via(&outcome.via);
                 match crate::policy::check_login(
@@ -236,10 +241,9 @@ where
                 {
                     Ok(Ok(policy)) => self.sender_policy = Some(policy),
                     Ok(Err(refusal)) => {
-                        // smtp-proto answers a failed AUTH with its fixed
-                        // `535 5.7.8 Authentication credentials invalid`.
+                        // smtp-proto sends `535 5.7.8 <the refusal's text>`.
                         tracing::info!(user = username, reason = %refusal, "smtp refused by policy");
-                        return Err(AuthFailure::InvalidCredentials);
+                        return Err(AuthFailure::Denied(refusal.text()));
                     }
                     Err(e) => {
                         tracing::warn!("smtp: store error: {e}");

@@ -473,7 +473,7 @@ print(smtp_err('bob@example.test', 'bob-pw', 'alice@example.test', 'Subject: x\r
     );
     assert_eq!(
         lines[3],
-        "AUTH 535 5.7.8 Authentication credentials invalid"
+        "AUTH 535 5.7.8 SMTP access has been turned off for this account by an administrator; contact your administrator"
     );
     // The user opt-in of the seed services, once the organisation requires it.
     set(&env, "--org", "example.test", "require_user_opt_in", "true");
@@ -517,7 +517,7 @@ fn two_step_requires_app_password_e2e() {
     let out = py(
         &server,
         &format!(
-            "print(pop_err('alice@example.test', 'alice-pw'))\nprint(pop_err('alice@example.test', '{app}'))\nprint(imap_err('alice@example.test', 'alice-pw'))\nprint(imap_err('alice@example.test', '{app}'))\n"
+            "print(pop_err('alice@example.test', 'alice-pw'))\nprint(pop_err('alice@example.test', '{app}'))\nprint(imap_err('alice@example.test', 'alice-pw'))\nprint(imap_err('alice@example.test', '{app}'))\nprint(smtp_err('alice@example.test', 'alice-pw', 'bob@example.test', 'Subject: x\\r\\n\\r\\nx\\r\\n'))\nprint(smtp_err('alice@example.test', '{app}', 'bob@example.test', 'Subject: x\\r\\n\\r\\nx\\r\\n'))\n"
         ),
     );
     let lines: Vec<&str> = out.lines().collect();
@@ -531,6 +531,12 @@ fn two_step_requires_app_password_e2e() {
         "{out}"
     );
     assert_eq!(lines[3], "OK");
+    // SMTP AUTH carries the same text in the 535 (smtplib's SMTPAuthenticationError).
+    assert_eq!(
+        lines[4],
+        "AUTH 535 5.7.8 Two-step verification is on for this account: sign in with an app password (create one in your security settings), not the account password"
+    );
+    assert_eq!(lines[5], "OK", "{out}");
     finish(server);
 }
 
@@ -546,7 +552,7 @@ fn federated_account_needs_app_password_e2e() {
     );
     let out = py(
         &server,
-        "print(pop_err('alice@example.test', 'alice-pw'))\nprint(imap_err('alice@example.test', 'alice-pw'))\n",
+        "print(pop_err('alice@example.test', 'alice-pw'))\nprint(imap_err('alice@example.test', 'alice-pw'))\nprint(smtp_err('alice@example.test', 'alice-pw', 'bob@example.test', 'x'))\n",
     );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -556,6 +562,10 @@ fn federated_account_needs_app_password_e2e() {
     assert!(
         lines[1].starts_with("[ALERT] This account signs in through an external identity provider"),
         "{out}"
+    );
+    assert_eq!(
+        lines[2],
+        "AUTH 535 5.7.8 This account signs in through an external identity provider and has no password for mail clients: create an app password in your security settings and use it here"
     );
     finish(server);
 }
