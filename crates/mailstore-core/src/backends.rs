@@ -496,6 +496,9 @@ macro_rules! impl_mail_store {
                 let params = self.engine.cfg.hash;
                 let dummy = self.dummy.clone();
                 let pw = password.to_string();
+                // One permit per blocking task: a burst of logins waits here as futures
+                // instead of occupying blocking threads that would wait in the pool.
+                let _permit = creds::verify_permit().await?;
                 let found = tokio::task::spawn_blocking(move || {
                     let Some((info, pwh, apps)) = cand else {
                         let d = dummy.get_or_init(|| creds::dummy_hash(params));
@@ -691,6 +694,7 @@ macro_rules! impl_mail_store {
         impl $ty {
             async fn hash(&self, pw: String) -> StoreResult<String> {
                 let params = self.engine.cfg.hash;
+                let _permit = creds::verify_permit().await?;
                 tokio::task::spawn_blocking(move || creds::hash_password(params, &pw))
                     .await
                     .map_err(task_err)?

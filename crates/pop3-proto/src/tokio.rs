@@ -375,7 +375,12 @@ where
                                 break;
                             }
                             conn.send_body_chunk(buf.get(..n).unwrap_or_default())?;
-                            write_out(&mut conn, s, config.write_timeout).await?;
+                            // Write only once a chunk's worth is pending: a small message
+                            // then goes out as one write (status line, body and `.`
+                            // together) instead of one write and flush per piece.
+                            if conn.output_len() >= config.chunk_size {
+                                write_out(&mut conn, s, config.write_timeout).await?;
+                            }
                             if !conn.wants_body() {
                                 conn.finish_body()?;
                                 break;

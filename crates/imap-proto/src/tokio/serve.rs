@@ -141,7 +141,9 @@ where
     B: Backend,
 {
     async fn run(&mut self) -> Result<(), Error> {
-        let mut buf = vec![0u8; 64 * 1024];
+        // Small while the client is quiet (most sessions sit in IDLE), doubled when a read
+        // fills it, back to the small size once reads are small again.
+        let mut buf = vec![0u8; READ_BUF_MIN];
         loop {
             if let Some(ev) = self.conn.next_event() {
                 self.handle(ev).await?;
@@ -183,6 +185,7 @@ where
                     if n == 0 {
                         return Ok(());
                     }
+                    let next = read_buf_next_len(buf.len(), n);
                     let data = buf.get(..n).unwrap_or_default();
                     match self.deflate.as_mut() {
                         Some(d) => {
@@ -192,6 +195,10 @@ where
                         None => self.conn.feed(data),
                     }
                     self.conn.handle_timeout(Instant::now());
+                    if next != buf.len() {
+                        // A new allocation (not `resize`) so shrinking really frees.
+                        buf = vec![0u8; next];
+                    }
                 }
                 Wake::Timer => self.conn.handle_timeout(Instant::now()),
                 Wake::Changes => self.queue_changes(),
@@ -843,6 +850,24 @@ where
 }
 
 /// FETCH bodies above this size are written in pieces of this size.
+/// Initial (and idle) size of a session's read buffer.
+const READ_BUF_MIN: usize = 4 * 1024;
+/// Largest size the read buffer grows to while a client sends in bulk (APPEND literals).
+const READ_BUF_MAX: usize = 64 * 1024;
+
+/// The read buffer's size for the next read, after a read of `n` bytes into `len`: doubled
+/// (up to [`READ_BUF_MAX`]) when the read filled it, back to [`READ_BUF_MIN`] when the read
+/// would have fitted in that.
+fn read_buf_next_len(len: usize, n: usize) -> usize {
+    if n >= len {
+        len.saturating_mul(2).clamp(READ_BUF_MIN, READ_BUF_MAX)
+    } else if n <= READ_BUF_MIN {
+        READ_BUF_MIN
+    } else {
+        len
+    }
+}
+
 const STREAM_AT: usize = 64 * 1024;
 
 /// The data of a FETCH item that is sent as a literal.
@@ -973,4 +998,22 @@ fn nonce() -> String {
         }
     }
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod read_buf_tests {
+    use super::{READ_BUF_MAX, READ_BUF_MIN, read_buf_next_len};
+
+    #[test]
+    fn grows_when_full_and_shrinks_when_quiet() {
+        assert_eq!(READ_BUF_MIN, 4096);
+        assert_eq!(read_buf_next_len(4096, 20), 4096);
+        assert_eq!(read_buf_next_len(4096, 4096), 8192);
+        assert_eq!(read_buf_next_len(8192, 8192), 16384);
+        assert_eq!(read_buf_next_len(32768, 32768), READ_BUF_MAX);
+        assert_eq!(read_buf_next_len(READ_BUF_MAX, READ_BUF_MAX), READ_BUF_MAX);
+        // A partial but large read keeps the size; a small one (e.g. `DONE`) shrinks it.
+        assert_eq!(read_buf_next_len(65536, 10000), 65536);
+        assert_eq!(read_buf_next_len(65536, 6), 4096);
+    }
 }
