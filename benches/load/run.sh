@@ -166,6 +166,8 @@ for u in idle append pop smtp smtp10k; do
     printf '%s\n' "$PASS" | "$SERVER" -c "$OURS/server.toml" user add "$u@example.test" >/dev/null
 done
 "$SERVER" -c "$OURS/server.toml" import pop@example.test "$SEED" --format maildir >/dev/null
+# 1,000 IMAP connections of one account: lift the organisation's per-account limit (ACC-9)
+"$SERVER" -c "$OURS/server.toml" policy set --org example.test limits.max_imap_connections 5000 >/dev/null
 # shellcheck disable=SC2086 # OURS_ENV is a list of NAME=VALUE words
 env ${OURS_ENV:-} "$SERVER" -c "$OURS/server.toml" serve >"$OURS/server.log" 2>&1 &
 OURS_PID=$!
