@@ -492,11 +492,7 @@ impl Request {
                 (format!("IMPORT-REENABLE {} {}", e(address), e(id)), None)
             }
             Self::MigrateAdd { address, job } => {
-                let tls = match job.tls {
-                    sync_policy::import::TlsMode::Implicit => "implicit",
-                    sync_policy::import::TlsMode::StartTls => "starttls",
-                    _ => "none",
-                };
+                let tls = crate::migrate::tls_mode_name(job.tls);
                 (
                     format!(
                         "MIGRATE-ADD {} {} {} {} {tls} {} {} {} {}",
@@ -819,12 +815,9 @@ pub fn parse_request_line(line: &str) -> Result<ParsedLine, String> {
         }
         "MIGRATE-ADD" => {
             want(9)?;
-            let tls = match field(4)?.as_str() {
-                "implicit" => sync_policy::import::TlsMode::Implicit,
-                "starttls" => sync_policy::import::TlsMode::StartTls,
-                "none" => sync_policy::import::TlsMode::None,
-                other => return Err(format!("{verb}: unknown TLS mode {other:?}")),
-            };
+            let name = field(4)?;
+            let tls = crate::migrate::parse_tls_mode(&name)
+                .ok_or_else(|| format!("{verb}: unknown TLS mode {name:?}"))?;
             Request::MigrateAdd {
                 address: field(0)?,
                 job: crate::migrate::MigrateJob {

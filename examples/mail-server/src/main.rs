@@ -448,16 +448,11 @@ fn migrate_request(c: MigrateCommand, config: &Config) -> Result<Request, Server
                 }
                 None => (host.unwrap_or_default(), port, tls),
             };
-            let tls = match tls.as_str() {
-                "implicit" => sync_policy::import::TlsMode::Implicit,
-                "starttls" => sync_policy::import::TlsMode::StartTls,
-                "none" => sync_policy::import::TlsMode::None,
-                other => {
-                    return Err(ServerError::Usage(format!(
-                        "--tls: expected implicit, starttls or none, got {other:?}"
-                    )));
-                }
-            };
+            let tls = migrate::parse_tls_mode(&tls).ok_or_else(|| {
+                ServerError::Usage(format!(
+                    "--tls: expected implicit, starttls or none, got {tls:?}"
+                ))
+            })?;
             Request::MigrateAdd {
                 address: user,
                 job: migrate::MigrateJob {

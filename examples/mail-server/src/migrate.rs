@@ -162,6 +162,30 @@ pub async fn status<S: MailStore>(
         .collect())
 }
 
+/// The spellings of a TLS mode on the command line, in `[[migration_templates]]` and on the
+/// admin socket: one table, so parsing and printing cannot drift apart.
+const TLS_MODE_NAMES: [(&str, TlsMode); 3] = [
+    ("implicit", TlsMode::Implicit),
+    ("starttls", TlsMode::StartTls),
+    ("none", TlsMode::None),
+];
+
+/// `implicit`, `starttls` or `none` as a [`TlsMode`].
+pub fn parse_tls_mode(name: &str) -> Option<TlsMode> {
+    TLS_MODE_NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, mode)| mode)
+}
+
+/// The name [`parse_tls_mode`] reads back.
+pub fn tls_mode_name(mode: TlsMode) -> &'static str {
+    TLS_MODE_NAMES
+        .iter()
+        .find(|(_, m)| *m == mode)
+        .map_or("none", |&(n, _)| n)
+}
+
 fn source(job: &MigrateJob) -> Result<ImapSource, StoreError> {
     let mut endpoint = sync_policy::engine::Endpoint::new(job.host.clone(), job.port, job.tls);
     if job.tls != TlsMode::None {
