@@ -17,7 +17,7 @@ use imap_proto::tokio::{Client, ClientConfig};
 use mail_sasl::Secret;
 use mailstore_core::{
     AccountId, DiskStore, MailStore, MemoryStore, NewAccount, Origin, SettingsScope, SpecialUse,
-    StoreConfig, SystemFlags, UidSet,
+    StoreConfig, StoreError, SystemFlags, UidSet,
 };
 use sync_policy::UnixTime;
 use sync_policy::engine::migration::{
@@ -558,7 +558,7 @@ async fn mig4_engine_killed_then_rolled_back_from_the_journal() {
             );
             (acct, before)
         };
-        let store = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let store = reopen_after_kill(dir.path()).await;
         assert!(rollback_interrupted(&store, acct, "job1").await.unwrap());
         assert_eq!(state(&store, acct).await, before);
         assert!(!rollback_interrupted(&store, acct, "job1").await.unwrap());
@@ -594,7 +594,7 @@ async fn mig4_engine_killed_then_resumed_without_duplicates() {
             kill_after(&store, acct, &source(&d, "tester"), &opts, 5).await;
             acct
         };
-        let store = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let store = reopen_after_kill(dir.path()).await;
         let mut opts = quiet();
         opts.recovery = Recovery::Resume;
         let r = migrate(
@@ -624,6 +624,23 @@ async fn mig4_engine_killed_then_resumed_without_duplicates() {
 }
 
 /// Runs job1 and drops it (like a kill) once `n` messages are stored.
+/// Opens the store again after `kill_after`. Dropping the engine's future does not stop
+/// the store work it already handed to blocking threads, and those hold the store (and its
+/// lock) until they finish; a crashed process would have released it at once. So the
+/// reopen retries while the store reports `Locked`, within the test's bound.
+async fn reopen_after_kill(dir: &std::path::Path) -> DiskStore {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match DiskStore::open(dir, StoreConfig::for_tests()) {
+            Ok(store) => return store,
+            Err(StoreError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("reopening the store after the kill: {e}"),
+        }
+    }
+}
+
 async fn kill_after<S: MailStore>(
     store: &S,
     acct: AccountId,
