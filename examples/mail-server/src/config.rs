@@ -247,8 +247,9 @@ impl<'de> Deserialize<'de> for Network {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapConfig {
-    /// Simultaneous logged-in IMAP connections of one account; one more is refused with
-    /// `NO [LIMIT]`. Default 20 (a phone, a laptop and a desktop client each open a few).
+    /// Server-wide ceiling on the logged-in IMAP connections of one account; the account's
+    /// policy limit (`limits.max_imap_connections`, default 10) applies when it is smaller.
+    /// One more is refused with `NO [LIMIT]`. Default 20.
     #[serde(default = "default_imap_per_account")]
     pub max_connections_per_account: usize,
 }

@@ -42,14 +42,13 @@ use mailstore_core::{
     Timestamp, UidSet,
 };
 
-use crate::limits::{AccountConnections, AuthGuard, ConnectionSlot};
+use crate::limits::AuthGuard;
 
 /// The IMAP backend over a shared store.
 #[derive(Debug)]
 pub struct StoreBackend<S> {
     store: Arc<S>,
     guard: Option<Arc<AuthGuard>>,
-    account_connections: Option<AccountConnections>,
     connections: crate::policy::ImapConnections,
 }
 
@@ -59,17 +58,17 @@ impl<S: MailStore> StoreBackend<S> {
         Self {
             store,
             guard: None,
-            account_connections: None,
             connections: crate::policy::ImapConnections::new(),
         }
     }
 
-    /// Counts failed logins in `guard` (lockout per address and per account) and allows
-    /// at most `connections`' limit of logged-in connections per account.
+    /// Counts failed logins in `guard` (lockout per address and per account) and allows at
+    /// most `max_per_account` logged-in connections per account, or fewer where the
+    /// account's policy says so.
     #[must_use]
-    pub fn with_limits(mut self, guard: Arc<AuthGuard>, connections: AccountConnections) -> Self {
+    pub fn with_limits(mut self, guard: Arc<AuthGuard>, max_per_account: u32) -> Self {
         self.guard = Some(guard);
-        self.account_connections = Some(connections);
+        self.connections = crate::policy::ImapConnections::with_ceiling(max_per_account);
         self
     }
 
@@ -97,17 +96,7 @@ impl<S: MailStore> StoreBackend<S> {
                 Err(_) => {}
             }
         }
-        let mut session = result?;
-        if let Some(c) = &self.account_connections {
-            match c.acquire(session.account.id.0) {
-                Some(slot) => session.slot = Some(slot),
-                None => {
-                    tracing::warn!(user = username, "imap login refused: connection limit");
-                    return Err(Status::no(TOO_MANY).with_code("LIMIT"));
-                }
-            }
-        }
-        Ok(session)
+        result
     }
 
     async fn check_login(
@@ -140,7 +129,6 @@ impl<S: MailStore> StoreBackend<S> {
                     condstore: false,
                     qresync: false,
                     rev2: false,
-                    slot: None,
                 })
             }
             Err(StoreError::AuthFailed) => {
@@ -182,8 +170,6 @@ where
 
 /// The answer while an address or account is locked out.
 pub const LOCKED_OUT: &str = "Too many failed logins; try again later";
-/// The answer when an account has too many IMAP connections.
-pub const TOO_MANY: &str = "Too many IMAP connections for this account; close the mail app on another device or try again later";
 
 /// The text sent when an account may not use IMAP.
 pub const IMAP_DISABLED: &str =
@@ -264,8 +250,6 @@ pub struct StoreSession<S: MailStore> {
     qresync: bool,
     /// IMAP4rev2 was enabled: SELECT also answers with the mailbox's LIST response.
     rev2: bool,
-    /// This connection's place in the per-account connection count.
-    slot: Option<ConnectionSlot>,
     consumer: crate::policy::ConsumerLedger,
 }
 

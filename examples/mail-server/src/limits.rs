@@ -1,4 +1,4 @@
-//! Login throttling shared by every listener, and per-account connection counting.
+//! Login throttling shared by every listener.
 //!
 //! [`AuthGuard`] counts failed logins per client IP address and per account name within a
 //! window (`[auth] lockout`, default 15 minutes). Once either count reaches its limit
@@ -147,62 +147,6 @@ impl AuthGuard {
     /// Records a successful login: the account's count starts over.
     pub fn succeeded(&self, user: &str) {
         self.lock().by_account.remove(&account_key(user));
-    }
-}
-
-/// Counts logged-in connections per account and refuses one over the limit.
-#[derive(Debug, Clone)]
-pub struct AccountConnections {
-    max: usize,
-    counts: Arc<Mutex<HashMap<u64, usize>>>,
-}
-
-/// A counted connection; dropping it frees the place.
-#[derive(Debug)]
-pub struct ConnectionSlot {
-    account: u64,
-    counts: Arc<Mutex<HashMap<u64, usize>>>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let mut c = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(n) = c.get_mut(&self.account) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                c.remove(&self.account);
-            }
-        }
-    }
-}
-
-impl AccountConnections {
-    /// At most `max` connections per account.
-    pub fn new(max: usize) -> Self {
-        Self {
-            max: max.max(1),
-            counts: Arc::new(Mutex::new(HashMap::new())),
-        }
-    }
-
-    /// Takes a place for `account`, or `None` when it has `max` connections already.
-    pub fn acquire(&self, account: u64) -> Option<ConnectionSlot> {
-        let mut c = self
-            .counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let n = c.entry(account).or_insert(0);
-        if *n >= self.max {
-            return None;
-        }
-        *n += 1;
-        Some(ConnectionSlot {
-            account,
-            counts: Arc::clone(&self.counts),
-        })
     }
 }
 
@@ -440,16 +384,5 @@ mod tests {
         g.succeeded("a@x");
         g.failed(ip, "a@x", t0);
         assert_eq!(g.check(ip, "a@x", t0), Ok(()));
-    }
-
-    #[test]
-    fn account_connection_slots() {
-        let c = AccountConnections::new(2);
-        let a = c.acquire(7).unwrap();
-        let _b = c.acquire(7).unwrap();
-        assert!(c.acquire(7).is_none());
-        assert!(c.acquire(8).is_some());
-        drop(a);
-        assert!(c.acquire(7).is_some());
     }
 }

@@ -589,10 +589,20 @@ pub async fn file_delivered<S: MailStore>(
     Ok(outcome)
 }
 
-/// Per-account IMAP connection counting (ACC-9) with the policy's limit.
-#[derive(Debug, Clone, Default)]
+/// Per-account IMAP connection counting: the one place where logged-in IMAP connections
+/// are counted. The limit for an account is the smaller of its policy limit (ACC-9,
+/// `limits.max_imap_connections` and the per-user override) and the operator's server-wide
+/// ceiling (`[imap] max_connections_per_account`).
+#[derive(Debug, Clone)]
 pub struct ImapConnections {
     counter: Arc<Mutex<ConnectionCounter>>,
+    ceiling: u32,
+}
+
+impl Default for ImapConnections {
+    fn default() -> Self {
+        Self::with_ceiling(u32::MAX)
+    }
 }
 
 /// A held IMAP connection slot; dropping it frees the slot.
@@ -614,14 +624,24 @@ impl Drop for ImapSlot {
 }
 
 impl ImapConnections {
-    /// A new, empty counter.
+    /// A new, empty counter with no server-wide ceiling (the policy's limit alone applies).
     #[must_use]
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Takes a slot for `account` if fewer than the policy's limit are open; the refusal
-    /// renders as `NO [LIMIT] ...`.
+    /// A new, empty counter whose limit never exceeds `ceiling` for any account (0 is
+    /// taken as 1).
+    #[must_use]
+    pub fn with_ceiling(ceiling: u32) -> Self {
+        Self {
+            counter: Arc::default(),
+            ceiling: ceiling.max(1),
+        }
+    }
+
+    /// Takes a slot for `account` if fewer than the smaller of the policy's limit and the
+    /// ceiling are open; the refusal renders as `NO [LIMIT] ...` and names that limit.
     ///
     /// # Errors
     /// The refusal when the account is at its limit.
@@ -632,7 +652,7 @@ impl ImapConnections {
             .unwrap_or_else(PoisonError::into_inner)
             .try_acquire(
                 &account.to_ascii_lowercase(),
-                policy.limits.max_imap_connections,
+                policy.limits.max_imap_connections.min(self.ceiling),
             )?;
         Ok(ImapSlot {
             counter: Arc::clone(&self.counter),
@@ -1123,5 +1143,20 @@ mod tests {
         );
         drop(a);
         assert!(c.acquire("a@x", &p).is_ok());
+    }
+
+    #[test]
+    fn the_server_ceiling_caps_a_larger_policy_limit() {
+        let mut user = server_default_user();
+        user.admin.max_imap_connections = Some(5);
+        let p = sync_policy::resolve(&server_default_org(), &user);
+        let c = ImapConnections::with_ceiling(1);
+        let _a = c.acquire("a@x", &p).unwrap();
+        let refused = c.acquire("a@x", &p).unwrap_err();
+        assert_eq!(
+            refused.render(Protocol::Imap),
+            "NO [LIMIT] Too many simultaneous IMAP connections for this account (limit 1); close another mail client and try again"
+        );
+        assert!(c.acquire("b@x", &p).is_ok());
     }
 }

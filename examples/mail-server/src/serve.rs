@@ -248,7 +248,7 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     let imap_backend = Arc::new(
         crate::imap::StoreBackend::new(Arc::clone(&store)).with_limits(
             Arc::clone(&guard),
-            crate::limits::AccountConnections::new(config.imap.max_connections_per_account),
+            u32::try_from(config.imap.max_connections_per_account).unwrap_or(u32::MAX),
         ),
     );
     let mut tasks = Vec::new();

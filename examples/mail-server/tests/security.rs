@@ -202,7 +202,9 @@ else:
     assert_eq!(lines[0], "OK", "{out}");
     assert_eq!(lines[1], "OK", "{out}");
     assert!(
-        lines[2].starts_with("[LIMIT] Too many IMAP connections"),
+        lines[2].starts_with(
+            "[LIMIT] Too many simultaneous IMAP connections for this account (limit 2)"
+        ),
         "{out}"
     );
     assert_eq!(lines[3], "OK", "another account is not affected:\n{out}");
