@@ -805,6 +805,82 @@ impl<S: MailStore> StoreSession<S> {
         }
     }
 
+    /// Levels of the hierarchy that hold visible mailboxes without being mailboxes
+    /// themselves (a parent deleted while its children stayed, or one never created by an
+    /// import). RFC 9051 section 6.3.9 returns them for a pattern ending in `%`: with
+    /// `\NonExistent` (IMAP4rev2, section 7.3.1) or `\Noselect` (IMAP4rev1, RFC 3501), and
+    /// `\HasChildren`.
+    fn missing_levels(
+        &self,
+        all: &[mailstore_core::MailboxInfo],
+        reference: &Mailbox,
+        patterns: &[ListPattern],
+    ) -> Vec<ListData> {
+        let percent: Vec<String> = patterns
+            .iter()
+            .filter(|p| p.as_str().ends_with('%'))
+            .map(|p| format!("{}{}", reference.as_str(), p.as_str()))
+            .collect();
+        if percent.is_empty() {
+            return Vec::new();
+        }
+        let exists = |name: &str| all.iter().any(|m| m.name == name);
+        let mut levels: Vec<&str> = Vec::new();
+        for m in all
+            .iter()
+            .filter(|m| crate::policy::imap_visible(&self.policy, &m.name))
+        {
+            for (i, _) in m.name.match_indices('/') {
+                let level = m.name.get(..i).unwrap_or_default();
+                if !level.is_empty()
+                    && !exists(level)
+                    && !levels.contains(&level)
+                    && percent
+                        .iter()
+                        .any(|p| matches(p.as_bytes(), level.as_bytes()))
+                {
+                    levels.push(level);
+                }
+            }
+        }
+        let missing = if self.rev2 {
+            MailboxAttr::NonExistent
+        } else {
+            MailboxAttr::NoSelect
+        };
+        levels
+            .into_iter()
+            .filter_map(|level| {
+                Some(ListData {
+                    attributes: vec![missing.clone(), MailboxAttr::HasChildren],
+                    delimiter: Some('/'),
+                    mailbox: Mailbox::new(level.to_owned()).ok()?,
+                    extended: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
+    /// Creates the missing superior levels of `name` after a CREATE or RENAME made it
+    /// (RFC 9051 sections 6.3.4 and 6.3.6: the server SHOULD), so that `a/b/c` does not
+    /// leave `a` and `a/b` as holes in the hierarchy. Best effort: the command itself has
+    /// already succeeded, so a failure here is logged, not reported.
+    async fn create_superiors(store: &S, account: mailstore_core::AccountId, name: &str) {
+        for (i, _) in name.match_indices('/') {
+            let level = name.get(..i).unwrap_or_default();
+            if level.is_empty() {
+                continue;
+            }
+            match store
+                .create_mailbox(account, level, CreateMailbox::default())
+                .await
+            {
+                Ok(_) | Err(StoreError::MailboxExists(_)) => {}
+                Err(e) => tracing::warn!(mailbox = level, "imap: superior not created: {e}"),
+            }
+        }
+    }
+
     fn needs_body(key: &SearchKey) -> bool {
         match key {
             SearchKey::Cc(_)
@@ -879,6 +955,9 @@ where
                     .map_err(|_| Status::no("Invalid mailbox name"))?,
                 extended: Vec::new(),
             });
+        }
+        if !subscribed_only {
+            out.extend(self.missing_levels(&all, reference, patterns));
         }
         Ok(out)
     }
@@ -1535,8 +1614,9 @@ where
         self.store
             .create_mailbox(self.account.id, name, opts)
             .await
-            .map(drop)
-            .map_err(|e| store_status(&e))
+            .map_err(|e| store_status(&e))?;
+        Self::create_superiors(&self.store, self.account.id, name).await;
+        Ok(())
     }
 
     async fn delete(&mut self, mailbox: &Mailbox) -> Result<(), Status> {
@@ -1550,7 +1630,9 @@ where
         self.store
             .rename_mailbox(self.account.id, from.as_str(), to.as_str())
             .await
-            .map_err(|e| store_status(&e))
+            .map_err(|e| store_status(&e))?;
+        Self::create_superiors(&self.store, self.account.id, to.as_str()).await;
+        Ok(())
     }
 
     async fn subscribe(&mut self, mailbox: &Mailbox, subscribe: bool) -> Result<(), Status> {

@@ -509,3 +509,54 @@ fn regex_modseq(line: &str) -> u64 {
     let start = line.find("MODSEQ (").expect("MODSEQ") + "MODSEQ (".len();
     line[start..].split(')').next().unwrap().parse().unwrap()
 }
+
+/// CREATE and RENAME make the superior levels of a new name (RFC 9051 6.3.4, 6.3.6); a
+/// level left without a mailbox (its parent deleted) is still listed for a pattern ending
+/// in `%`, as `\Noselect` to IMAP4rev1 and `\NonExistent` once IMAP4rev2 is enabled.
+#[test]
+fn hierarchy_levels_are_created_and_listed() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    let server = env.start();
+    let out = python(&format!(
+        r#"
+import imaplib, ssl
+m = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())
+m.login('alice@example.test', 'alice-pw')
+def show(*args):
+    typ, data = m.list(*args)
+    for d in data:
+        # the special-use folders and INBOX (subscribed) are the same every time
+        if d and not d.startswith(b'(\\HasNoChildren \\'):
+            print(d.decode())
+    print('--')
+m.create('P/C/D')
+show('""', '*')
+m.delete('P')
+show('""', '%')
+show('""', 'P/%')
+m.rename('P/C', 'Q/R/S')
+show('""', '*')
+m.delete('Q')
+m.delete('Q/R')
+print(m._simple_command('ENABLE', 'IMAP4rev2')[0])
+show('""', '%')
+"#,
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out,
+        "(\\HasChildren) \"/\" P\n(\\HasChildren) \"/\" P/C\n\
+(\\HasNoChildren) \"/\" P/C/D\n--\n\
+(\\Noselect \\HasChildren) \"/\" P\n--\n\
+(\\HasChildren) \"/\" P/C\n--\n\
+(\\HasChildren) \"/\" Q\n(\\HasChildren) \"/\" Q/R\n\
+(\\HasChildren) \"/\" Q/R/S\n(\\HasNoChildren) \"/\" Q/R/S/D\n--\n\
+OK\n(\\NonExistent \\HasChildren) \"/\" Q\n--\n"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
