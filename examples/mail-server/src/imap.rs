@@ -404,6 +404,39 @@ fn timestamp_of(d: &DateTime) -> Timestamp {
     Timestamp(secs)
 }
 
+/// The `<origin.count>` slice of a section's data, and the origin to report with it.
+fn partial_of(
+    data: Option<Bytes>,
+    partial: Option<(u32, NonZeroU32)>,
+) -> (Option<Bytes>, Option<u32>) {
+    match (data, partial) {
+        (Some(d), Some((start, len))) => {
+            let s = usize::try_from(start).unwrap_or(usize::MAX).min(d.len());
+            let e = s
+                .saturating_add(usize::try_from(len.get()).unwrap_or(usize::MAX))
+                .min(d.len());
+            (Some(d.slice(s..e)), Some(start))
+        }
+        (d, Some((start, _))) => (d, Some(start)),
+        (d, None) => (d, None),
+    }
+}
+
+/// The tagged `NO` for a `BINARY[...]` section that cannot be decoded (RFC 3516 section
+/// 4.3 names `UNKNOWN-CTE`).
+fn binary_status(e: &crate::mime::BinaryError) -> Status {
+    match e {
+        crate::mime::BinaryError::UnknownCte(cte) => Status::no(format!(
+            "Content-Transfer-Encoding {cte} is unknown; fetch the part with BODY[] instead"
+        ))
+        .with_code("UNKNOWN-CTE"),
+        crate::mime::BinaryError::Corrupt => {
+            Status::no("The part's encoded content is corrupt; fetch it with BODY[] instead")
+                .with_code("PARSE")
+        }
+    }
+}
+
 fn item_needs_body(i: &FetchItem) -> bool {
     matches!(
         i,
@@ -414,6 +447,8 @@ fn item_needs_body(i: &FetchItem) -> bool {
             | FetchItem::Body
             | FetchItem::BodyStructure
             | FetchItem::BodySection { .. }
+            | FetchItem::Binary { .. }
+            | FetchItem::BinarySize { .. }
     )
 }
 
@@ -1148,6 +1183,7 @@ where
                     FetchItem::Rfc822
                         | FetchItem::Rfc822Text
                         | FetchItem::BodySection { peek: false, .. }
+                        | FetchItem::Binary { peek: false, .. }
                 )
             });
         // Set \Seen first, so the FETCH responses carry the new flags and MODSEQ.
@@ -1212,6 +1248,8 @@ where
                         | FetchItem::Body
                         | FetchItem::BodyStructure
                         | FetchItem::BodySection { .. }
+                        | FetchItem::Binary { .. }
+                        | FetchItem::BinarySize { .. }
                 )
             }) {
                 crate::mime::parse(&raw_ref)
@@ -1276,23 +1314,29 @@ where
                         section, partial, ..
                     } => {
                         let data = crate::mime::section(&raw_ref, parsed.as_ref(), section);
-                        let (data, origin) = match (data, partial) {
-                            (Some(d), Some((start, len))) => {
-                                let s = usize::try_from(*start).unwrap_or(usize::MAX).min(d.len());
-                                let e = s
-                                    .saturating_add(
-                                        usize::try_from(len.get()).unwrap_or(usize::MAX),
-                                    )
-                                    .min(d.len());
-                                (Some(d.slice(s..e)), Some(*start))
-                            }
-                            (d, Some((start, _))) => (d, Some(*start)),
-                            (d, None) => (d, None),
-                        };
+                        let (data, origin) = partial_of(data, *partial);
                         attrs.push(FetchAttr::BodySection {
                             section: section.clone(),
                             origin,
                             data,
+                        });
+                    }
+                    FetchItem::Binary { part, partial, .. } => {
+                        let data = crate::mime::binary(&raw_ref, parsed.as_ref(), part)
+                            .map_err(|e| binary_status(&e))?;
+                        let (data, origin) = partial_of(data, *partial);
+                        attrs.push(FetchAttr::Binary {
+                            part: part.clone(),
+                            origin,
+                            data,
+                        });
+                    }
+                    FetchItem::BinarySize { part } => {
+                        let data = crate::mime::binary(&raw_ref, parsed.as_ref(), part)
+                            .map_err(|e| binary_status(&e))?;
+                        attrs.push(FetchAttr::BinarySize {
+                            part: part.clone(),
+                            size: data.map_or(0, |d| d.len() as u64),
                         });
                     }
                     _ => {}

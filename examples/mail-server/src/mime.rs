@@ -362,6 +362,72 @@ pub fn section(raw: &Bytes, msg: Option<&Message<'_>>, section: &Section) -> Opt
     })
 }
 
+/// Why a `BINARY[part]` section cannot be given (RFC 3516 section 4.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BinaryError {
+    /// The part's `Content-Transfer-Encoding` is not one the server can decode (answered
+    /// with `NO [UNKNOWN-CTE]`).
+    UnknownCte(String),
+    /// The part says base64 or quoted-printable but its content does not decode (answered
+    /// with `NO [PARSE]`).
+    Corrupt,
+}
+
+/// The bytes of `BINARY[part]`: the part's content with its content transfer encoding
+/// removed (no charset conversion). An empty `part` is the whole message, as stored.
+/// `Ok(None)` when the part does not exist.
+///
+/// # Errors
+/// [`BinaryError`] when the encoding is unknown or the content does not decode.
+pub fn binary(
+    raw: &Bytes,
+    msg: Option<&Message<'_>>,
+    part: &[NonZeroU32],
+) -> Result<Option<Bytes>, BinaryError> {
+    if part.is_empty() {
+        return Ok(Some(raw.clone()));
+    }
+    let Some((hs, bs, be)) = msg.and_then(|m| locate(m, part, 0)) else {
+        return Ok(None);
+    };
+    let (Some(header), Some(body)) = (raw.get(hs..bs), raw.get(bs..be)) else {
+        return Ok(None);
+    };
+    let decoded = match transfer_encoding(header).as_deref() {
+        None | Some("7bit" | "8bit" | "binary") => return Ok(Some(raw.slice(bs..be))),
+        Some("base64") => mail_parser::decoders::base64::base64_decode(body),
+        Some("quoted-printable") => {
+            mail_parser::decoders::quoted_printable::quoted_printable_decode(body)
+        }
+        Some(other) => return Err(BinaryError::UnknownCte(other.to_owned())),
+    };
+    decoded
+        .map(|d| Some(Bytes::from(d)))
+        .ok_or(BinaryError::Corrupt)
+}
+
+/// The `Content-Transfer-Encoding` of a part header, lower-cased, without comments and
+/// folding; `None` when there is none.
+fn transfer_encoding(header: &[u8]) -> Option<String> {
+    let field = filter_fields(
+        header,
+        &[Bytes::from_static(b"Content-Transfer-Encoding")],
+        false,
+    );
+    let colon = memchr::memchr(b':', &field)?;
+    let mut value = String::new();
+    let mut depth = 0u32;
+    for &b in field.get(colon + 1..)? {
+        match b {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            _ if depth > 0 || b.is_ascii_whitespace() => {}
+            _ => value.push(char::from(b.to_ascii_lowercase())),
+        }
+    }
+    (!value.is_empty()).then_some(value)
+}
+
 /// True when a part's MIME header says `Content-Type: message/rfc822` (or
 /// `message/global`).
 fn is_message_part(header: &[u8]) -> bool {
@@ -567,5 +633,43 @@ From: b@example.org\r\nSubject: inner\r\n\r\ninner body\r\n--x--\r\n";
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn binary_sections_remove_the_transfer_encoding() {
+        let raw = Bytes::from_static(MULTI);
+        let m = parse(MULTI).unwrap();
+        let one = NonZeroU32::MIN;
+        let two = NonZeroU32::new(2).unwrap();
+        assert_eq!(
+            binary(&raw, Some(&m), &[one]).unwrap().unwrap(),
+            Bytes::from_static(b"hello\r\nworld")
+        );
+        assert_eq!(
+            binary(&raw, Some(&m), &[two]).unwrap().unwrap(),
+            Bytes::from_static(&[0, 1, 2])
+        );
+        assert_eq!(binary(&raw, Some(&m), &[]).unwrap().unwrap(), raw);
+        let nine = NonZeroU32::new(9).unwrap();
+        assert_eq!(binary(&raw, Some(&m), &[nine]), Ok(None));
+    }
+
+    #[test]
+    fn binary_of_quoted_printable_and_unknown_encodings() {
+        let qp: &[u8] = b"Subject: q\r\nContent-Transfer-Encoding: (legacy) Quoted-Printable\r\n\r\nGr=C3=BC=\r\n=C3=9Fe\r\n";
+        let raw = Bytes::from_static(qp);
+        let m = parse(qp).unwrap();
+        assert_eq!(
+            binary(&raw, Some(&m), &[NonZeroU32::MIN]).unwrap().unwrap(),
+            Bytes::from("Grüße\r\n")
+        );
+        let uu: &[u8] =
+            b"Subject: u\r\nContent-Transfer-Encoding:\r\n x-uuencode\r\n\r\nbegin 644 a\r\n";
+        let raw = Bytes::from_static(uu);
+        let m = parse(uu).unwrap();
+        assert_eq!(
+            binary(&raw, Some(&m), &[NonZeroU32::MIN]),
+            Err(BinaryError::UnknownCte("x-uuencode".into()))
+        );
     }
 }

@@ -297,6 +297,9 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
             "imap" | "imaps" => {
                 let mut sc = imap_proto::tokio::ServeConfig::default();
                 sc.hostname.clone_from(&config.hostname);
+                // FETCH BINARY[] / BINARY.SIZE[] are answered by the store backend (RFC 3516;
+                // also part of IMAP4rev2).
+                sc.imap.post_auth_capabilities.push("BINARY".into());
                 sc.imap.implicit_tls = key == "imaps";
                 sc.imap.autologout = sc.imap.autologout.max(config.limits.idle_timeout);
                 if key == "imap" {

@@ -560,3 +560,49 @@ OK\n(\\NonExistent \\HasChildren) \"/\" Q\n--\n"
     let (status, _) = server.terminate();
     assert!(status.success());
 }
+
+/// FETCH BINARY (RFC 3516, part of IMAP4rev2): the transfer encoding removed, sizes,
+/// partial fetches, `NO [UNKNOWN-CTE]`, and `\Seen` set by the non-PEEK form.
+#[test]
+fn binary_fetch_decodes_parts() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+    let server = env.start();
+    let out = python(&format!(
+        r#"
+import imaplib, ssl
+m = imaplib.IMAP4_SSL('127.0.0.1', {}, ssl_context=ssl._create_unverified_context())
+m.login('alice@example.test', 'alice-pw')
+print(b'BINARY' in m.capability()[1][0].split())
+msg = (b"From: a@example.org\r\nSubject: bin\r\nMIME-Version: 1.0\r\n"
+       b"Content-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n"
+       b"--XX\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+       b"Gr=C3=BC=C3=9Fe=\r\n and more\r\n"
+       b"--XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwT/\r\n"
+       b"--XX\r\nContent-Type: application/x-foo\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n"
+       b"--XX--\r\n")
+m.append('INBOX', None, None, msg)
+m.select('INBOX')
+print(m.fetch('1', '(BINARY.PEEK[1] BINARY.SIZE[1] BINARY.SIZE[2])'))
+print(m.fetch('1', '(BINARY.PEEK[2]<1.3>)'))
+print(m.fetch('1', '(BINARY.PEEK[3])'))
+print(m.fetch('1', '(FLAGS)'))
+print(m.fetch('1', '(BINARY[2] FLAGS)'))
+"#,
+        server.listeners["imaps"].port()
+    ));
+    assert_eq!(
+        out,
+        "True\n\
+('OK', [(b'1 (BINARY[1] {16}', b'Gr\\xc3\\xbc\\xc3\\x9fe and more'), b' BINARY.SIZE[1] 16 BINARY.SIZE[2] 6)'])\n\
+('OK', [b'1 (BINARY[2]<1> \"\\x01\\x02\\x03\")'])\n\
+('NO', [b'[UNKNOWN-CTE] Content-Transfer-Encoding x-uuencode is unknown; fetch the part with BODY[] instead'])\n\
+('OK', [b'1 (FLAGS ())'])\n\
+('OK', [(b'1 (BINARY[2] ~{6}', b'\\x00\\x01\\x02\\x03\\x04\\xff'), b' FLAGS (\\\\Seen))'])\n"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
