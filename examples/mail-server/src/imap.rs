@@ -697,20 +697,29 @@ impl<S: MailStore> StoreSession<S> {
     }
 
     /// (seq, uid) of the view's messages in a set.
-    fn resolve(&self, set: &SequenceSet, uid: bool) -> Vec<(u32, u32)> {
+    /// The (sequence number, UID) pairs of `set`. Message sequence numbers beyond the
+    /// mailbox (or `*` in an empty one) are a `BAD` command (RFC 9051 section 9); UIDs
+    /// that are not there are simply left out.
+    fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<(u32, u32)>, Status> {
         let Some(view) = &self.view else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let count = u32::try_from(view.uids.len()).unwrap_or(u32::MAX);
+        if !uid && !set.within(count) {
+            return Err(Status::bad(format!(
+                "Invalid message sequence number: the mailbox has {count} messages"
+            )));
+        }
         let largest = if uid {
             view.uids.last().copied().unwrap_or(0)
         } else {
             count
         };
         if largest == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
-        view.uids
+        Ok(view
+            .uids
             .iter()
             .enumerate()
             .filter_map(|(i, &u)| {
@@ -718,7 +727,7 @@ impl<S: MailStore> StoreSession<S> {
                 let n = if uid { u } else { seq };
                 set.contains(n, largest).then_some((seq, u))
             })
-            .collect()
+            .collect())
     }
 
     /// Removes UIDs from the view; returns their (seq, uid) in the order to report them.
@@ -842,23 +851,20 @@ impl<S: MailStore> StoreSession<S> {
 
     /// Levels of the hierarchy that hold visible mailboxes without being mailboxes
     /// themselves (a parent deleted while its children stayed, or one never created by an
-    /// import). RFC 9051 section 6.3.9 returns them for a pattern ending in `%`: with
-    /// `\NonExistent` (IMAP4rev2, section 7.3.1) or `\Noselect` (IMAP4rev1, RFC 3501), and
-    /// `\HasChildren`.
+    /// import), with `\NonExistent` (IMAP4rev2, RFC 9051 section 7.3.1) or `\Noselect`
+    /// (IMAP4rev1) and `\HasChildren`. RFC 9051 section 6.3.9 asks for them when a pattern
+    /// ends in `%`; they are listed for any pattern they match, as Dovecot does, so a
+    /// client that lists `*` can still place the children in its folder tree.
     fn missing_levels(
         &self,
         all: &[mailstore_core::MailboxInfo],
         reference: &Mailbox,
         patterns: &[ListPattern],
     ) -> Vec<ListData> {
-        let percent: Vec<String> = patterns
+        let full: Vec<String> = patterns
             .iter()
-            .filter(|p| p.as_str().ends_with('%'))
             .map(|p| format!("{}{}", reference.as_str(), p.as_str()))
             .collect();
-        if percent.is_empty() {
-            return Vec::new();
-        }
         let exists = |name: &str| all.iter().any(|m| m.name == name);
         let mut levels: Vec<&str> = Vec::new();
         for m in all
@@ -870,9 +876,7 @@ impl<S: MailStore> StoreSession<S> {
                 if !level.is_empty()
                     && !exists(level)
                     && !levels.contains(&level)
-                    && percent
-                        .iter()
-                        .any(|p| matches(p.as_bytes(), level.as_bytes()))
+                    && full.iter().any(|p| matches(p.as_bytes(), level.as_bytes()))
                 {
                     levels.push(level);
                 }
@@ -1152,7 +1156,7 @@ where
             let v = self.selected()?;
             (v.mailbox, v.read_only)
         };
-        let targets = self.resolve(set, uid);
+        let targets = self.resolve(set, uid)?;
         if targets.is_empty() {
             return Ok(Vec::new());
         }
@@ -1368,7 +1372,7 @@ where
         if read_only {
             return Err(Status::no("The mailbox is read-only (EXAMINE)"));
         }
-        let targets = self.resolve(&request.set, request.uid);
+        let targets = self.resolve(&request.set, request.uid)?;
         let uidset: UidSet = targets.iter().map(|&(_, u)| u).collect();
         if uidset.is_empty() {
             return Ok(StoreResult::default());
@@ -1495,7 +1499,7 @@ where
             }
             Err(e) => return Err(store_status(&e)),
         };
-        let uidset: UidSet = self.resolve(set, uid).iter().map(|&(_, u)| u).collect();
+        let uidset: UidSet = self.resolve(set, uid)?.iter().map(|&(_, u)| u).collect();
         if uidset.is_empty() {
             return Ok(None);
         }
@@ -1537,7 +1541,7 @@ where
             }
             Err(e) => return Err(store_status(&e)),
         };
-        let uids: Vec<u32> = self.resolve(set, uid).iter().map(|&(_, u)| u).collect();
+        let uids: Vec<u32> = self.resolve(set, uid)?.iter().map(|&(_, u)| u).collect();
         if uids.is_empty() {
             return Ok(MoveResult::new(None, Vec::new()));
         }

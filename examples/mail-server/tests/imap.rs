@@ -511,8 +511,9 @@ fn regex_modseq(line: &str) -> u64 {
 }
 
 /// CREATE and RENAME make the superior levels of a new name (RFC 9051 6.3.4, 6.3.6); a
-/// level left without a mailbox (its parent deleted) is still listed for a pattern ending
-/// in `%`, as `\Noselect` to IMAP4rev1 and `\NonExistent` once IMAP4rev2 is enabled.
+/// level left without a mailbox (its parent deleted) is still listed, as `\Noselect` to
+/// IMAP4rev1 and `\NonExistent` once IMAP4rev2 is enabled. A message sequence number
+/// beyond the mailbox is a `BAD` command (RFC 9051 section 9).
 #[test]
 fn hierarchy_levels_are_created_and_listed() {
     if !common::have("python3", PY_WHY) {
@@ -542,8 +543,14 @@ m.rename('P/C', 'Q/R/S')
 show('""', '*')
 m.delete('Q')
 m.delete('Q/R')
+show('""', 'Q*')
 print(m._simple_command('ENABLE', 'IMAP4rev2')[0])
 show('""', '%')
+m.select('INBOX')
+try:
+    m.fetch('2', '(FLAGS)')
+except imaplib.IMAP4.error as e:
+    print(e)
 "#,
         server.listeners["imaps"].port()
     ));
@@ -555,7 +562,10 @@ show('""', '%')
 (\\HasChildren) \"/\" P/C\n--\n\
 (\\HasChildren) \"/\" Q\n(\\HasChildren) \"/\" Q/R\n\
 (\\HasChildren) \"/\" Q/R/S\n(\\HasNoChildren) \"/\" Q/R/S/D\n--\n\
-OK\n(\\NonExistent \\HasChildren) \"/\" Q\n--\n"
+(\\HasChildren) \"/\" Q/R/S\n(\\HasNoChildren) \"/\" Q/R/S/D\n\
+(\\Noselect \\HasChildren) \"/\" Q\n(\\Noselect \\HasChildren) \"/\" Q/R\n--\n\
+OK\n(\\NonExistent \\HasChildren) \"/\" Q\n--\n\
+FETCH command error: BAD [b'Invalid message sequence number: the mailbox has 0 messages']\n"
     );
     let (status, _) = server.terminate();
     assert!(status.success());

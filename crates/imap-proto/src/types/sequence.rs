@@ -160,6 +160,20 @@ impl SequenceSet {
         }
     }
 
+    /// Whether every number of the set is a message sequence number of a mailbox with
+    /// `count` messages: none above `count`, and no `*` when it is empty. RFC 9051 section
+    /// 9 (`seq-number`) says a server should answer `BAD` to a command that uses one that
+    /// is not. `$` (a saved result) always is.
+    #[must_use]
+    pub fn within(&self, count: u32) -> bool {
+        let ok = |n: SeqNum| match n {
+            SeqNum::Value(v) => v.get() <= count,
+            SeqNum::Asterisk => count > 0,
+        };
+        self.ranges()
+            .is_none_or(|r| r.iter().all(|r| ok(r.first) && ok(r.last)))
+    }
+
     /// Whether `n` is in the set, `*` meaning `largest`; `$` contains nothing here.
     #[must_use]
     pub fn contains(&self, n: u32, largest: u32) -> bool {
@@ -193,5 +207,23 @@ impl fmt::Display for SequenceSet {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_a_mailbox_of_n_messages() {
+        let set = |a, b| SequenceSet::new(vec![SeqRange::new(a, b)]).unwrap();
+        let n = |v| SeqNum::new(v).unwrap();
+        assert!(set(n(1), SeqNum::Asterisk).within(1));
+        assert!(!set(n(1), SeqNum::Asterisk).within(0));
+        assert!(!set(SeqNum::Asterisk, SeqNum::Asterisk).within(0));
+        assert!(set(n(2), n(3)).within(3));
+        assert!(!set(n(2), n(4)).within(3));
+        assert!(!set(n(4), SeqNum::Asterisk).within(3));
+        assert!(SequenceSet::Saved.within(0));
     }
 }
