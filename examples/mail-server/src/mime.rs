@@ -61,6 +61,12 @@ fn addresses(a: Option<&mail_parser::Address<'_>>) -> Vec<Address> {
         Some(mail_parser::Address::Group(groups)) => {
             let mut out = Vec::new();
             for g in groups {
+                // Addresses outside any group (`Cc: Team: a@x;, b@y`) come as a group
+                // without a name: they are listed as they are, without markers.
+                if g.name.is_none() {
+                    out.extend(g.addresses.iter().map(addr));
+                    continue;
+                }
                 // RFC 9051 group syntax: a start marker with the group name, the members,
                 // an end marker.
                 out.push(Address {
@@ -102,20 +108,42 @@ pub fn envelope(msg: &Message<'_>) -> Envelope {
     }
 }
 
+/// Content-Type or Content-Disposition parameters. mail-parser hands them out decoded
+/// (RFC 2231 continuations joined, charsets converted to UTF-8); a value that is not ASCII
+/// is encoded again as `NAME*` = `UTF-8''<percent-encoded>` (RFC 2231 section 4), so the
+/// BODYSTRUCTURE stays 7-bit and clients decode it as they would the original.
 fn params(ct: Option<&mail_parser::ContentType<'_>>) -> Vec<(Bytes, Bytes)> {
     ct.and_then(|c| c.attributes.as_ref())
         .map(|attrs| {
             attrs
                 .iter()
                 .map(|a| {
-                    (
-                        Bytes::copy_from_slice(a.name.to_ascii_uppercase().as_bytes()),
-                        Bytes::copy_from_slice(a.value.as_bytes()),
-                    )
+                    let name = a.name.to_ascii_uppercase();
+                    if a.value.is_ascii() {
+                        (
+                            Bytes::from(name),
+                            Bytes::copy_from_slice(a.value.as_bytes()),
+                        )
+                    } else {
+                        (Bytes::from(format!("{name}*")), rfc2231_value(&a.value))
+                    }
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// `UTF-8''` and the value with every octet outside RFC 2231's `attribute-char` as `%XX`.
+fn rfc2231_value(value: &str) -> Bytes {
+    let mut out = String::from("UTF-8''");
+    for &b in value.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Bytes::from(out)
 }
 
 fn part_bytes<'a>(raw: &'a [u8], part: &MessagePart<'_>) -> &'a [u8] {
@@ -124,15 +152,38 @@ fn part_bytes<'a>(raw: &'a [u8], part: &MessagePart<'_>) -> &'a [u8] {
     raw.get(start..end.max(start)).unwrap_or_default()
 }
 
+/// The extension data after the MD5 (single parts) or the parameters (multiparts):
+/// disposition, language and location, each `NIL` when the part has none, as Dovecot and
+/// Cyrus write them.
 fn disposition(part: &MessagePart<'_>) -> Option<ExtDisposition> {
-    let d = part.content_disposition()?;
+    let disposition = part.content_disposition().map(|d| Disposition {
+        kind: Bytes::copy_from_slice(d.c_type.to_ascii_uppercase().as_bytes()),
+        params: params(Some(d)),
+    });
+    let language = part
+        .content_language()
+        .as_text_list()
+        .unwrap_or_default()
+        .iter()
+        .map(|l| Bytes::copy_from_slice(l.trim().as_bytes()))
+        .collect();
     Some(ExtDisposition {
-        disposition: Some(Disposition {
-            kind: Bytes::copy_from_slice(d.c_type.to_ascii_uppercase().as_bytes()),
-            params: params(Some(d)),
+        disposition,
+        more: Some(imap_proto::types::ExtLanguage {
+            language,
+            more: Some(imap_proto::types::ExtLocation {
+                location: nstr(part.content_location()),
+                extensions: Vec::new(),
+            }),
         }),
-        more: None,
     })
+}
+
+/// Whether the offsets of an encapsulated message's parts count from its own first octet
+/// (mail-parser decoded it into a buffer of its own, e.g. from base64) rather than from
+/// the outer message's.
+fn offsets_are_own(inner: &Message<'_>) -> bool {
+    inner.parts.first().is_none_or(|p| p.offset_header == 0)
 }
 
 fn structure(
@@ -183,7 +234,9 @@ fn structure(
     };
     let body = part_bytes(raw, part);
     let mut p = params(ct);
-    if ct.is_none() {
+    // RFC 2045 section 5.2: a text part without a charset is US-ASCII; say so, as
+    // Dovecot does, so clients need not know the default.
+    if media_type == "TEXT" && !p.iter().any(|(n, _)| n.eq_ignore_ascii_case(b"CHARSET")) {
         p.push((
             Bytes::from_static(b"CHARSET"),
             Bytes::from_static(b"US-ASCII"),
@@ -201,17 +254,20 @@ fn structure(
         ),
         size: u32::try_from(body.len()).unwrap_or(u32::MAX),
     };
-    // Lines, counting a last line without a line end (the CRLF before a MIME boundary
-    // belongs to the boundary, so part bodies often end without one).
-    let partial = usize::from(body.last().is_some_and(|&b| b != b'\n'));
-    let lines =
-        u32::try_from(memchr::memchr_iter(b'\n', body).count() + partial).unwrap_or(u32::MAX);
+    // Lines are counted as line ends, as Dovecot and Cyrus count them: the CRLF before a
+    // MIME boundary belongs to the boundary, so a part's last line often has none and is
+    // not counted.
+    let lines = u32::try_from(memchr::memchr_iter(b'\n', body).count()).unwrap_or(u32::MAX);
     let kind = if media_type == "TEXT" {
         SinglePartKind::Text { lines }
     } else if media_type == "MESSAGE" && subtype == "RFC822" {
         match &part.body {
             PartType::Message(inner) if depth < 32 => {
-                let inner_raw = inner.raw_message();
+                let inner_raw = if offsets_are_own(inner) {
+                    inner.raw_message()
+                } else {
+                    raw
+                };
                 SinglePartKind::Message {
                     envelope: Box::new(envelope(inner)),
                     body: Box::new(structure(inner, inner_raw, 0, extended, depth + 1)),
@@ -299,15 +355,15 @@ fn locate(msg: &Message<'_>, path: &[NonZeroU32], depth: usize) -> Option<(usize
         let index = usize::try_from(n.get() - 1).ok()?;
         match &part.body {
             PartType::Multipart(children) => id = usize::try_from(*children.get(index)?).ok()?,
-            PartType::Message(inner) if depth < 32 => {
-                // An encapsulated message: the rest of the path is inside it, and its
-                // offsets are relative to its own bytes, which start at this part's body.
-                let base = usize::try_from(part.offset_body).ok()?;
-                let (h, b, e) = locate(inner, path.get(i..)?, depth + 1)?;
-                return Some((base + h, base + b, base + e));
+            // An encapsulated message: the rest of the path is inside it. Its part
+            // offsets count from the outer message's first octet, unless mail-parser had
+            // to decode it first (then its bytes are not in the stored message).
+            PartType::Message(inner) if depth < 32 && !offsets_are_own(inner) => {
+                return locate(inner, path.get(i..)?, depth + 1);
             }
-            // Part 1 of a message that is not multipart is its body.
-            _ if index == 0 && id == 0 => {}
+            // Part 1 of a message that is not multipart is its body (only at the top of
+            // the path: `1.1` of such a message does not exist).
+            _ if index == 0 && id == 0 && i == 0 => {}
             _ => return None,
         }
     }
@@ -529,6 +585,43 @@ From: b@example.org\r\nSubject: inner\r\n\r\ninner body\r\n--x--\r\n";
             )])))[..],
             b"Subject: inner\r\n\r\n"
         );
+        // 2.1 is the encapsulated message's (single-part) body.
+        let one_of_two = Section {
+            part: vec![
+                std::num::NonZeroU32::new(2).unwrap(),
+                std::num::NonZeroU32::MIN,
+            ],
+            text: None,
+        };
+        assert_eq!(
+            &section(&bytes, Some(&m), &one_of_two).unwrap()[..],
+            b"inner body"
+        );
+        let BodyStructure::Multi { parts, .. } = body_structure(&m, raw, false) else {
+            panic!("multipart")
+        };
+        let Some(BodyStructure::Single {
+            kind: SinglePartKind::Message { body, lines, .. },
+            ..
+        }) = parts.get(1)
+        else {
+            panic!("message/rfc822 part: {parts:?}")
+        };
+        assert_eq!(*lines, 3);
+        let BodyStructure::Single { fields, kind, .. } = &**body else {
+            panic!("inner body")
+        };
+        assert_eq!(
+            (fields.size, kind),
+            (10, &SinglePartKind::Text { lines: 0 })
+        );
+        assert_eq!(
+            fields.params,
+            vec![(
+                Bytes::from_static(b"CHARSET"),
+                Bytes::from_static(b"US-ASCII")
+            )]
+        );
         assert!(is_message_part(
             b"Content-Type:\r\n message/RFC822; x=y\r\n\r\n"
         ));
@@ -555,7 +648,9 @@ From: b@example.org\r\nSubject: inner\r\n\r\ninner body\r\n--x--\r\n";
                             (&media_type[..], &subtype[..]),
                             (&b"TEXT"[..], &b"PLAIN"[..])
                         );
-                        assert_eq!(*kind, SinglePartKind::Text { lines: 2 });
+                        // "hello\r\nworld": one line end (the CRLF after "world" belongs
+                        // to the boundary).
+                        assert_eq!(*kind, SinglePartKind::Text { lines: 1 });
                         assert_eq!(fields.size, 12);
                     }
                     other => panic!("{other:?}"),
@@ -670,6 +765,52 @@ From: b@example.org\r\nSubject: inner\r\n\r\ninner body\r\n--x--\r\n";
         assert_eq!(
             binary(&raw, Some(&m), &[NonZeroU32::MIN]),
             Err(BinaryError::UnknownCte("x-uuencode".into()))
+        );
+    }
+
+    #[test]
+    fn groups_parameters_and_extension_data() {
+        let raw: &[u8] = b"From: a@example.test\r\nCc: Team: b@x.test, c@y.test;, solo@z.test\r\n\
+Content-Type: application/pdf; name=\"a b.pdf\"\r\n\
+Content-Disposition: attachment; filename*=UTF-8''%E2%82%AC%20x.pdf\r\n\
+Content-Language: en\r\nContent-Location: http://example.test/y\r\n\r\nJVBERi0=\r\n";
+        let m = parse(raw).unwrap();
+        let cc: Vec<_> = envelope(&m)
+            .cc
+            .iter()
+            .map(|a| (a.mailbox.clone(), a.host.clone()))
+            .collect();
+        let b = |s: &'static str| Some(Bytes::from_static(s.as_bytes()));
+        assert_eq!(
+            cc,
+            vec![
+                (b("Team"), None),
+                (b("b"), b("x.test")),
+                (b("c"), b("y.test")),
+                (None, None),
+                (b("solo"), b("z.test")),
+            ]
+        );
+        let BodyStructure::Single {
+            ext: Some(SinglePartExt { more: Some(d), .. }),
+            ..
+        } = body_structure(&m, raw, true)
+        else {
+            panic!("extension data")
+        };
+        let disposition = d.disposition.unwrap();
+        assert_eq!(
+            disposition.params,
+            vec![(
+                Bytes::from_static(b"FILENAME*"),
+                Bytes::from_static(b"UTF-8''%E2%82%AC%20x.pdf")
+            )]
+        );
+        let lang = d.more.unwrap();
+        assert_eq!(lang.language, vec![Bytes::from_static(b"en")]);
+        assert_eq!(
+            lang.more.unwrap().location,
+            Some(Bytes::from_static(b"http://example.test/y"))
         );
     }
 }
