@@ -1247,6 +1247,10 @@ impl Connection {
                     self.bad(&tag, "SEARCHRES is not supported");
                     return Step::Again;
                 }
+                if let Some(text) = self.qresync_error(&command.body) {
+                    self.bad(&tag, text);
+                    return Step::Again;
+                }
                 if matches!(name, "SELECT" | "EXAMINE") && selected {
                     // RFC 9051 6.3.2 / RFC 7162 3.2.11: the old mailbox is closed first.
                     self.queue.clear();
@@ -1335,6 +1339,25 @@ impl Connection {
             (true, _) => None,
             (false, false) => Some("Authenticate first"),
             (false, true) => Some("No mailbox selected"),
+        }
+    }
+
+    /// RFC 7162 sections 3.2.5 and 3.2.6: the `QRESYNC` SELECT/EXAMINE parameter and the
+    /// `VANISHED` FETCH modifier are `BAD` unless the client sent `ENABLE QRESYNC`.
+    fn qresync_error(&self, body: &CommandBody) -> Option<&'static str> {
+        if self.enabled.qresync {
+            return None;
+        }
+        match body {
+            CommandBody::Select { params, .. } | CommandBody::Examine { params, .. }
+                if params.qresync.is_some() =>
+            {
+                Some("The QRESYNC parameter needs ENABLE QRESYNC first (RFC 7162)")
+            }
+            CommandBody::Fetch { modifiers, .. } if modifiers.vanished => {
+                Some("The VANISHED modifier needs ENABLE QRESYNC first (RFC 7162)")
+            }
+            _ => None,
         }
     }
 

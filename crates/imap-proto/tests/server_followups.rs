@@ -717,3 +717,33 @@ fn the_split_session_reference_run() {
     );
     assert_eq!(events.last().map(String::as_str), Some("Logout"));
 }
+
+/// RFC 7162 sections 3.2.5 and 3.2.6: the QRESYNC SELECT parameter and the VANISHED FETCH
+/// modifier are BAD before `ENABLE QRESYNC` (and a BAD SELECT leaves the mailbox selected:
+/// no `[CLOSED]`); after it they reach the application.
+#[test]
+fn qresync_parameters_need_enable_first() {
+    let mut s = Srv::new(Srv::plain_config());
+    s.select();
+    s.feed("q SELECT INBOX (QRESYNC (1 1))\r\n");
+    assert_eq!(s.event(), None);
+    assert_eq!(
+        s.out(),
+        "q BAD The QRESYNC parameter needs ENABLE QRESYNC first (RFC 7162)\r\n"
+    );
+    s.feed("v UID FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)\r\n");
+    assert_eq!(s.event(), None);
+    assert_eq!(
+        s.out(),
+        "v BAD The VANISHED modifier needs ENABLE QRESYNC first (RFC 7162)\r\n"
+    );
+    s.feed("u UNSELECT\r\n");
+    command(&mut s);
+    s.conn.reply(Status::ok("UNSELECT completed")).unwrap();
+    s.out();
+    s.feed("e ENABLE QRESYNC\r\n");
+    assert_eq!(s.event(), Some(Event::Enabled(vec!["QRESYNC".into()])));
+    s.out();
+    s.feed("q SELECT INBOX (QRESYNC (1 1))\r\n");
+    assert_eq!(command(&mut s).name, "SELECT");
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::memory::MemBackend;
 use imap_proto::tokio::{Client, ClientConfig, Security};
 use imap_proto::types::{
-    Data, FetchItem, Flag, Response, SearchKey, Section, SequenceSet, StoreKind,
+    Data, FetchItem, Flag, MailboxAttr, Response, SearchKey, Section, SequenceSet, StoreKind,
 };
 use mail_net::{DevCertificate, TlsAcceptor, TlsConnector};
 
@@ -294,6 +294,38 @@ async fn authenticate_scram_sha_256() {
             .await
             .unwrap();
         assert_eq!(c.select("INBOX").await.unwrap().exists, 3);
+    })
+    .await
+    .unwrap();
+}
+
+/// `LIST "" ""` answers with the hierarchy delimiter (RFC 9051 section 6.3.9), and EXAMINE
+/// says no flag can be changed permanently (`PERMANENTFLAGS ()`, section 7.1).
+#[tokio::test]
+async fn list_delimiter_and_read_only_permanent_flags() {
+    tokio::time::timeout(GUARD, async {
+        let backend = MemBackend::new();
+        let addr = common::start_server(common::plain_serve_config(), backend.clone()).await;
+        let mut c = Client::connect(addr, ClientConfig::plain()).await.unwrap();
+        c.login("user", "pass").await.unwrap();
+        let list = c.list("", "").await.unwrap();
+        assert_eq!(list.len(), 1, "{list:?}");
+        assert_eq!(list[0].attributes, vec![MailboxAttr::NoSelect]);
+        assert_eq!(list[0].delimiter, Some('/'));
+        assert_eq!(list[0].mailbox.as_str(), "");
+        let examined = c.examine("INBOX").await.unwrap();
+        assert!(examined.read_only);
+        let permanent: Vec<&Response> = examined
+            .responses
+            .iter()
+            .filter(|r| format!("{r:?}").contains("PermanentFlags"))
+            .collect();
+        assert_eq!(permanent.len(), 1, "{:?}", examined.responses);
+        assert!(
+            format!("{:?}", permanent[0]).contains("PermanentFlags([])"),
+            "{:?}",
+            permanent[0]
+        );
     })
     .await
     .unwrap();

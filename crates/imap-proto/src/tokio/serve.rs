@@ -15,9 +15,9 @@ use super::backend::{Backend, Expunged, Session, StoreRequest};
 use super::deflate::Deflate;
 use crate::server::{Config, Connection, Event, Request, Status};
 use crate::types::{
-    Code, CommandBody, Data, ESearchItem, FetchAttr, FetchItem, FetchLiteralItem, ListReturnOption,
-    ListSelectOption, Response, SearchReturnOption, SeqNum, SeqRange, SequenceSet, StatusKind,
-    StatusResponse, Text,
+    Code, CommandBody, Data, ESearchItem, FetchAttr, FetchItem, FetchLiteralItem, ListData,
+    ListReturnOption, ListSelectOption, Mailbox, MailboxAttr, Response, SearchReturnOption, SeqNum,
+    SeqRange, SequenceSet, StatusKind, StatusResponse, Text,
 };
 
 /// What [`serve`] needs besides the backend.
@@ -541,10 +541,19 @@ where
                             self.send(Data::Recent(info.recent))?;
                         }
                         self.send(Data::Flags(info.flags.clone()))?;
-                        self.untagged_ok(
-                            Code::PermanentFlags(info.permanent_flags.clone()),
-                            "Flags permitted",
-                        )?;
+                        // RFC 9051 section 7.1: a read-only mailbox has no flags that can be
+                        // changed permanently.
+                        if examine || info.read_only {
+                            self.untagged_ok(
+                                Code::PermanentFlags(Vec::new()),
+                                "Read-only mailbox",
+                            )?;
+                        } else {
+                            self.untagged_ok(
+                                Code::PermanentFlags(info.permanent_flags.clone()),
+                                "Flags permitted",
+                            )?;
+                        }
                         self.untagged_ok(Code::UidValidity(info.uid_validity), "UIDs valid")?;
                         self.untagged_ok(Code::UidNext(info.uid_next), "Predicted next UID")?;
                         if condstore {
@@ -593,6 +602,32 @@ where
                 return_options,
             } => {
                 let subscribed = selection.contains(&ListSelectOption::Subscribed);
+                if selection.is_empty()
+                    && matches!(patterns.as_slice(), [p] if p.as_str().is_empty())
+                {
+                    // RFC 9051 section 6.3.9: an empty pattern asks for the hierarchy
+                    // delimiter and the root of the reference.
+                    let (personal, _, _) = session.namespace().await;
+                    let delimiter = personal.first().and_then(|n| n.delimiter);
+                    let root = match delimiter {
+                        Some(d) => reference
+                            .as_str()
+                            .split_inclusive(d)
+                            .next()
+                            .filter(|r| r.ends_with(d))
+                            .unwrap_or_default(),
+                        None => "",
+                    };
+                    self.send(Data::List(ListData {
+                        attributes: vec![MailboxAttr::NoSelect],
+                        delimiter,
+                        mailbox: Mailbox::new(root.to_owned())
+                            .or_else(|_| Mailbox::new(String::new()))
+                            .map_err(|_| Error::Protocol("empty mailbox name".into()))?,
+                        extended: Vec::new(),
+                    }))?;
+                    return self.finish(Ok(Status::ok("LIST completed")));
+                }
                 match session.list(&reference, &patterns, subscribed).await {
                     Ok(list) => {
                         let status_items = return_options.iter().find_map(|o| match o {
