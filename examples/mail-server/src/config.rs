@@ -385,16 +385,13 @@ impl RelayConfig {
             }
             RelayMode::Mx if self.smarthost.is_some() => {
                 return Err(
-                    "`relay.smarthost` is set but `relay.mode = \"mx\"`: remove one of them"
-                        .into(),
+                    "`relay.smarthost` is set but `relay.mode = \"mx\"`: remove one of them".into(),
                 );
             }
             _ => {}
         }
         if self.smarthost_user.is_some() != self.smarthost_password.is_some() {
-            return Err(
-                "`relay.smarthost_user` and `relay.smarthost_password` go together".into(),
-            );
+            return Err("`relay.smarthost_user` and `relay.smarthost_password` go together".into());
         }
         if self.smarthost_user.is_some() && self.smarthost_tls == SmarthostTls::None {
             let loopback = self.smarthost_parts().is_some_and(|(h, _)| {

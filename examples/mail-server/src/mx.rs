@@ -72,9 +72,7 @@ impl Resolver {
     pub fn new(servers: &[SocketAddr]) -> Result<Self, String> {
         let mut builder = if servers.is_empty() {
             TokioResolver::builder_tokio().map_err(|e| {
-                format!(
-                    "cannot read the system DNS configuration ({e}); set `[relay] dns_servers`"
-                )
+                format!("cannot read the system DNS configuration ({e}); set `[relay] dns_servers`")
             })?
         } else {
             let name_servers = servers

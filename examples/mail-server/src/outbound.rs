@@ -149,9 +149,15 @@ fn write_durable(path: &Path, data: &[u8]) -> std::io::Result<()> {
 enum Outcome {
     Delivered,
     /// Permanent: bounce now. `status` is the RFC 3463 code for the DSN.
-    Failed { status: String, why: String },
+    Failed {
+        status: String,
+        why: String,
+    },
     /// Temporary: retry later (bounce after `give_up_after`).
-    Later { status: String, why: String },
+    Later {
+        status: String,
+        why: String,
+    },
 }
 
 fn failed(status: &str, why: impl Into<String>) -> Outcome {
@@ -192,10 +198,12 @@ enum Step {
 }
 
 impl Step {
+    /// A reply to the session or transaction as a whole: 2xx and 5xx settle, 4xx moves
+    /// on to the next host.
     fn session_level(o: Outcome) -> Step {
         match o {
-            Outcome::Failed { .. } => Step::Final(o),
-            other => Step::NextHost(other),
+            Outcome::Later { .. } => Step::NextHost(o),
+            settled => Step::Final(settled),
         }
     }
 
@@ -326,7 +334,11 @@ impl<S: MailStore> Outbound<S> {
         let dir = config.data_dir.join("queue");
         std::fs::create_dir_all(&dir)?;
         let (route, retry_after, give_up_after) = match &config.relay {
-            None => (None, Duration::from_secs(60), Duration::from_secs(5 * 86_400)),
+            None => (
+                None,
+                Duration::from_secs(60),
+                Duration::from_secs(5 * 86_400),
+            ),
             Some(r) => {
                 let route = match r.effective_mode() {
                     RelayMode::Smarthost => {
@@ -358,8 +370,7 @@ impl<S: MailStore> Outbound<S> {
             }
         };
         let mx_tls = TlsConnector::from(
-            mail_net::tls::client_config_accept_any_certificate()
-                .map_err(std::io::Error::other)?,
+            mail_net::tls::client_config_accept_any_certificate().map_err(std::io::Error::other)?,
         );
         Ok(Some(Arc::new(Self {
             dir,
@@ -555,7 +566,10 @@ impl<S: MailStore> Outbound<S> {
                 for i in groups.into_values().flatten() {
                     set(
                         i,
-                        failed("5.7.1", "this server is not configured to relay mail to other domains"),
+                        failed(
+                            "5.7.1",
+                            "this server is not configured to relay mail to other domains",
+                        ),
                     );
                 }
             }
@@ -579,9 +593,7 @@ impl<S: MailStore> Outbound<S> {
                         tls: policy,
                         auth: auth.as_ref(),
                     };
-                    let steps = self
-                        .session(&target, &from, &rcpts_of(&idx), message)
-                        .await;
+                    let steps = self.session(&target, &from, &rcpts_of(&idx), message).await;
                     for (i, step) in idx.into_iter().zip(steps) {
                         set(i, step.into_outcome());
                     }
@@ -616,9 +628,10 @@ impl<S: MailStore> Outbound<S> {
             Ok(p) => p,
             Err(e) => return store_later(e),
         };
-        if let Err(r) =
-            policy.check_size(sync_policy::access::Direction::Receive, message.len() as u64)
-        {
+        if let Err(r) = policy.check_size(
+            sync_policy::access::Direction::Receive,
+            message.len() as u64,
+        ) {
             return failed(r.smtp_code().enhanced, r.text());
         }
         let inbox = match self.store.mailbox(account.id, "INBOX").await {
@@ -627,7 +640,11 @@ impl<S: MailStore> Outbound<S> {
         };
         match self
             .store
-            .append(inbox, AppendOptions::default(), Bytes::copy_from_slice(message))
+            .append(
+                inbox,
+                AppendOptions::default(),
+                Bytes::copy_from_slice(message),
+            )
             .await
         {
             Ok(o) => {
@@ -682,7 +699,10 @@ impl<S: MailStore> Outbound<S> {
             let addrs = match resolver.addresses(host).await {
                 Ok(a) => a,
                 Err(AddressError::NotFound(why)) if implicit => {
-                    return all(failed("5.1.2", format!("{domain} has no MX record and {why}")));
+                    return all(failed(
+                        "5.1.2",
+                        format!("{domain} has no MX record and {why}"),
+                    ));
                 }
                 Err(AddressError::NotFound(why)) => {
                     for &i in &pending {
@@ -818,7 +838,10 @@ impl<S: MailStore> Outbound<S> {
                         Err(e) => {
                             // The handshake failed and took the connection with it: RFC
                             // 7435 opportunistic security falls back to cleartext.
-                            tracing::warn!(host = label, "STARTTLS failed ({e}); reconnecting without TLS");
+                            tracing::warn!(
+                                host = label,
+                                "STARTTLS failed ({e}); reconnecting without TLS"
+                            );
                             plaintext_only = true;
                             continue;
                         }
@@ -842,7 +865,10 @@ impl<S: MailStore> Outbound<S> {
                     let _ = client.quit().await;
                     return all(Step::NextHost(later(
                         "4.7.0",
-                        format!("{label} offers no AUTH mechanism we can use ({})", offered.join(" ")),
+                        format!(
+                            "{label} offers no AUTH mechanism we can use ({})",
+                            offered.join(" ")
+                        ),
                     )));
                 };
                 let credentials = mail_sasl::client::ClientCredentials::new(
@@ -865,7 +891,13 @@ impl<S: MailStore> Outbound<S> {
                 .iter()
                 .filter(|s| matches!(s, Step::Final(Outcome::Delivered)))
                 .count();
-            tracing::info!(host = label, tls, delivered, of = rcpts.len(), "smtp session");
+            tracing::info!(
+                host = label,
+                tls,
+                delivered,
+                of = rcpts.len(),
+                "smtp session"
+            );
             return steps;
         }
     }
@@ -880,7 +912,8 @@ impl<S: MailStore> Outbound<S> {
         let dsn = dsn_message(&self.config.hostname, &entry.from, message, failed);
         if !self.config.is_local_address(&entry.from) {
             if self.relays() {
-                if let Err(e) = self.enqueue("", std::slice::from_ref(&entry.from), dsn.as_bytes()) {
+                if let Err(e) = self.enqueue("", std::slice::from_ref(&entry.from), dsn.as_bytes())
+                {
                     tracing::warn!(from = entry.from, "cannot queue the bounce: {e}");
                 }
             } else {
@@ -1220,3 +1253,7 @@ mod tests {
         assert!(crate::mime::parse(d.as_bytes()).is_some());
     }
 }
+
+#[cfg(test)]
+#[path = "outbound_mx_tests.rs"]
+mod mx_tests;

@@ -1,0 +1,612 @@
+//! MX delivery against a fake DNS server (hand-built UDP answers on 127.0.0.1, port 0)
+//! and scripted SMTP sinks on 127.0.0.2-127.0.0.4 (one shared port, as `mx_port` is one
+//! number): preference order, fallback when the first MX refuses the connection,
+//! implicit MX, null MX, NXDOMAIN, per-recipient partial failure, one transaction per
+//! domain, STARTTLS when offered. Each test drives one queue pass by hand and then
+//! asserts the exact sink, store and queue state (no timing involved).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use mailstore_core::{MailStore, MemoryStore, NewAccount};
+use smtp_proto::server::{MailDecision, MessageDecision, RcptDecision};
+use smtp_proto::tokio::{Backend, ServeConfig};
+use smtp_proto::{ForwardPath, MailParams, RcptParams, Reply, ReversePath};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::mpsc;
+
+use super::*;
+
+// ---------------------------------------------------------------- fake DNS
+
+#[derive(Clone, Debug)]
+enum Rr {
+    Mx(u16, &'static str),
+    A(Ipv4Addr),
+}
+
+/// Answers MX / A / AAAA from a table; names not in it get NXDOMAIN, other types of
+/// known names an empty NOERROR answer.
+async fn fake_dns(zone: Vec<(&'static str, Rr)>) -> SocketAddr {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let mut table: HashMap<String, Vec<Rr>> = HashMap::new();
+    for (name, rr) in zone {
+        table.entry(name.to_string()).or_default().push(rr);
+    }
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let Ok((n, peer)) = sock.recv_from(&mut buf).await else {
+                return;
+            };
+            if let Some(reply) = dns_answer(&buf[..n], &table) {
+                let _ = sock.send_to(&reply, peer).await;
+            }
+        }
+    });
+    addr
+}
+
+fn encode_name(name: &str, out: &mut Vec<u8>) {
+    for label in name
+        .trim_end_matches('.')
+        .split('.')
+        .filter(|l| !l.is_empty())
+    {
+        out.push(label.len() as u8);
+        out.extend_from_slice(label.as_bytes());
+    }
+    out.push(0);
+}
+
+fn dns_answer(q: &[u8], table: &HashMap<String, Vec<Rr>>) -> Option<Vec<u8>> {
+    // Question: labels from offset 12, then QTYPE and QCLASS.
+    let mut i = 12;
+    let mut labels = Vec::new();
+    loop {
+        let len = *q.get(i)? as usize;
+        i += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(q.get(i..i + len)?).to_ascii_lowercase());
+        i += len;
+    }
+    let qtype = u16::from_be_bytes([*q.get(i)?, *q.get(i + 1)?]);
+    let question = q.get(12..i + 4)?;
+    let name = labels.join(".");
+    let records = table.get(&name);
+    let mut answers: Vec<Vec<u8>> = Vec::new();
+    for rr in records.into_iter().flatten() {
+        let mut a = vec![0xc0, 0x0c]; // pointer to the question's name
+        match (rr, qtype) {
+            (Rr::Mx(pref, host), 15) => {
+                let mut rdata = pref.to_be_bytes().to_vec();
+                encode_name(host, &mut rdata);
+                a.extend_from_slice(&15u16.to_be_bytes());
+                a.extend_from_slice(&1u16.to_be_bytes());
+                a.extend_from_slice(&60u32.to_be_bytes());
+                a.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+                a.extend_from_slice(&rdata);
+            }
+            (Rr::A(ip), 1) => {
+                a.extend_from_slice(&1u16.to_be_bytes());
+                a.extend_from_slice(&1u16.to_be_bytes());
+                a.extend_from_slice(&60u32.to_be_bytes());
+                a.extend_from_slice(&4u16.to_be_bytes());
+                a.extend_from_slice(&ip.octets());
+            }
+            _ => continue,
+        }
+        answers.push(a);
+    }
+    let rcode: u16 = if records.is_none() { 3 } else { 0 };
+    let rd = u16::from_be_bytes([q[2], q[3]]) & 0x0100;
+    let flags: u16 = 0x8000 | 0x0400 | rd | 0x0080 | rcode;
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(&q[..2]);
+    out.extend_from_slice(&flags.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&(answers.len() as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0, 0, 0]);
+    out.extend_from_slice(question);
+    for a in answers {
+        out.extend_from_slice(&a);
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------- SMTP sinks
+
+/// What a sink received in one transaction.
+#[derive(Debug)]
+struct Received {
+    sink: &'static str,
+    rcpts: Vec<String>,
+    body: Vec<u8>,
+    /// Every byte the client sent on this connection, as seen on the wire.
+    wire: Arc<Mutex<Vec<u8>>>,
+}
+
+struct SinkBackend {
+    name: &'static str,
+    mode: Mode,
+    rcpts: Vec<String>,
+    body: Vec<u8>,
+    wire: Arc<Mutex<Vec<u8>>>,
+    tx: mpsc::UnboundedSender<Received>,
+}
+
+impl Backend for SinkBackend {
+    async fn mail_from(&mut self, _: &ReversePath, _: &MailParams) -> MailDecision {
+        self.rcpts.clear();
+        self.body.clear();
+        if self.mode == Mode::Busy {
+            return MailDecision::Reply(Reply::enh(451, (4, 3, 2), "busy, try another MX"));
+        }
+        MailDecision::Accept
+    }
+    /// `ok*` accepted, `bad*` 550 5.1.1, `soon*` 450 4.2.1.
+    async fn rcpt_to(&mut self, to: &ForwardPath, _: &RcptParams) -> RcptDecision {
+        let m = to.mailbox().unwrap();
+        let local = m.local_part_unquoted().to_string();
+        if local.starts_with("bad") {
+            RcptDecision::Reply(Reply::enh(550, (5, 1, 1), "no such user"))
+        } else if local.starts_with("soon") {
+            RcptDecision::Reply(Reply::enh(450, (4, 2, 1), "try again later"))
+        } else {
+            self.rcpts.push(format!("{local}@{}", m.domain()));
+            RcptDecision::Accept
+        }
+    }
+    async fn data_chunk(&mut self, chunk: bytes::Bytes) {
+        self.body.extend_from_slice(&chunk);
+    }
+    async fn message(&mut self, _: usize) -> Vec<MessageDecision> {
+        let _ = self.tx.send(Received {
+            sink: self.name,
+            rcpts: std::mem::take(&mut self.rcpts),
+            body: std::mem::take(&mut self.body),
+            wire: Arc::clone(&self.wire),
+        });
+        vec![MessageDecision::Accept]
+    }
+}
+
+/// A stream that copies every byte read into `wire`.
+struct Tap<S> {
+    inner: S,
+    wire: Arc<Mutex<Vec<u8>>>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let new = buf.filled()[before..].to_vec();
+        self.wire.lock().unwrap().extend_from_slice(&new);
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// How a sink behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    /// Offers STARTTLS.
+    Tls,
+    /// Answers every MAIL with 451.
+    Busy,
+}
+
+/// Starts a sink on `listener`.
+fn sink(
+    name: &'static str,
+    listener: TcpListener,
+    mode: Mode,
+    tx: mpsc::UnboundedSender<Received>,
+) {
+    let acceptor = (mode == Mode::Tls).then(|| {
+        let cert = mail_net::DevCertificate::generate(&["mx.test"]).unwrap();
+        mail_net::TlsAcceptor::from(cert.server_config().unwrap())
+    });
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let wire = Arc::new(Mutex::new(Vec::new()));
+            let mut config = ServeConfig::new(smtp_proto::server::Config::mx(name));
+            if let Some(a) = &acceptor {
+                config = config.with_starttls(a.clone());
+            }
+            let backend = SinkBackend {
+                name,
+                mode,
+                rcpts: Vec::new(),
+                body: Vec::new(),
+                wire: Arc::clone(&wire),
+                tx: tx.clone(),
+            };
+            tokio::spawn(smtp_proto::tokio::serve(
+                Tap { inner: tcp, wire },
+                config,
+                backend,
+            ));
+        }
+    });
+}
+
+/// Listeners on 127.0.0.2 and 127.0.0.3 sharing one port (127.0.0.4 on that port has
+/// nothing: connection refused).
+async fn two_listeners() -> (TcpListener, TcpListener, u16) {
+    for _ in 0..50 {
+        let a = TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let port = a.local_addr().unwrap().port();
+        if let Ok(b) = TcpListener::bind(("127.0.0.3", port)).await {
+            // Make sure 127.0.0.4:port is free too (it must refuse).
+            if std::net::TcpListener::bind(("127.0.0.4", port)).is_ok() {
+                return (a, b, port);
+            }
+        }
+    }
+    panic!("no shared port for 127.0.0.2/3/4");
+}
+
+// ---------------------------------------------------------------- harness
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    store: Arc<MemoryStore>,
+    outbound: Arc<Outbound<MemoryStore>>,
+    rx: mpsc::UnboundedReceiver<Received>,
+    queue: std::path::PathBuf,
+    alice_inbox: mailstore_core::MailboxRef,
+}
+
+/// A server for example.test (alice is local) relaying by MX through the fake DNS; MX
+/// host `mx1.test` is 127.0.0.2 (sink "one"), `mx2.test` 127.0.0.3 (sink "two"),
+/// `dead.test` 127.0.0.4 (refuses connections).
+async fn harness(zone: Vec<(&'static str, Rr)>, one: Mode) -> Harness {
+    let (l1, l2, port) = two_listeners().await;
+    let (tx, rx) = mpsc::unbounded_channel();
+    sink("one", l1, one, tx.clone());
+    sink("two", l2, Mode::Plain, tx);
+    let mut zone = zone;
+    zone.push(("mx1.test", Rr::A(Ipv4Addr::new(127, 0, 0, 2))));
+    zone.push(("mx2.test", Rr::A(Ipv4Addr::new(127, 0, 0, 3))));
+    zone.push(("dead.test", Rr::A(Ipv4Addr::new(127, 0, 0, 4))));
+    let dns = fake_dns(zone).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data_dir = {:?}\ndomains = [\"example.test\"]\nhostname = \"out.example.test\"\n[relay]\ndns_servers = [\"{dns}\"]\nmx_port = {port}\nretry_after = \"1s\"\n",
+        dir.path().to_str().unwrap()
+    );
+    let config = Config::from_toml_str(&text, Path::new("test.toml")).unwrap();
+    assert_eq!(
+        config.relay.as_ref().unwrap().effective_mode(),
+        RelayMode::Mx
+    );
+    let store = Arc::new(MemoryStore::new());
+    let alice = store
+        .create_account(NewAccount::new(
+            "alice@example.test".to_string(),
+            Some("pw"),
+        ))
+        .await
+        .unwrap();
+    let alice_inbox = store.mailbox(alice.id, "INBOX").await.unwrap().mailbox;
+    let outbound = Outbound::new(&config, Arc::clone(&store)).unwrap().unwrap();
+    assert!(outbound.relays());
+    Harness {
+        queue: dir.path().join("queue"),
+        _dir: dir,
+        store,
+        outbound,
+        rx,
+        alice_inbox,
+    }
+}
+
+const MESSAGE: &[u8] = b"From: alice@example.test\r\nSubject: hello\r\n\r\nhi\r\n";
+
+impl Harness {
+    async fn send(&self, rcpts: &[&str]) -> String {
+        let rcpts: Vec<String> = rcpts.iter().map(|s| s.to_string()).collect();
+        let id = self
+            .outbound
+            .enqueue("alice@example.test", &rcpts, MESSAGE)
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(60), self.outbound.pass())
+            .await
+            .expect("a queue pass must not hang");
+        id
+    }
+
+    /// Everything the sinks received (all sessions have ended: the pass waited for QUIT).
+    fn received(&mut self) -> Vec<Received> {
+        let mut v = Vec::new();
+        while let Ok(r) = self.rx.try_recv() {
+            v.push(r);
+        }
+        v
+    }
+
+    /// The messages in alice's INBOX (bounces), as text.
+    async fn bounces(&self) -> Vec<String> {
+        let snap = self.store.snapshot(self.alice_inbox).await.unwrap();
+        let mut out = Vec::new();
+        for m in snap.messages {
+            let mut body = self.store.open_body(self.alice_inbox, m.uid).await.unwrap();
+            let mut v = Vec::new();
+            tokio::io::AsyncReadExt::read_to_end(&mut body, &mut v)
+                .await
+                .unwrap();
+            out.push(String::from_utf8(v).unwrap());
+        }
+        out
+    }
+
+    /// The queue's `.env` entries (id, text).
+    fn queue(&self) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = std::fs::read_dir(&self.queue)
+            .unwrap()
+            .filter_map(|e| {
+                let p = e.unwrap().path();
+                let name = p.file_name()?.to_str()?.to_string();
+                let id = name.strip_suffix(".env")?.to_string();
+                Some((id, std::fs::read_to_string(&p).unwrap()))
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn queue_files(&self) -> usize {
+        std::fs::read_dir(&self.queue).unwrap().count()
+    }
+}
+
+fn wire_text(r: &Received) -> String {
+    String::from_utf8_lossy(&r.wire.lock().unwrap()).into_owned()
+}
+
+// ---------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn lowest_preference_mx_gets_the_mail_in_one_transaction_per_domain() {
+    let mut h = harness(
+        vec![
+            ("dest.test", Rr::Mx(20, "mx2.test")),
+            ("dest.test", Rr::Mx(10, "mx1.test")),
+            ("other.test", Rr::Mx(5, "mx2.test")),
+        ],
+        Mode::Plain,
+    )
+    .await;
+    h.send(&["ok1@dest.test", "ok2@other.test", "ok3@DEST.test"])
+        .await;
+    let got = h.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    let one = got.iter().find(|r| r.sink == "one").unwrap();
+    assert_eq!(one.rcpts, ["ok1@dest.test", "ok3@DEST.test"]);
+    assert_eq!(one.body, MESSAGE);
+    let two = got.iter().find(|r| r.sink == "two").unwrap();
+    assert_eq!(two.rcpts, ["ok2@other.test"]);
+    // No STARTTLS offered: plaintext, one MAIL per domain.
+    let wire = wire_text(one);
+    assert_eq!(
+        wire.matches("MAIL FROM:<alice@example.test>").count(),
+        1,
+        "{wire}"
+    );
+    assert!(wire.starts_with("EHLO out.example.test\r\n"), "{wire}");
+    assert!(h.bounces().await.is_empty());
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn a_refused_connection_moves_on_to_the_next_mx() {
+    let mut h = harness(
+        vec![
+            ("dest.test", Rr::Mx(10, "dead.test")),
+            ("dest.test", Rr::Mx(20, "mx2.test")),
+        ],
+        Mode::Plain,
+    )
+    .await;
+    h.send(&["ok@dest.test"]).await;
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].sink, "two");
+    assert_eq!(got[0].rcpts, ["ok@dest.test"]);
+    assert!(h.bounces().await.is_empty());
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn a_4xx_to_the_transaction_moves_on_to_the_next_mx() {
+    let mut h = harness(
+        vec![
+            ("dest.test", Rr::Mx(10, "mx1.test")),
+            ("dest.test", Rr::Mx(20, "mx2.test")),
+        ],
+        Mode::Busy,
+    )
+    .await;
+    h.send(&["ok@dest.test", "ok2@dest.test"]).await;
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].sink, "two");
+    assert_eq!(got[0].rcpts, ["ok@dest.test", "ok2@dest.test"]);
+    assert!(h.bounces().await.is_empty());
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn no_mx_means_the_domain_itself() {
+    let mut h = harness(
+        vec![("plain.test", Rr::A(Ipv4Addr::new(127, 0, 0, 3)))],
+        Mode::Plain,
+    )
+    .await;
+    h.send(&["ok@plain.test"]).await;
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].sink, "two");
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn null_mx_and_nxdomain_bounce_at_once() {
+    let mut h = harness(vec![("nomail.test", Rr::Mx(0, "."))], Mode::Plain).await;
+    h.send(&["ok@nomail.test", "ok@nowhere.test"]).await;
+    assert!(h.received().is_empty());
+    let bounces = h.bounces().await;
+    assert_eq!(bounces.len(), 1, "{bounces:?}");
+    let b = &bounces[0];
+    assert!(
+        b.contains(
+            "Final-Recipient: rfc822; ok@nomail.test\r\nAction: failed\r\nStatus: 5.1.10\r\n"
+        ),
+        "{b}"
+    );
+    assert!(b.contains("null MX"), "{b}");
+    assert!(
+        b.contains(
+            "Final-Recipient: rfc822; ok@nowhere.test\r\nAction: failed\r\nStatus: 5.1.2\r\n"
+        ),
+        "{b}"
+    );
+    assert!(b.contains("Subject: hello\r\n"), "{b}");
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn per_recipient_results_deliver_bounce_and_retry() {
+    let mut h = harness(vec![("dest.test", Rr::Mx(10, "mx1.test"))], Mode::Plain).await;
+    let id = h
+        .send(&["ok@dest.test", "bad@dest.test", "soon@dest.test"])
+        .await;
+    // One transaction, only the accepted recipient got the message.
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].rcpts, ["ok@dest.test"]);
+    // The 550 is bounced (and only it).
+    let bounces = h.bounces().await;
+    assert_eq!(bounces.len(), 1);
+    let b = &bounces[0];
+    assert!(
+        b.contains("Final-Recipient: rfc822; bad@dest.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"),
+        "{b}"
+    );
+    assert!(b.contains("550 5.1.1 no such user"), "{b}");
+    assert!(!b.contains("soon@dest.test"), "{b}");
+    assert!(!b.contains("Final-Recipient: rfc822; ok@"), "{b}");
+    // The 450 stays queued, alone, for the next attempt.
+    let q = h.queue();
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0].0, id);
+    let env = Entry::decode(&q[0].1).unwrap();
+    assert_eq!(env.rcpts, ["soon@dest.test"]);
+    assert_eq!(env.attempts, 1);
+    assert_eq!(env.from, "alice@example.test");
+    assert!(env.next > env.queued);
+}
+
+#[tokio::test]
+async fn every_recipient_refused_still_gets_its_own_answer() {
+    // The client reports only the first refusal when every RCPT fails: the queue asks
+    // again per recipient, so the 450 is retried and only the 550 bounces.
+    let mut h = harness(vec![("dest.test", Rr::Mx(10, "mx1.test"))], Mode::Plain).await;
+    h.send(&["bad@dest.test", "soon@dest.test"]).await;
+    assert!(h.received().is_empty());
+    let bounces = h.bounces().await;
+    assert_eq!(bounces.len(), 1);
+    assert!(bounces[0].contains("Final-Recipient: rfc822; bad@dest.test"));
+    assert!(!bounces[0].contains("soon@dest.test"));
+    let q = h.queue();
+    assert_eq!(q.len(), 1);
+    assert_eq!(Entry::decode(&q[0].1).unwrap().rcpts, ["soon@dest.test"]);
+}
+
+#[tokio::test]
+async fn starttls_is_used_when_the_mx_offers_it() {
+    let mut h = harness(vec![("dest.test", Rr::Mx(10, "mx1.test"))], Mode::Tls).await;
+    h.send(&["ok@dest.test"]).await;
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].rcpts, ["ok@dest.test"]);
+    let wire = wire_text(&got[0]);
+    // EHLO and STARTTLS in the clear, then nothing readable: the envelope and the
+    // message went inside TLS.
+    assert!(
+        wire.starts_with("EHLO out.example.test\r\nSTARTTLS\r\n"),
+        "{wire}"
+    );
+    assert!(!wire.contains("MAIL FROM"), "{wire}");
+    assert!(!wire.contains("Subject: hello"), "{wire}");
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn unreachable_domain_is_retried_then_bounced_after_give_up() {
+    let mut h = harness(vec![("dest.test", Rr::Mx(10, "dead.test"))], Mode::Plain).await;
+    let id = h.send(&["ok@dest.test"]).await;
+    assert!(h.received().is_empty());
+    assert!(h.bounces().await.is_empty());
+    let q = h.queue();
+    assert_eq!(q.len(), 1);
+    let mut env = Entry::decode(&q[0].1).unwrap();
+    assert_eq!(env.attempts, 1);
+    // Pretend the give-up time has passed and the retry is due.
+    env.queued = env.queued.saturating_sub(6 * 86_400);
+    env.next = 0;
+    std::fs::write(h.queue.join(format!("{id}.env")), env.encode()).unwrap();
+    tokio::time::timeout(Duration::from_secs(60), h.outbound.pass())
+        .await
+        .unwrap();
+    let bounces = h.bounces().await;
+    assert_eq!(bounces.len(), 1);
+    assert!(
+        bounces[0].contains(
+            "Final-Recipient: rfc822; ok@dest.test\r\nAction: failed\r\nStatus: 4.4.1\r\n"
+        ),
+        "{}",
+        bounces[0]
+    );
+    assert_eq!(h.queue_files(), 0);
+}
