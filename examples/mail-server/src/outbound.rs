@@ -437,7 +437,7 @@ impl<S: MailStore> Outbound<S> {
     }
 
     /// One pass over the queue; returns when the next entry is due.
-    async fn pass(&self) -> Option<u64> {
+    pub(crate) async fn pass(&self) -> Option<u64> {
         let mut ids: Vec<String> = match std::fs::read_dir(&self.dir) {
             Ok(rd) => rd
                 .filter_map(|e| e.ok())
