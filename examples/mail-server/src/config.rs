@@ -1070,6 +1070,74 @@ mod tests {
     }
 
     #[test]
+    fn relay_modes_and_their_checks() {
+        let parse = |t: &str| Config::from_toml_str(t, Path::new("x"));
+        // No [relay]: nothing is relayed (the safe default of the demo).
+        assert!(parse("").unwrap().relay.is_none());
+        // [relay] without a smarthost: MX delivery, port 25, the system resolver.
+        let r = parse("[relay]\n").unwrap().relay.unwrap();
+        assert_eq!(r.effective_mode(), RelayMode::Mx);
+        assert_eq!(r.mx_port, 25);
+        assert!(r.dns_servers.is_empty());
+        assert_eq!(r.smarthost_tls, SmarthostTls::None);
+        let c = parse(
+            "[relay]\nmode = \"mx\"\ndns_servers = [\"127.0.0.1:5353\", \"[::1]:53\"]\nmx_port = 2525\n",
+        )
+        .unwrap();
+        let r = c.relay.clone().unwrap();
+        assert_eq!(r.dns_servers.len(), 2);
+        assert_eq!(r.mx_port, 2525);
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        // A smarthost by name, with TLS and AUTH.
+        let c = parse(
+            "[relay]\nsmarthost = \"smtp.example.net:587\"\nsmarthost_tls = \"starttls\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\nca_file = \"/etc/ca.pem\"\n",
+        )
+        .unwrap();
+        let r = c.relay.clone().unwrap();
+        assert_eq!(r.effective_mode(), RelayMode::Smarthost);
+        assert_eq!(
+            r.smarthost_parts(),
+            Some(("smtp.example.net".to_string(), 587))
+        );
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        let r = parse("[relay]\nsmarthost = \"[::1]:25\"\n")
+            .unwrap()
+            .relay
+            .unwrap();
+        assert_eq!(r.smarthost_parts(), Some(("::1".to_string(), 25)));
+        // Mistakes are named.
+        for (text, says) in [
+            ("[relay]\nsmarthost = \"nohost\"\n", "not host:port"),
+            ("[relay]\nsmarthost = \"a b:25\"\n", "not host:port"),
+            ("[relay]\nmode = \"smarthost\"\n", "needs `relay.smarthost`"),
+            (
+                "[relay]\nmode = \"mx\"\nsmarthost = \"h.example:25\"\n",
+                "remove one of them",
+            ),
+            (
+                "[relay]\nsmarthost = \"h.example:25\"\nsmarthost_user = \"u\"\n",
+                "go together",
+            ),
+            (
+                "[relay]\nsmarthost = \"h.example:25\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\n",
+                "in the clear",
+            ),
+            ("[relay]\nmode = \"direct\"\n", "unknown variant"),
+            ("[relay]\nsmarthost_tls = \"yes\"\n", "unknown variant"),
+            ("[relay]\nmx_port = 0\n", "mx_port"),
+            ("[relay]\ndns_servers = [\"8.8.8.8\"]\n", "dns_servers"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        // AUTH without TLS is fine towards a loopback smarthost.
+        assert!(
+            parse("[relay]\nsmarthost = \"127.0.0.1:25\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\n")
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let e = Config::from_toml_str("data_dir = \"/x\"\nbogus = 1\n", Path::new("c.toml"))
             .unwrap_err();
