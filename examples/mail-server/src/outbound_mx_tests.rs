@@ -139,6 +139,8 @@ struct Received {
     body: Vec<u8>,
     /// Every byte the client sent on this connection, as seen on the wire.
     wire: Arc<Mutex<Vec<u8>>>,
+    /// The AUTH user, if the client logged in.
+    user: Option<String>,
 }
 
 struct SinkBackend {
@@ -148,6 +150,7 @@ struct SinkBackend {
     body: Vec<u8>,
     wire: Arc<Mutex<Vec<u8>>>,
     tx: mpsc::UnboundedSender<Received>,
+    user: Option<String>,
 }
 
 impl Backend for SinkBackend {
@@ -181,8 +184,24 @@ impl Backend for SinkBackend {
             rcpts: std::mem::take(&mut self.rcpts),
             body: std::mem::take(&mut self.body),
             wire: Arc::clone(&self.wire),
+            user: self.user.clone(),
         });
         vec![MessageDecision::Accept]
+    }
+    /// Password `s3cret` for anyone.
+    async fn verify(
+        &mut self,
+        credentials: mail_sasl::server::Verification,
+    ) -> Result<mail_sasl::server::Identity, mail_sasl::AuthFailure> {
+        match credentials {
+            mail_sasl::server::Verification::Password {
+                username, password, ..
+            } if password.expose() == "s3cret" => {
+                self.user = Some(username.clone());
+                Ok(mail_sasl::server::Identity::new(username))
+            }
+            _ => Err(mail_sasl::AuthFailure::InvalidCredentials),
+        }
     }
 }
 
@@ -230,28 +249,46 @@ enum Mode {
     Tls,
     /// Answers every MAIL with 451.
     Busy,
+    /// Submission: STARTTLS, then AUTH (password `s3cret`) required.
+    Submission,
+    /// Submission with implicit TLS.
+    SubmissionTls,
 }
 
-/// Starts a sink on `listener`.
+/// Starts a sink on `listener`; TLS modes use `cert`.
 fn sink(
     name: &'static str,
     listener: TcpListener,
     mode: Mode,
     tx: mpsc::UnboundedSender<Received>,
 ) {
-    let acceptor = (mode == Mode::Tls).then(|| {
-        let cert = mail_net::DevCertificate::generate(&["mx.test"]).unwrap();
-        mail_net::TlsAcceptor::from(cert.server_config().unwrap())
-    });
+    let cert = mail_net::DevCertificate::generate(&["mx.test"]).unwrap();
+    sink_with_cert(name, listener, mode, tx, &cert);
+}
+
+fn sink_with_cert(
+    name: &'static str,
+    listener: TcpListener,
+    mode: Mode,
+    tx: mpsc::UnboundedSender<Received>,
+    cert: &mail_net::DevCertificate,
+) {
+    let acceptor = mail_net::TlsAcceptor::from(cert.server_config().unwrap());
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 return;
             };
             let wire = Arc::new(Mutex::new(Vec::new()));
-            let mut config = ServeConfig::new(smtp_proto::server::Config::mx(name));
-            if let Some(a) = &acceptor {
-                config = config.with_starttls(a.clone());
+            let smtp = match mode {
+                Mode::Submission | Mode::SubmissionTls => {
+                    smtp_proto::server::Config::submission(name)
+                }
+                _ => smtp_proto::server::Config::mx(name),
+            };
+            let mut config = ServeConfig::new(smtp);
+            if matches!(mode, Mode::Tls | Mode::Submission) {
+                config = config.with_starttls(acceptor.clone());
             }
             let backend = SinkBackend {
                 name,
@@ -260,12 +297,21 @@ fn sink(
                 body: Vec::new(),
                 wire: Arc::clone(&wire),
                 tx: tx.clone(),
+                user: None,
             };
-            tokio::spawn(smtp_proto::tokio::serve(
-                Tap { inner: tcp, wire },
-                config,
-                backend,
-            ));
+            let tap = Tap { inner: tcp, wire };
+            if mode == Mode::SubmissionTls {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tap).await else {
+                        return;
+                    };
+                    config.smtp.implicit_tls = true;
+                    let _ = smtp_proto::tokio::serve(tls, config, backend).await;
+                });
+            } else {
+                tokio::spawn(smtp_proto::tokio::serve(tap, config, backend));
+            }
         }
     });
 }
@@ -609,4 +655,96 @@ async fn unreachable_domain_is_retried_then_bounced_after_give_up() {
         bounces[0]
     );
     assert_eq!(h.queue_files(), 0);
+}
+
+// ---------------------------------------------------------------- smarthost
+
+/// A queue relaying through a smarthost sink at `localhost` (its development certificate
+/// names it), trusting that certificate (`ca = "own"`) or another one.
+async fn smarthost_harness(mode: Mode, tls: &str, ca: &str) -> Harness {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let cert = mail_net::DevCertificate::generate(&["smarthost.test"]).unwrap();
+    sink_with_cert("smarthost", listener, mode, tx, &cert);
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    let ca_pem = if ca == "own" {
+        cert.cert_pem().to_string()
+    } else {
+        mail_net::DevCertificate::generate(&["other.test"])
+            .unwrap()
+            .cert_pem()
+            .to_string()
+    };
+    std::fs::write(&ca_path, ca_pem).unwrap();
+    let text = format!(
+        "data_dir = {:?}\ndomains = [\"example.test\"]\nhostname = \"out.example.test\"\n[relay]\nsmarthost = \"localhost:{port}\"\nsmarthost_tls = \"{tls}\"\nsmarthost_user = \"relay-user\"\nsmarthost_password = \"s3cret\"\nca_file = {:?}\nretry_after = \"1s\"\n",
+        dir.path().to_str().unwrap(),
+        ca_path.to_str().unwrap()
+    );
+    let config = Config::from_toml_str(&text, Path::new("test.toml")).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let alice = store
+        .create_account(NewAccount::new(
+            "alice@example.test".to_string(),
+            Some("pw"),
+        ))
+        .await
+        .unwrap();
+    let alice_inbox = store.mailbox(alice.id, "INBOX").await.unwrap().mailbox;
+    let outbound = Outbound::new(&config, Arc::clone(&store)).unwrap().unwrap();
+    Harness {
+        queue: dir.path().join("queue"),
+        _dir: dir,
+        store,
+        outbound,
+        rx,
+        alice_inbox,
+    }
+}
+
+#[tokio::test]
+async fn smarthost_starttls_verifies_the_certificate_and_logs_in() {
+    let mut h = smarthost_harness(Mode::Submission, "starttls", "own").await;
+    h.send(&["ok@far.test", "ok2@elsewhere.test"]).await;
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    // Every domain in one transaction to the smarthost, after STARTTLS and AUTH.
+    assert_eq!(got[0].rcpts, ["ok2@elsewhere.test", "ok@far.test"]);
+    assert_eq!(got[0].user.as_deref(), Some("relay-user"));
+    let wire = wire_text(&got[0]);
+    assert!(
+        wire.starts_with("EHLO out.example.test\r\nSTARTTLS\r\n"),
+        "{wire}"
+    );
+    assert!(
+        !wire.contains("AUTH"),
+        "credentials went in the clear: {wire}"
+    );
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn smarthost_implicit_tls() {
+    let mut h = smarthost_harness(Mode::SubmissionTls, "tls", "own").await;
+    h.send(&["ok@far.test"]).await;
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].user.as_deref(), Some("relay-user"));
+    assert!(!wire_text(&got[0]).contains("EHLO"));
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
+async fn an_unverifiable_smarthost_certificate_keeps_the_mail_queued() {
+    let mut h = smarthost_harness(Mode::Submission, "starttls", "other").await;
+    h.send(&["ok@far.test"]).await;
+    assert!(h.received().is_empty());
+    assert!(h.bounces().await.is_empty());
+    let q = h.queue();
+    assert_eq!(q.len(), 1);
+    let env = Entry::decode(&q[0].1).unwrap();
+    assert_eq!(env.rcpts, ["ok@far.test"]);
+    assert_eq!(env.attempts, 1);
 }
