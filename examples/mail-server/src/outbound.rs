@@ -804,8 +804,10 @@ impl<S: MailStore> Outbound<S> {
             let config = smtp_proto::client::Config::new(self.config.hostname.clone());
             let mut client: Client<TcpStream> = match Client::start(stream, config).await {
                 Ok(c) => c,
+                // A refused greeting (or EHLO), even 5xx: the next host may take it
+                // (Postfix's smtp_skip_5xx_greeting); the last one's reply decides.
                 Err(smtp_proto::Error::Rejected(r)) => {
-                    return all(Step::session_level(outcome_of(&r, &label)));
+                    return all(Step::NextHost(outcome_of(&r, &label)));
                 }
                 Err(e) => return all(Step::NextHost(later("4.4.2", format!("{label}: {e}")))),
             };
