@@ -444,3 +444,44 @@ async fn an_unverifiable_smarthost_certificate_keeps_the_mail_queued() {
     assert_eq!(env.rcpts, ["ok@far.test"]);
     assert_eq!(env.attempts, 1);
 }
+
+#[tokio::test]
+async fn a_failed_tls_handshake_with_an_mx_falls_back_to_plaintext() {
+    // mx2.test (127.0.0.3) is a scripted server whose TLS is broken.
+    let (l1, l2, port) = two_listeners().await;
+    drop(l1);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    broken_tls_sink(l2, tx);
+    let dns = fake_dns(vec![
+        ("dest.test", Rr::Mx(10, "mx2.test")),
+        ("mx2.test", Rr::A(Ipv4Addr::new(127, 0, 0, 3))),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "data_dir = {:?}\ndomains = [\"example.test\"]\nhostname = \"out.example.test\"\n[relay]\ndns_servers = [\"{dns}\"]\nmx_port = {port}\n",
+        dir.path().to_str().unwrap()
+    );
+    let config = Config::from_toml_str(&text, Path::new("test.toml")).unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let outbound = Outbound::new(&config, Arc::clone(&store)).unwrap().unwrap();
+    outbound
+        .enqueue("alice@example.test", &["ok@dest.test".to_string()], MESSAGE)
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), outbound.pass())
+        .await
+        .unwrap();
+    let first = rx.try_recv().unwrap();
+    assert_eq!(first.sink, "handshake-broken");
+    let second = rx.try_recv().unwrap();
+    assert_eq!(second.sink, "plaintext-after-broken-tls");
+    assert_eq!(second.rcpts, ["ok@dest.test"]);
+    assert_eq!(second.body, MESSAGE);
+    let wire = wire_text(&second);
+    assert!(!wire.contains("STARTTLS"), "{wire}");
+    assert!(rx.try_recv().is_err());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("queue")).unwrap().count(),
+        0
+    );
+}

@@ -234,8 +234,12 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
     );
     // The queue (outbound mail with [relay], local retries always), delivered by a
     // background task.
-    let outbound = crate::outbound::Outbound::new(&config, Arc::clone(&store))
-        .map_err(|e| ServerError::io("creating the outbound queue directory", e))?;
+    let outbound = crate::outbound::Outbound::new(&config, Arc::clone(&store)).map_err(|e| {
+        ServerError::io(
+            "setting up the mail queue (queue directory, [relay] DNS resolver or CA file)",
+            e,
+        )
+    })?;
     let outbound_task = outbound
         .clone()
         .map(|o| tokio::spawn(o.run(shutdown.clone())));

@@ -324,3 +324,88 @@ pub async fn two_listeners() -> (TcpListener, TcpListener, u16) {
     }
     panic!("no shared port for 127.0.0.2/3/4");
 }
+
+/// A hand-scripted SMTP server that offers STARTTLS, answers `220` to it and then sends
+/// bytes that are not TLS (a broken TLS stack); on a connection without STARTTLS it
+/// takes one message and reports it (`wire` holds that connection's bytes). `tx` also
+/// gets a `Received` with sink `"handshake-broken"` for every broken handshake.
+pub fn broken_tls_sink(listener: TcpListener, tx: mpsc::UnboundedSender<Received>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = tcp.into_split();
+                let mut r = BufReader::new(r);
+                let wire = Arc::new(Mutex::new(Vec::new()));
+                let mut rcpts = Vec::new();
+                let _ = w.write_all(b"220 broken.test ESMTP\r\n").await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    wire.lock().unwrap().extend_from_slice(line.as_bytes());
+                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" => b"250-broken.test\r\n250 STARTTLS\r\n",
+                        "STAR" => {
+                            let _ = w.write_all(b"220 go ahead\r\n").await;
+                            let _ = w.write_all(b"this is not a TLS record\r\n").await;
+                            let _ = tx.send(Received {
+                                sink: "handshake-broken",
+                                rcpts: Vec::new(),
+                                body: Vec::new(),
+                                wire: Arc::clone(&wire),
+                                user: None,
+                            });
+                            return;
+                        }
+                        "MAIL" => b"250 ok\r\n",
+                        "RCPT" => {
+                            let addr = line
+                                .split_once('<')
+                                .and_then(|(_, a)| a.split_once('>'))
+                                .map(|(a, _)| a.to_string())
+                                .unwrap_or_default();
+                            rcpts.push(addr);
+                            b"250 ok\r\n"
+                        }
+                        "DATA" => {
+                            let _ = w.write_all(b"354 go\r\n").await;
+                            let mut body = Vec::new();
+                            loop {
+                                line.clear();
+                                if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if line == ".\r\n" {
+                                    break;
+                                }
+                                body.extend_from_slice(line.as_bytes());
+                            }
+                            let _ = tx.send(Received {
+                                sink: "plaintext-after-broken-tls",
+                                rcpts: std::mem::take(&mut rcpts),
+                                body,
+                                wire: Arc::clone(&wire),
+                                user: None,
+                            });
+                            b"250 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"502 not here\r\n",
+                    };
+                    let _ = w.write_all(reply).await;
+                }
+            });
+        }
+    });
+}
