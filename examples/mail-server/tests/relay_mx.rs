@@ -88,6 +88,7 @@ async fn submission_is_delivered_to_the_mx_with_starttls_and_failures_bounce() {
     let message =
         b"From: alice@example.test\r\nTo: ok@dest.test\r\nSubject: via MX\r\n\r\nhello\r\n";
     let delivery = client.send(&envelope, message).await.unwrap();
+    let accepted_at = std::time::Instant::now();
     let codes: Vec<u16> = delivery.recipients.iter().map(|(_, r)| r.code).collect();
     assert_eq!(codes, [250, 250, 250]);
     assert_eq!(delivery.message.len(), 1);
@@ -99,6 +100,10 @@ async fn submission_is_delivered_to_the_mx_with_starttls_and_failures_bounce() {
         .await
         .expect("the queue did not deliver within 60 s")
         .unwrap();
+    eprintln!(
+        "submission 250 to MX delivery (DNS, connect, STARTTLS, transaction): {:.1} ms",
+        accepted_at.elapsed().as_secs_f64() * 1000.0
+    );
     assert_eq!(got.sink, "mx1");
     assert_eq!(got.rcpts, ["ok@dest.test"]);
     let body = String::from_utf8(got.body.clone()).unwrap();
