@@ -38,6 +38,8 @@ pub enum Destination {
     NullMx,
     /// NXDOMAIN: the domain does not exist.
     NoSuchDomain,
+    /// This server is the domain's best MX (RFC 5321 section 5.1): relaying would loop.
+    Loop,
     /// The lookup failed for now (timeout, SERVFAIL, no server reachable).
     Temporary(String),
 }
@@ -97,8 +99,9 @@ impl Resolver {
         Ok(Self { inner })
     }
 
-    /// Where mail for `domain` goes.
-    pub async fn destination(&self, domain: &str) -> Destination {
+    /// Where mail for `domain` goes; `own` is this server's host name (MX records at or
+    /// above its preference are dropped, RFC 5321 section 5.1).
+    pub async fn destination(&self, domain: &str, own: &str) -> Destination {
         if let Some(lit) = domain.strip_prefix('[').and_then(|d| d.strip_suffix(']')) {
             let lit = lit.strip_prefix("IPv6:").unwrap_or(lit);
             return match lit.parse::<IpAddr>() {
@@ -121,7 +124,7 @@ impl Resolver {
                     // Only a CNAME chain without MX at its end: like no MX.
                     return implicit(domain);
                 }
-                order_mx(records, &mut rand::rng())
+                order_mx(records, own, &mut rand::rng())
             }
             Err(e) if e.is_nx_domain() => Destination::NoSuchDomain,
             Err(e) if e.is_no_records_found() => implicit(domain),
@@ -178,8 +181,14 @@ fn describe(e: &NetError) -> String {
 
 /// Orders MX records (preference, exchange) for delivery: ascending preference, shuffled
 /// among equal preferences (RFC 5321 section 5.1); a lone `MX 0 .` is a null MX (RFC
-/// 7505), a `.` among other records is ignored.
-pub fn order_mx(mut records: Vec<(u16, String)>, rng: &mut impl rand::Rng) -> Destination {
+/// 7505), a `.` among other records is ignored. When `own` (this server's name) is among
+/// the hosts, only the hosts with a better (lower) preference remain, and none left is a
+/// [`Destination::Loop`].
+pub fn order_mx(
+    mut records: Vec<(u16, String)>,
+    own: &str,
+    rng: &mut impl rand::Rng,
+) -> Destination {
     use rand::seq::SliceRandom as _;
     let is_root = |h: &str| h.is_empty() || h == ".";
     if !records.is_empty() && records.iter().all(|(_, h)| is_root(h)) {
@@ -188,6 +197,18 @@ pub fn order_mx(mut records: Vec<(u16, String)>, rng: &mut impl rand::Rng) -> De
     records.retain(|(_, h)| !is_root(h));
     for r in &mut records {
         r.1 = r.1.trim_end_matches('.').to_ascii_lowercase();
+    }
+    let own = own.trim_end_matches('.').to_ascii_lowercase();
+    if let Some(mine) = records
+        .iter()
+        .filter(|(_, h)| *h == own)
+        .map(|(p, _)| *p)
+        .min()
+    {
+        records.retain(|(p, _)| *p < mine);
+        if records.is_empty() {
+            return Destination::Loop;
+        }
     }
     records.sort();
     records.dedup_by(|a, b| a.1 == b.1);
@@ -234,6 +255,7 @@ mod tests {
                 (10, "A.example.net.".into()),
                 (30, "c.example.net.".into()),
             ],
+            "out.example.net",
             &mut rng,
         );
         assert_eq!(
@@ -241,16 +263,38 @@ mod tests {
             ["a.example.net", "b.example.net", "c.example.net"]
         );
         assert_eq!(
-            order_mx(vec![(0, ".".into())], &mut rng),
+            order_mx(vec![(0, ".".into())], "out.example.net", &mut rng),
             Destination::NullMx
         );
         // A root among real hosts is ignored (RFC 7505 section 3).
         assert_eq!(
             hosts(order_mx(
                 vec![(0, ".".into()), (5, "mx.example.net.".into())],
+                "out.example.net",
                 &mut rng
             )),
             ["mx.example.net"]
+        );
+    }
+
+    #[test]
+    fn hosts_not_better_than_this_server_are_dropped() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let records = vec![
+            (10, "primary.example.net".into()),
+            (20, "Backup.Example.Net.".into()),
+            (20, "other-backup.example.net".into()),
+            (30, "last.example.net".into()),
+        ];
+        // We are the backup MX: only the primary remains.
+        assert_eq!(
+            hosts(order_mx(records.clone(), "backup.example.net", &mut rng)),
+            ["primary.example.net"]
+        );
+        // We are the best MX: relaying would loop.
+        assert_eq!(
+            order_mx(records, "primary.example.net.", &mut rng),
+            Destination::Loop
         );
     }
 
@@ -267,6 +311,7 @@ mod tests {
                     (5, "best.example.net".into()),
                     (50, "last.example.net".into()),
                 ],
+                "out.example.net",
                 &mut rng,
             ));
             assert_eq!(h.len(), 5);

@@ -674,13 +674,22 @@ impl<S: MailStore> Outbound<S> {
         message: &[u8],
     ) -> Vec<Outcome> {
         let all = |o: Outcome| rcpts.iter().map(|_| o.clone()).collect::<Vec<_>>();
-        let (hosts, implicit) = match resolver.destination(domain).await {
+        let (hosts, implicit) = match resolver.destination(domain, &self.config.hostname).await {
             Destination::Hosts { hosts, implicit } => (hosts, implicit),
             Destination::Literal(ip) => (vec![ip.to_string()], false),
             Destination::NullMx => {
                 return all(failed(
                     "5.1.10",
                     format!("{domain} does not accept mail (null MX, RFC 7505)"),
+                ));
+            }
+            Destination::Loop => {
+                return all(failed(
+                    "5.4.6",
+                    format!(
+                        "{domain}: this server ({}) is its best MX, but the domain is not in `domains` (mail loops back to itself)",
+                        self.config.hostname
+                    ),
                 ));
             }
             Destination::NoSuchDomain => {

@@ -258,6 +258,39 @@ async fn null_mx_and_nxdomain_bounce_at_once() {
 }
 
 #[tokio::test]
+async fn an_mx_that_is_this_server_bounces_as_a_loop() {
+    let mut h = harness(
+        vec![
+            ("loop.test", Rr::Mx(10, "out.example.test")),
+            ("loop.test", Rr::Mx(20, "mx2.test")),
+            ("backup.test", Rr::Mx(10, "mx1.test")),
+            ("backup.test", Rr::Mx(20, "out.example.test")),
+            ("backup.test", Rr::Mx(30, "mx2.test")),
+        ],
+        Mode::Plain,
+    )
+    .await;
+    h.send(&["ok@loop.test", "ok@backup.test"]).await;
+    // backup.test: we are its backup MX, so only the better one (mx1) is tried.
+    let got = h.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].sink, &got[0].rcpts[..]),
+        ("one", &["ok@backup.test".to_string()][..])
+    );
+    let bounces = h.bounces().await;
+    assert_eq!(bounces.len(), 1);
+    assert!(
+        bounces[0].contains(
+            "Final-Recipient: rfc822; ok@loop.test\r\nAction: failed\r\nStatus: 5.4.6\r\n"
+        ),
+        "{}",
+        bounces[0]
+    );
+    assert_eq!(h.queue_files(), 0);
+}
+
+#[tokio::test]
 async fn per_recipient_results_deliver_bounce_and_retry() {
     let mut h = harness(vec![("dest.test", Rr::Mx(10, "mx1.test"))], Mode::Plain).await;
     let id = h
