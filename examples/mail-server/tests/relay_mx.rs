@@ -1,4 +1,5 @@
-//! End to end through the binary: an authenticated submission to other domains is queued
+//! End to end through the binary: port 25 refuses other domains even with `[relay]`; an
+//! authenticated submission to other domains is queued
 //! and delivered by MX lookup (a fake DNS server in this test, `[relay] dns_servers`) to
 //! a scripted SMTP sink acting as the MX host (on 127.0.0.2, `[relay] mx_port`), inside
 //! STARTTLS; the recipients refused by the MX (550) and the one whose domain publishes a
@@ -45,7 +46,7 @@ async fn submission_is_delivered_to_the_mx_with_starttls_and_failures_bounce() {
         &format!(
             "hostname = \"out.example.test\"\n[relay]\ndns_servers = [\"{dns}\"]\nmx_port = {port}\nretry_after = \"1s\"\n"
         ),
-        "submission = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\n",
+        "submission = \"127.0.0.1:0\"\nimap = \"127.0.0.1:0\"\nsmtp = \"127.0.0.1:0\"\n",
     );
     env.admin_ok(&["user", "add", "alice@example.test"], b"pw\n");
     let server = {
@@ -55,6 +56,23 @@ async fn submission_is_delivered_to_the_mx_with_starttls_and_failures_bounce() {
             .await
             .unwrap()
     };
+
+    // Port 25 stays closed to other domains although [relay] is on (no open relay).
+    let mut mx = Client::connect(
+        server.listeners["smtp"],
+        smtp_proto::client::Config::new("stranger.example"),
+    )
+    .await
+    .unwrap();
+    let open_relay = Envelope::new(
+        ReversePath::Mailbox(Mailbox::new("alice", "example.test")),
+        vec![ForwardPath::Mailbox(Mailbox::new("ok", "dest.test"))],
+    );
+    match mx.send(&open_relay, b"Subject: spam\r\n\r\nx\r\n").await {
+        Err(smtp_proto::Error::Rejected(r)) => assert_eq!(r.code, 554, "{r}"),
+        other => panic!("port 25 relayed: {other:?}"),
+    }
+    mx.quit().await.unwrap();
 
     // Submit: three remote recipients, all accepted at RCPT (relaying), one 250.
     let submission = server.listeners["submission"];
