@@ -1,11 +1,10 @@
 //! End to end through the binary: port 25 refuses other domains even with `[relay]`; an
-//! authenticated submission to other domains is queued
-//! and delivered by MX lookup (a fake DNS server in this test, `[relay] dns_servers`) to
-//! a scripted SMTP sink acting as the MX host (on 127.0.0.2, `[relay] mx_port`), inside
-//! STARTTLS; the recipients refused by the MX (550) and the one whose domain publishes a
-//! null MX come back to the sender as one delivery status notification. The arrival at
-//! the sink is awaited on a channel, the bounce with IMAP IDLE (python3's imaplib): no
-//! sleeps.
+//! authenticated submission to other domains is queued and delivered by MX lookup (a
+//! fake DNS server in this test, `[relay] dns_servers`) to a scripted SMTP sink acting as
+//! the MX host (on 127.0.0.2, `[relay] mx_port`), inside STARTTLS; the recipients refused
+//! by the MX (550) and the one whose domain publishes a null MX come back to the sender as
+//! one delivery status notification. The arrival at the sink is awaited on a channel, the
+//! bounce with IMAP IDLE (python3's imaplib): no sleeps.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
