@@ -65,7 +65,7 @@ pub struct Config {
     /// SMTP limits (every SMTP listener).
     #[serde(default)]
     pub smtp: SmtpConfig,
-    /// Outbound mail through a smarthost; absent = mail to other domains is refused.
+    /// Outbound mail (smarthost or MX); absent = mail to other domains is refused.
     #[serde(default)]
     pub relay: Option<RelayConfig>,
     /// Policy scheduler options (docs/policy.md).
@@ -262,13 +262,46 @@ impl Default for ImapConfig {
     }
 }
 
-/// The `[relay]` table: authenticated submission may send to other domains through this
-/// smarthost (a persistent queue with retries; see `outbound`).
+/// The `[relay]` table: authenticated submission may send to other domains. Without the
+/// table nothing is relayed (submission refuses other domains with `550 5.7.1`).
+///
+/// Mail goes through a persistent queue (see `outbound`) either to a smarthost or straight
+/// to each recipient domain's MX hosts.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RelayConfig {
-    /// The SMTP server that takes outbound mail (`host:port`, plain SMTP, no AUTH).
-    pub smarthost: SocketAddr,
+    /// `smarthost` (every message to [`RelayConfig::smarthost`]) or `mx` (DNS MX lookup per
+    /// recipient domain). Default: `smarthost` when `smarthost` is set, else `mx`.
+    #[serde(default)]
+    pub mode: Option<RelayMode>,
+    /// The SMTP server that takes outbound mail in `smarthost` mode: `host:port` (a host
+    /// name, an IPv4 address or a bracketed IPv6 address).
+    #[serde(default)]
+    pub smarthost: Option<String>,
+    /// TLS towards the smarthost: `none` (plain SMTP), `starttls` (required, certificate
+    /// verified) or `tls` (implicit TLS, port 465 style, certificate verified). Default
+    /// `none`.
+    #[serde(default)]
+    pub smarthost_tls: SmarthostTls,
+    /// AUTH user name at the smarthost (with `smarthost_password`); requires TLS unless
+    /// the smarthost is a loopback address.
+    #[serde(default)]
+    pub smarthost_user: Option<String>,
+    /// AUTH password at the smarthost.
+    #[serde(default)]
+    pub smarthost_password: Option<String>,
+    /// PEM file of the certificate authorities that the smarthost's certificate is
+    /// verified against. Default: the system bundle (`/etc/ssl/certs/ca-certificates.crt`
+    /// and the other usual places).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// DNS servers (`ip:port`) for MX lookups. Default: the system resolver configuration
+    /// (`/etc/resolv.conf`).
+    #[serde(default)]
+    pub dns_servers: Vec<SocketAddr>,
+    /// The port MX hosts are contacted on. Default 25 (change it only for tests).
+    #[serde(default = "default_mx_port")]
+    pub mx_port: u16,
     /// Wait before the first retry; doubles per attempt up to 1 hour. Default `1m`.
     #[serde(default = "default_retry_after", with = "humantime_serde_lite")]
     pub retry_after: Duration,
@@ -278,6 +311,129 @@ pub struct RelayConfig {
     pub give_up_after: Duration,
 }
 
+/// `[relay] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum RelayMode {
+    /// Every message goes to the smarthost.
+    Smarthost,
+    /// Each recipient domain's MX hosts (RFC 5321 section 5.1).
+    Mx,
+}
+
+impl RelayMode {
+    /// The name used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayMode::Smarthost => "smarthost",
+            RelayMode::Mx => "mx",
+        }
+    }
+}
+
+/// `[relay] smarthost_tls`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SmarthostTls {
+    /// Plain SMTP.
+    #[default]
+    None,
+    /// STARTTLS, required; the certificate must verify.
+    Starttls,
+    /// Implicit TLS from the first byte; the certificate must verify.
+    Tls,
+}
+
+impl SmarthostTls {
+    /// The name used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmarthostTls::None => "none",
+            SmarthostTls::Starttls => "starttls",
+            SmarthostTls::Tls => "tls",
+        }
+    }
+}
+
+impl RelayConfig {
+    /// The mode in force (`mode`, or derived from whether `smarthost` is set).
+    pub fn effective_mode(&self) -> RelayMode {
+        self.mode.unwrap_or(if self.smarthost.is_some() {
+            RelayMode::Smarthost
+        } else {
+            RelayMode::Mx
+        })
+    }
+
+    /// The smarthost's host part (the TLS server name) and port.
+    pub fn smarthost_parts(&self) -> Option<(String, u16)> {
+        split_host_port(self.smarthost.as_deref()?)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Some(s) = &self.smarthost
+            && split_host_port(s).is_none()
+        {
+            return Err(format!(
+                "`relay.smarthost`: {s:?} is not host:port (e.g. \"smtp.example.net:587\")"
+            ));
+        }
+        match self.effective_mode() {
+            RelayMode::Smarthost if self.smarthost.is_none() => {
+                return Err("`relay.mode = \"smarthost\"` needs `relay.smarthost`".into());
+            }
+            RelayMode::Mx if self.smarthost.is_some() => {
+                return Err(
+                    "`relay.smarthost` is set but `relay.mode = \"mx\"`: remove one of them".into(),
+                );
+            }
+            _ => {}
+        }
+        if self.smarthost_user.is_some() != self.smarthost_password.is_some() {
+            return Err("`relay.smarthost_user` and `relay.smarthost_password` go together".into());
+        }
+        if self.smarthost_user.is_some() && self.smarthost_tls == SmarthostTls::None {
+            let loopback = self.smarthost_parts().is_some_and(|(h, _)| {
+                h == "localhost"
+                    || h.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            });
+            if !loopback {
+                return Err("`relay.smarthost_user` would send the password in the clear: set `relay.smarthost_tls = \"starttls\"` or `\"tls\"`".into());
+            }
+        }
+        if self.mx_port == 0 {
+            return Err("`relay.mx_port` must not be 0".into());
+        }
+        if self.retry_after < Duration::from_secs(1) {
+            return Err("`relay.retry_after` must be at least 1s".into());
+        }
+        Ok(())
+    }
+}
+
+/// `host:port`, `[v6]:port`; the host without brackets.
+fn split_host_port(s: &str) -> Option<(String, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let port: u16 = port.parse().ok().filter(|&p| p != 0)?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains(char::is_whitespace) || host.contains(['[', ']', '/']) {
+        return None;
+    }
+    if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+        return None;
+    }
+    Some((host.to_string(), port))
+}
+
+fn default_mx_port() -> u16 {
+    25
+}
 fn default_retry_after() -> Duration {
     Duration::from_secs(60)
 }
@@ -549,6 +705,9 @@ impl Config {
         if self.limits.idle_timeout < Duration::from_secs(1) {
             return Err(bad("`limits.idle_timeout` must be at least 1s".into()));
         }
+        if let Some(r) = &self.relay {
+            r.validate().map_err(bad)?;
+        }
         let mut seen: Vec<(SocketAddr, &str)> = Vec::new();
         for (key, addr) in self.listener_list() {
             if addr.port() != 0
@@ -699,7 +858,25 @@ impl Config {
         let _ = writeln!(s, "max_errors = {}", self.smtp.max_errors);
         if let Some(r) = &self.relay {
             let _ = writeln!(s, "\n[relay]");
-            let _ = writeln!(s, "smarthost = {}", q(&r.smarthost.to_string()));
+            if let Some(m) = r.mode {
+                let _ = writeln!(s, "mode = {}", q(m.as_str()));
+            }
+            if let Some(h) = &r.smarthost {
+                let _ = writeln!(s, "smarthost = {}", q(h));
+            }
+            let _ = writeln!(s, "smarthost_tls = {}", q(r.smarthost_tls.as_str()));
+            if let Some(u) = &r.smarthost_user {
+                let _ = writeln!(s, "smarthost_user = {}", q(u));
+            }
+            if let Some(p) = &r.smarthost_password {
+                let _ = writeln!(s, "smarthost_password = {}", q(p));
+            }
+            if let Some(f) = &r.ca_file {
+                let _ = writeln!(s, "ca_file = {}", q(&f.to_string_lossy()));
+            }
+            let servers: Vec<String> = r.dns_servers.iter().map(|a| q(&a.to_string())).collect();
+            let _ = writeln!(s, "dns_servers = [{}]", servers.join(", "));
+            let _ = writeln!(s, "mx_port = {}", r.mx_port);
             let _ = writeln!(
                 s,
                 "retry_after = {}",
@@ -890,6 +1067,74 @@ mod tests {
                 .auth
                 .plaintext_networks
                 .is_empty()
+        );
+    }
+
+    #[test]
+    fn relay_modes_and_their_checks() {
+        let parse = |t: &str| Config::from_toml_str(t, Path::new("x"));
+        // No [relay]: nothing is relayed (the safe default of the demo).
+        assert!(parse("").unwrap().relay.is_none());
+        // [relay] without a smarthost: MX delivery, port 25, the system resolver.
+        let r = parse("[relay]\n").unwrap().relay.unwrap();
+        assert_eq!(r.effective_mode(), RelayMode::Mx);
+        assert_eq!(r.mx_port, 25);
+        assert!(r.dns_servers.is_empty());
+        assert_eq!(r.smarthost_tls, SmarthostTls::None);
+        let c = parse(
+            "[relay]\nmode = \"mx\"\ndns_servers = [\"127.0.0.1:5353\", \"[::1]:53\"]\nmx_port = 2525\n",
+        )
+        .unwrap();
+        let r = c.relay.clone().unwrap();
+        assert_eq!(r.dns_servers.len(), 2);
+        assert_eq!(r.mx_port, 2525);
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        // A smarthost by name, with TLS and AUTH.
+        let c = parse(
+            "[relay]\nsmarthost = \"smtp.example.net:587\"\nsmarthost_tls = \"starttls\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\nca_file = \"/etc/ca.pem\"\n",
+        )
+        .unwrap();
+        let r = c.relay.clone().unwrap();
+        assert_eq!(r.effective_mode(), RelayMode::Smarthost);
+        assert_eq!(
+            r.smarthost_parts(),
+            Some(("smtp.example.net".to_string(), 587))
+        );
+        assert_eq!(parse(&c.to_toml()).unwrap(), c);
+        let r = parse("[relay]\nsmarthost = \"[::1]:25\"\n")
+            .unwrap()
+            .relay
+            .unwrap();
+        assert_eq!(r.smarthost_parts(), Some(("::1".to_string(), 25)));
+        // Mistakes are named.
+        for (text, says) in [
+            ("[relay]\nsmarthost = \"nohost\"\n", "not host:port"),
+            ("[relay]\nsmarthost = \"a b:25\"\n", "not host:port"),
+            ("[relay]\nmode = \"smarthost\"\n", "needs `relay.smarthost`"),
+            (
+                "[relay]\nmode = \"mx\"\nsmarthost = \"h.example:25\"\n",
+                "remove one of them",
+            ),
+            (
+                "[relay]\nsmarthost = \"h.example:25\"\nsmarthost_user = \"u\"\n",
+                "go together",
+            ),
+            (
+                "[relay]\nsmarthost = \"h.example:25\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\n",
+                "in the clear",
+            ),
+            ("[relay]\nmode = \"direct\"\n", "unknown variant"),
+            ("[relay]\nsmarthost_tls = \"yes\"\n", "unknown variant"),
+            ("[relay]\nmx_port = 0\n", "mx_port"),
+            ("[relay]\ndns_servers = [\"8.8.8.8\"]\n", "dns_servers"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        // AUTH without TLS is fine towards a loopback smarthost.
+        assert!(
+            parse("[relay]\nsmarthost = \"127.0.0.1:25\"\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\n")
+                .is_ok()
         );
     }
 

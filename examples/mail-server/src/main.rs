@@ -25,6 +25,7 @@ mod imports;
 mod limits;
 mod migrate;
 mod mime;
+mod mx;
 mod outbound;
 mod policy;
 mod pop3;

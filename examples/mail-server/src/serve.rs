@@ -232,9 +232,14 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
         config.policy.retention_interval,
         shutdown.clone(),
     );
-    // Outbound mail through the smarthost ([relay]), delivered by a background task.
-    let outbound = crate::outbound::Outbound::new(&config, Arc::clone(&store))
-        .map_err(|e| ServerError::io("creating the outbound queue directory", e))?;
+    // The queue (outbound mail with [relay], local retries always), delivered by a
+    // background task.
+    let outbound = crate::outbound::Outbound::new(&config, Arc::clone(&store)).map_err(|e| {
+        ServerError::io(
+            "setting up the mail queue (queue directory, [relay] DNS resolver or CA file)",
+            e,
+        )
+    })?;
     let outbound_task = outbound
         .clone()
         .map(|o| tokio::spawn(o.run(shutdown.clone())));
@@ -344,6 +349,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                 let sc = smtp_config(&config, kind, implicit, &acceptor);
                 let store = Arc::clone(&store);
                 let guard = Arc::clone(&guard);
+                // Every SMTP session may queue local retries; only submission relays.
+                let queue = outbound.clone();
                 let outbound = outbound.clone().filter(|_| kind == smtp::Kind::Submission);
                 let cfg = Arc::clone(&config);
                 let task = tokio::spawn(mail_net::serve_with(
@@ -358,7 +365,8 @@ pub async fn run(config: Config, shutdown: Shutdown) -> Result<(), ServerError> 
                                     kind,
                                     info.peer,
                                     info.tls.is_some(),
-                                ),
+                                )
+                                .with_queue(queue.clone()),
                                 outbound.clone(),
                                 Arc::clone(&cfg),
                                 info.peer,

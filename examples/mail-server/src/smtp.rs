@@ -6,9 +6,9 @@
 //! - **Submission (587 STARTTLS, 465 implicit TLS)**: AUTH PLAIN/LOGIN with the full
 //!   address and the password or an app password (the protocol machine requires AUTH
 //!   before MAIL, and TLS before AUTH); the account must have SMTP access; the sender must
-//!   be the account's own address or alias. This build has no outbound queue: submitted
-//!   mail is delivered to local recipients only, other recipients are refused with a
-//!   text that says so.
+//!   be the account's own address or alias. Other domains are relayed through the
+//!   outbound queue when `[relay]` is configured (`crate::outbound::Relaying`), and
+//!   refused with a text that says so when it is not.
 //!
 //! Policies (`crate::policy`, docs/policy.md): a submission login is also checked against
 //! the organisation/account switches, two-step verification and federated accounts
@@ -21,6 +21,18 @@
 //! The message streams into one store append per recipient (`AppendSink`), with a
 //! `Received:` field in front; nothing is visible before the final `250`, which comes only
 //! after every copy is durable.
+//!
+//! **No duplicates after a partial failure.** SMTP has one reply for all recipients, and
+//! the store has no multi-mailbox append, so a failure midway (the second recipient's
+//! append fails after the first one's committed) cannot be answered with an error: the
+//! client would retry the whole message and the first recipient would get it twice.
+//! Instead, like Postfix, the server takes responsibility: it reads the committed copy
+//! back, puts the failed local recipients into the durable queue (`outbound`, which
+//! retries them into the store with backoff and sends a DSN to the sender for permanent
+//! failures or after `give_up_after`), and only then answers `250`. When nothing was
+//! committed the failure is the reply (nothing can duplicate); when the queue itself
+//! cannot take the message the failure is the reply too (a duplicate is better than a
+//! loss, RFC 5321 section 6.1). LMTP answers per recipient and needs none of this.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -36,6 +48,7 @@ use smtp_proto::tokio::Backend;
 use smtp_proto::{ForwardPath, HelloVerb, MailParams, RcptParams, Reply, ReversePath};
 
 use crate::config::Config;
+use crate::outbound::Outbound;
 
 /// Which kind of SMTP listener a session came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +82,13 @@ pub struct Session<S: MailStore> {
     sinks: Vec<Option<S::Append>>,
     failure: Option<StoreError>,
     started: bool,
+    /// The envelope sender (`""` for the null sender).
+    from: String,
+    /// Per recipient (parallel to `recipients`): the address as the client gave it.
+    rcpt_addresses: Vec<String>,
+    /// The durable queue that takes the recipients whose copy failed after another
+    /// recipient's copy was committed.
+    queue: Option<Arc<Outbound<S>>>,
 }
 
 impl<S: MailStore> std::fmt::Debug for Session<S> {
@@ -106,7 +126,18 @@ impl<S: MailStore> Session<S> {
             sinks: Vec::new(),
             failure: None,
             started: false,
+            from: String::new(),
+            rcpt_addresses: Vec::new(),
+            queue: None,
         }
+    }
+
+    /// The queue for local recipients whose copy failed after another one was committed
+    /// (without it such a failure is answered with the error, and a retrying client may
+    /// duplicate the message for the recipients already served).
+    pub fn with_queue(mut self, queue: Option<Arc<Outbound<S>>>) -> Self {
+        self.queue = queue;
+        self
     }
 
     async fn clear(&mut self) {
@@ -115,6 +146,7 @@ impl<S: MailStore> Session<S> {
         }
         self.recipients.clear();
         self.rcpt_policy.clear();
+        self.rcpt_addresses.clear();
         self.data_bytes = 0;
         self.failure = None;
         self.started = false;
@@ -169,6 +201,29 @@ impl<S: MailStore> Session<S> {
             self.sinks.push(sink);
         }
     }
+}
+
+/// Reads the committed copy (`mailbox`, `uid`) back and queues it from `from` to `rcpts`.
+async fn queue_failed<S: MailStore>(
+    store: &S,
+    queue: Option<&Outbound<S>>,
+    from: &str,
+    (mailbox, uid): (MailboxRef, u32),
+    rcpts: &[String],
+) -> Result<String, String> {
+    use tokio::io::AsyncReadExt as _;
+    let queue = queue.ok_or("no queue")?;
+    let mut body = store
+        .open_body(mailbox, uid)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut message = Vec::new();
+    body.read_to_end(&mut message)
+        .await
+        .map_err(|e| e.to_string())?;
+    queue
+        .enqueue(from, rcpts, &message)
+        .map_err(|e| e.to_string())
 }
 
 /// The text sent (`535 5.7.8 ...`) when an account may not use SMTP submission.
@@ -268,6 +323,7 @@ where
 
     async fn mail_from(&mut self, from: &ReversePath, params: &MailParams) -> MailDecision {
         self.clear().await;
+        self.from = from.mailbox().map(address_of).unwrap_or_default();
         self.declared_size = params.size;
         if self.kind != Kind::Submission {
             return MailDecision::Accept;
@@ -318,7 +374,7 @@ where
                 Kind::Submission => RcptDecision::Reply(Reply::enh(
                     550,
                     (5, 7, 1),
-                    "this server delivers only to its local domains (no outbound relay yet)",
+                    "this server delivers only to its local domains (relaying is not configured)",
                 )),
                 _ => RcptDecision::RelayDenied,
             };
@@ -353,6 +409,7 @@ where
                 if self.kind == Kind::Lmtp || !self.recipients.contains(&inbox.mailbox) {
                     self.recipients.push(inbox.mailbox);
                     self.rcpt_policy.push((account.id, policy));
+                    self.rcpt_addresses.push(address);
                 }
                 RcptDecision::Accept
             }
@@ -382,7 +439,6 @@ where
         if !self.started {
             self.start().await;
         }
-        let mut decisions = Vec::with_capacity(recipients);
         let sinks: Vec<Option<S::Append>> = self.sinks.drain(..).collect();
         let first_failure = self.failure.take();
         let size = self.data_bytes;
@@ -391,10 +447,14 @@ where
                 .err()
         });
         let targets = std::mem::take(&mut self.rcpt_policy);
+        let addresses = std::mem::take(&mut self.rcpt_addresses);
+        // Every copy first (commit or failure), filter rules after: a rule may move the
+        // copy that a partial failure reads back.
+        let mut results: Vec<Result<mailstore_core::AppendOutcome, MessageDecision>> =
+            Vec::with_capacity(recipients);
         for (i, sink) in sinks.into_iter().enumerate() {
-            let target = targets.get(i);
             let refusal = send_refusal.clone().or_else(|| {
-                target.and_then(|(_, p)| {
+                targets.get(i).and_then(|(_, p)| {
                     p.check_size(sync_policy::access::Direction::Receive, size)
                         .err()
                 })
@@ -403,38 +463,78 @@ where
                 if let Some(s) = sink {
                     s.abort().await;
                 }
-                decisions.push(MessageDecision::Reply(refusal_reply(&r)));
+                results.push(Err(MessageDecision::Reply(refusal_reply(&r))));
                 continue;
             }
-            decisions.push(match sink {
-                Some(s) => match s.commit().await {
-                    Ok(o) => {
-                        if let (Some((account, policy)), Some(mailbox)) =
-                            (target, self.recipients.get(i))
-                            && let Err(e) = crate::policy::file_delivered(
-                                &*self.store,
-                                *account,
-                                policy,
-                                *mailbox,
-                                o.uid,
-                            )
-                            .await
-                        {
-                            tracing::warn!("smtp: filter rules not applied: {e}");
-                        }
-                        MessageDecision::Queued(format!("{}.{}", o.uidvalidity, o.uid))
-                    }
-                    Err(e) => failure_decision(&e),
-                },
-                None => first_failure.as_ref().map_or_else(
+            results.push(match sink {
+                Some(s) => s.commit().await.map_err(|e| failure_decision(&e)),
+                None => Err(first_failure.as_ref().map_or_else(
                     || MessageDecision::TempFail("internal error".into()),
                     failure_decision,
-                ),
+                )),
             });
         }
+        let committed: Vec<(MailboxRef, u32)> = results
+            .iter()
+            .zip(&self.recipients)
+            .filter_map(|(r, m)| r.as_ref().ok().map(|o| (*m, o.uid)))
+            .collect();
+        let failed: Vec<usize> = results
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.is_err().then_some(i))
+            .collect();
+        // SMTP (not LMTP) after a partial failure: queue the failed recipients.
+        let mut queued: Option<String> = None;
+        if self.kind != Kind::Lmtp
+            && !failed.is_empty()
+            && let Some(&(mailbox, uid)) = committed.first()
+        {
+            let rcpts: Vec<String> = failed
+                .iter()
+                .filter_map(|&i| addresses.get(i).cloned())
+                .collect();
+            let store = Arc::clone(&self.store);
+            let queue = self.queue.clone();
+            let from = self.from.clone();
+            match queue_failed(&*store, queue.as_deref(), &from, (mailbox, uid), &rcpts).await {
+                Ok(id) => {
+                    tracing::info!(
+                        stored = committed.len(),
+                        queued = rcpts.len(),
+                        id,
+                        "smtp: some copies failed; queued them for retry"
+                    );
+                    queued = Some(id);
+                }
+                Err(e) => tracing::warn!(
+                    "smtp: some copies failed and the queue cannot take them ({e}); answering with the failure (the client may send the message again)"
+                ),
+            }
+        }
+        for (i, r) in results.iter().enumerate() {
+            if let (Ok(o), Some((account, policy)), Some(mailbox)) =
+                (r, targets.get(i), self.recipients.get(i))
+                && let Err(e) =
+                    crate::policy::file_delivered(&*self.store, *account, policy, *mailbox, o.uid)
+                        .await
+            {
+                tracing::warn!("smtp: filter rules not applied: {e}");
+            }
+        }
+        let decisions: Vec<MessageDecision> = results
+            .into_iter()
+            .map(|r| match r {
+                Ok(o) => MessageDecision::Queued(format!("{}.{}", o.uidvalidity, o.uid)),
+                Err(d) => d,
+            })
+            .collect();
         self.clear().await;
         if self.kind == Kind::Lmtp {
             return decisions;
+        }
+        if let Some(id) = queued {
+            return vec![MessageDecision::Queued(id)];
         }
         // SMTP has one reply for all recipients: the first failure, if any.
         let any_failure = decisions
@@ -502,3 +602,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "smtp_tests.rs"]
+mod partial_failure_tests;
