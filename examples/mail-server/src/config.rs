@@ -459,6 +459,11 @@ pub struct SmtpConfig {
     /// Protocol errors before the server answers `421` and closes. Default 10.
     #[serde(default = "default_smtp_errors")]
     pub max_errors: u32,
+    /// The account that receives mail for `postmaster` (RFC 5321 section 4.5.1: the bare
+    /// `<Postmaster>` and `postmaster@` each local domain must be accepted) when no account
+    /// of that name exists. Default: the first account created.
+    #[serde(default)]
+    pub postmaster: Option<String>,
 }
 
 impl Default for SmtpConfig {
@@ -468,6 +473,7 @@ impl Default for SmtpConfig {
             command_timeout: default_smtp_timeout(),
             data_timeout: default_smtp_timeout(),
             max_errors: default_smtp_errors(),
+            postmaster: None,
         }
     }
 }
@@ -705,6 +711,13 @@ impl Config {
         if self.limits.idle_timeout < Duration::from_secs(1) {
             return Err(bad("`limits.idle_timeout` must be at least 1s".into()));
         }
+        if let Some(p) = &self.smtp.postmaster
+            && !self.is_local_address(p)
+        {
+            return Err(bad(format!(
+                "`smtp.postmaster` ({p}) must be an address in one of the local `domains`"
+            )));
+        }
         if let Some(r) = &self.relay {
             r.validate().map_err(bad)?;
         }
@@ -856,6 +869,9 @@ impl Config {
             q(&humantime::format_duration(self.smtp.data_timeout).to_string())
         );
         let _ = writeln!(s, "max_errors = {}", self.smtp.max_errors);
+        if let Some(p) = &self.smtp.postmaster {
+            let _ = writeln!(s, "postmaster = {}", q(p));
+        }
         if let Some(r) = &self.relay {
             let _ = writeln!(s, "\n[relay]");
             if let Some(m) = r.mode {

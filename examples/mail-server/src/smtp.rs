@@ -240,6 +240,29 @@ fn refusal_reply(r: &sync_policy::access::Refusal) -> Reply {
     Reply::enh(c.code, (class, subject, detail), r.text())
 }
 
+/// The account that receives a local domain's postmaster mail when no account has that
+/// address: `[smtp] postmaster`, or else the first account created.
+async fn postmaster_account<S: MailStore>(
+    store: &S,
+    config: &Config,
+) -> Result<Option<mailstore_core::AccountInfo>, mailstore_core::StoreError> {
+    if let Some(address) = &config.smtp.postmaster {
+        return store.find_account(address).await;
+    }
+    Ok(store
+        .list_accounts()
+        .await?
+        .into_iter()
+        .min_by_key(|a| a.id.0))
+}
+
+/// Whether `address` is a local domain's `postmaster` (case-insensitive local part).
+fn is_postmaster(address: &str) -> bool {
+    address
+        .rsplit_once('@')
+        .is_some_and(|(local, _)| local.eq_ignore_ascii_case("postmaster"))
+}
+
 fn address_of(m: &smtp_proto::Mailbox) -> String {
     format!("{}@{}", m.local_part_unquoted(), m.domain())
 }
@@ -379,7 +402,13 @@ where
                 _ => RcptDecision::RelayDenied,
             };
         }
-        let account = match self.store.find_account(&address).await {
+        let found = match self.store.find_account(&address).await {
+            Ok(None) if is_postmaster(&address) => {
+                postmaster_account(&*self.store, &self.config).await
+            }
+            other => other,
+        };
+        let account = match found {
             Ok(Some(a)) => a,
             Ok(None) => return RcptDecision::UnknownUser,
             Err(e) => {

@@ -276,3 +276,61 @@ s.quit()
         "{check}"
     );
 }
+
+/// RFC 5321 section 4.5.1: the bare `<Postmaster>` and `postmaster@` a local domain are
+/// accepted without such an account: they reach `[smtp] postmaster`, or else the first
+/// account created.
+#[test]
+fn postmaster_is_always_accepted() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    for (extra, reader) in [
+        ("", "alice@example.test"),
+        (
+            "[smtp]\npostmaster = \"bob@example.test\"\n",
+            "bob@example.test",
+        ),
+    ] {
+        let env = Env::with_listeners(extra, listeners());
+        env.admin_ok(&["user", "add", "alice@example.test"], b"alice-pw\n");
+        env.admin_ok(&["user", "add", "bob@example.test"], b"bob-pw\n");
+        let server = env.start();
+        let out = python(&format!(
+            r#"{}
+s = smtplib.SMTP(HOST, MX)
+s.ehlo()
+print(s.mail('someone@example.net')[0])
+print(s.rcpt('<Postmaster>')[0], s.rcpt('PostMaster@example.test')[0], s.rcpt('nobody@example.test')[0])
+print(s.data(MSG)[0])
+s.quit()
+"#,
+            py(&server)
+        ));
+        assert_eq!(out, "250\n250 250 550\n250\n", "{extra}");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let password = if reader.starts_with("alice") {
+            "alice-pw"
+        } else {
+            "bob-pw"
+        };
+        let got = rt.block_on(inbox(&server, reader, password));
+        let other = if reader.starts_with("alice") {
+            ("bob@example.test", "bob-pw")
+        } else {
+            ("alice@example.test", "alice-pw")
+        };
+        let not_got = rt.block_on(inbox(&server, other.0, other.1));
+        // One copy for the two postmaster forms (the same mailbox), besides any welcome.
+        let hits = |msgs: &[Vec<u8>]| {
+            msgs.iter()
+                .filter(|m| {
+                    m.windows(9).any(|w| w == b"Subject: ".as_slice()) && m.ends_with(b"hello\r\n")
+                })
+                .count()
+        };
+        assert_eq!((hits(&got), hits(&not_got)), (1, 0), "{extra}");
+        let (status, _) = server.terminate();
+        assert!(status.success());
+    }
+}
