@@ -1,0 +1,108 @@
+//! Running a peer program (python3, curl, fetchmail, doveadm, ...) with a time limit.
+
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The time limit of [`run`].
+pub const DEFAULT_LIMIT: Duration = Duration::from_secs(60);
+
+/// What a finished program left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ran {
+    /// Whether it exited with status 0.
+    pub ok: bool,
+    /// Its standard output (lossily decoded as UTF-8).
+    pub stdout: String,
+    /// Its standard error (lossily decoded as UTF-8).
+    pub stderr: String,
+}
+
+/// [`run_for`] with [`DEFAULT_LIMIT`].
+pub fn run(cmd: &mut Command) -> Ran {
+    run_for(cmd, DEFAULT_LIMIT)
+}
+
+/// Runs `cmd` with its standard output and error captured, and returns them when it exits.
+///
+/// # Panics
+/// When the program cannot be started, or when it is still running after `limit` (it is
+/// killed first): a peer that hangs must fail the test, not hang it.
+pub fn run_for(cmd: &mut Command, limit: Duration) -> Ran {
+    let program = format!("{:?}", cmd.get_program());
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let id = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(out)) => Ran {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Ok(Err(e)) => panic!("waiting for {program} failed: {e}"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &id.to_string()])
+                .stderr(Stdio::null())
+                .status();
+            panic!("peer program {program} did not finish within {limit:?} (killed)");
+        }
+    }
+}
+
+/// Runs `program args` (with [`DEFAULT_LIMIT`]) and returns its standard output.
+///
+/// # Panics
+/// When it cannot be started, does not finish in time, or exits unsuccessfully (the
+/// message carries its standard error).
+#[must_use]
+pub fn stdout(program: &str, args: &[&str]) -> String {
+    let ran = run(Command::new(program).args(args));
+    assert!(
+        ran.ok,
+        "{program} {args:?} failed:\n{}{}",
+        ran.stderr, ran.stdout
+    );
+    ran.stdout
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_and_status_are_collected() {
+        let r = run(Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]));
+        assert_eq!(
+            r,
+            Ran {
+                ok: false,
+                stdout: "out\n".into(),
+                stderr: "err\n".into()
+            }
+        );
+        assert_eq!(stdout("sh", &["-c", "printf hi"]), "hi");
+    }
+
+    #[test]
+    #[should_panic(expected = "did not finish within")]
+    fn a_hanging_program_is_killed_and_fails() {
+        let _ = run_for(
+            Command::new("sh").args(["-c", "exec sleep 30"]),
+            Duration::from_millis(100),
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "failed")]
+    fn stdout_panics_on_failure() {
+        let _ = stdout("sh", &["-c", "echo nope >&2; exit 1"]);
+    }
+}
