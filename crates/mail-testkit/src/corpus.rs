@@ -59,6 +59,23 @@ pub fn replay(dir: &Path, mut check: impl FnMut(&[u8])) -> usize {
     files.len()
 }
 
+/// [`replay`] over the seed corpus of the fuzz target `target` ([`dir`]), asserting that it
+/// holds at least `min_files` files (so a lost corpus cannot pass as an empty one).
+/// Returns how many files were replayed.
+///
+/// # Panics
+/// When fewer than `min_files` files are found, or `check` panics on a file.
+pub fn replay_target(target: &str, min_files: usize, check: impl FnMut(&[u8])) -> usize {
+    let dir = dir(target);
+    let n = replay(&dir, check);
+    assert!(
+        n >= min_files,
+        "expected a seed corpus of at least {min_files} files in {}, found {n}",
+        dir.display()
+    );
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +106,13 @@ mod tests {
     #[test]
     fn the_workspace_corpora_are_found() {
         assert!(!files(&dir("pop3_command")).is_empty());
+        let mut n = 0;
+        assert_eq!(replay_target("pop3_command", 1, |_| n += 1), n);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected a seed corpus of at least 100000 files")]
+    fn a_too_small_corpus_fails() {
+        replay_target("pop3_command", 100_000, |_| {});
     }
 }
