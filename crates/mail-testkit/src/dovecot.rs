@@ -244,6 +244,14 @@ impl Builder {
             );
         }
         let deadline = Instant::now() + START_TIMEOUT;
+        // The master writes its pidfile after it has daemonized (the listeners may accept
+        // before that): stopping needs the pid, so it is part of readiness.
+        if poll::file(&me.pidfile(), deadline).is_none() {
+            panic!(
+                "dovecot wrote no run/master.pid within {START_TIMEOUT:?}\n{}",
+                me.log()
+            );
+        }
         for port in me.ports.all() {
             if let Err(e) = net::wait_for_port(net::localhost(port), deadline) {
                 panic!("dovecot did not get ready: {e}\n{}", me.log());
@@ -469,6 +477,12 @@ impl Dovecot {
         self.dir.path()
     }
 
+    /// The master's pidfile (`run/master.pid`).
+    #[must_use]
+    pub fn pidfile(&self) -> PathBuf {
+        self.root().join("run/master.pid")
+    }
+
     /// The generated configuration file.
     #[must_use]
     pub fn config_path(&self) -> &Path {
@@ -563,10 +577,11 @@ pub struct Stopper {
 }
 
 impl Stopper {
-    /// Kills the master's service processes (IMAP, POP3, login, auth, ...) with SIGKILL and
-    /// waits until they are gone, so a connected client sees its connection die right
-    /// away; then terminates the master and waits (bounded) for it to exit. Stopping an
-    /// instance that is not running does nothing.
+    /// Freezes the master (SIGSTOP, so it restarts nothing), kills its service processes
+    /// (IMAP, POP3, login, auth, ...) with SIGKILL and waits until they are gone, so a
+    /// connected client sees its connection die right away; then kills the master and waits
+    /// (bounded) for it to be gone. (A SIGTERM'd master can take seconds to shut down.)
+    /// Stopping an instance that is not running does nothing.
     pub fn stop(&self) {
         let Ok(master) = std::fs::read_to_string(self.root.join("run/master.pid")) else {
             return;
@@ -575,12 +590,14 @@ impl Stopper {
         if !alive(&master) {
             return;
         }
+        let just_master = std::slice::from_ref(&master);
+        signal("-STOP", just_master);
         let children = children_of(&master);
         signal("-KILL", &children);
         poll::until(Instant::now() + STOP_TIMEOUT, || {
             !children.iter().any(|c| alive(c))
         });
-        signal("-TERM", std::slice::from_ref(&master));
+        signal("-KILL", just_master);
         poll::until(Instant::now() + STOP_TIMEOUT, || !alive(&master));
     }
 }

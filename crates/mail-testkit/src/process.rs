@@ -1,6 +1,7 @@
 //! Running a peer program (python3, curl, fetchmail, doveadm, ...) with a time limit.
 
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -73,6 +74,31 @@ pub fn stdout(program: &str, args: &[&str]) -> String {
     ran.stdout
 }
 
+/// Takes `child`'s standard output (spawned with `Stdio::piped()`) and forwards it line by
+/// line over a channel from a thread that ends at end of file, so a test can wait for a
+/// readiness line with `recv_timeout` instead of sleeping, and the child never blocks on a
+/// full pipe while the channel lives.
+///
+/// # Panics
+/// When the child's standard output was not piped or was already taken.
+#[must_use]
+pub fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child
+        .stdout
+        .take()
+        .unwrap_or_else(|| panic!("stdout_lines needs a child spawned with stdout piped"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +115,21 @@ mod tests {
             }
         );
         assert_eq!(stdout("sh", &["-c", "printf hi"]), "hi");
+    }
+
+    #[test]
+    fn stdout_lines_arrive_in_order_then_the_channel_closes() {
+        let mut child = Command::new("sh")
+            .args(["-c", "echo one; echo two"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = stdout_lines(&mut child);
+        let limit = Duration::from_secs(10);
+        assert_eq!(rx.recv_timeout(limit).unwrap(), "one");
+        assert_eq!(rx.recv_timeout(limit).unwrap(), "two");
+        assert!(rx.recv_timeout(limit).is_err());
+        child.wait().unwrap();
     }
 
     #[test]
