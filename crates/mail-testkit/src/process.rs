@@ -1,7 +1,7 @@
 //! Running a peer program (python3, curl, fetchmail, doveadm, ...) with a time limit.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -36,24 +36,41 @@ pub fn run_for(cmd: &mut Command, limit: Duration) -> Ran {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let out = wait_named(child, limit, &program);
+    Ran {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Waits (bounded) for a spawned `child` to exit and collects what it wrote to the pipes
+/// it was given (as [`Child::wait_with_output`]).
+///
+/// # Panics
+/// When waiting fails, or when the child is still running after `limit` (it is killed
+/// with SIGKILL first).
+#[must_use]
+pub fn wait_for(child: Child, limit: Duration) -> Output {
+    let name = format!("process {}", child.id());
+    wait_named(child, limit, &name)
+}
+
+fn wait_named(child: Child, limit: Duration, name: &str) -> Output {
     let id = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(limit) {
-        Ok(Ok(out)) => Ran {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        },
-        Ok(Err(e)) => panic!("waiting for {program} failed: {e}"),
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => panic!("waiting for {name} failed: {e}"),
         Err(_) => {
             let _ = Command::new("kill")
                 .args(["-KILL", &id.to_string()])
                 .stderr(Stdio::null())
                 .status();
-            panic!("peer program {program} did not finish within {limit:?} (killed)");
+            panic!("{name} did not finish within {limit:?} (killed)");
         }
     }
 }
