@@ -9,18 +9,7 @@ use imap_proto::encode::{self, EncodeOptions};
 use imap_proto::parse;
 
 fn corpus(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(name);
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
-        .into_iter()
-        .map(|p| (p.clone(), std::fs::read(&p).unwrap()))
-        .collect()
+    mail_testkit::corpus::files(&mail_testkit::corpus::dir(name))
 }
 
 /// Seeds named `seed-*` are valid messages; `bad-*` ones are deliberately broken.

@@ -37,7 +37,7 @@ async fn curl(args: Vec<String>) -> (bool, String, String) {
 
 #[tokio::test]
 async fn curl_over_starttls() {
-    if !common::require_program("curl", "curl imap:// interop") {
+    if !mail_testkit::peer::require("curl", "curl imap:// interop") {
         return;
     }
     let cert = mail_net::DevCertificate::generate(&["localhost"]).unwrap();
@@ -107,7 +107,7 @@ async fn curl_over_starttls() {
 
 #[tokio::test]
 async fn curl_refuses_plaintext_login_when_logindisabled() {
-    if !common::require_program("curl", "curl imap:// interop") {
+    if !mail_testkit::peer::require("curl", "curl imap:// interop") {
         return;
     }
     let addr =

@@ -1,4 +1,4 @@
-//! Our async `Client` against a real Dovecot started by the test (see common/dovecot.rs):
+//! Our async `Client` against a real Dovecot started by the test (mail-testkit's launcher):
 //! STARTTLS, login, list, select, append (streamed), fetch (streamed body), store, search,
 //! move, expunge, IDLE seeing an APPEND from a second connection, and QRESYNC
 //! resynchronisation.
@@ -10,18 +10,51 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
 use std::time::Duration;
 
-use common::dovecot::Dovecot;
 use imap_proto::tokio::{Client, ClientConfig, Security};
 use imap_proto::types::{
     Code, Data, FetchAttr, FetchItem, Flag, Response, SearchKey, SequenceSet, StoreKind,
 };
-use mail_net::TlsConnector;
+use mail_net::{DevCertificate, TlsConnector};
+use mail_testkit::dovecot::Protocol;
 
 const GUARD: Duration = Duration::from_secs(120);
+
+/// A private Dovecot (Debian's dovecot-imapd): IMAP on a free 127.0.0.1 port with STARTTLS
+/// (a dev certificate), users `tester` / `tester2` with password `secret`, `\Sent` and
+/// `\Trash` subscribed; stopped when dropped.
+struct Dovecot {
+    server: mail_testkit::dovecot::Dovecot,
+    cert: DevCertificate,
+}
+
+impl Dovecot {
+    /// Starts Dovecot, or returns `None` (after printing "skipping: ...", or panicking under
+    /// MAIL_INTEROP_REQUIRED=1) when it cannot run here.
+    fn start() -> Option<Self> {
+        let cert = DevCertificate::generate(&["localhost"]).unwrap();
+        let server = mail_testkit::dovecot::Dovecot::builder("imap-proto")
+            .protocol(Protocol::Imap)
+            .user("tester", "secret")
+            .user("tester2", "secret")
+            .tls(cert.cert_pem(), cert.key_pem())
+            .auth_mechanisms("plain login")
+            .subscribed_mailbox("Sent", "\\Sent")
+            .subscribed_mailbox("Trash", "\\Trash")
+            .protocol_config(Protocol::Imap, "imap_idle_notify_interval = 1 secs")
+            .start()?;
+        Some(Self { server, cert })
+    }
+
+    fn log(&self) -> String {
+        self.server.log()
+    }
+
+    fn addr(&self) -> (&'static str, u16) {
+        ("127.0.0.1", self.server.imap())
+    }
+}
 
 async fn connect(d: &Dovecot, user: &str) -> Client {
     let connector = TlsConnector::from(d.cert.client_config().unwrap());
@@ -48,7 +81,7 @@ fn message(subject: &str, size: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn dovecot_mailbox_session() {
-    let Some(d) = Dovecot::start().await else {
+    let Some(d) = Dovecot::start() else {
         return;
     };
     tokio::time::timeout(GUARD, async {
@@ -178,7 +211,7 @@ async fn dovecot_mailbox_session() {
 
 #[tokio::test]
 async fn dovecot_idle_sees_concurrent_append() {
-    let Some(d) = Dovecot::start().await else {
+    let Some(d) = Dovecot::start() else {
         return;
     };
     tokio::time::timeout(GUARD, async {
@@ -208,7 +241,7 @@ async fn dovecot_idle_sees_concurrent_append() {
 
 #[tokio::test]
 async fn dovecot_qresync_resynchronisation() {
-    let Some(d) = Dovecot::start().await else {
+    let Some(d) = Dovecot::start() else {
         return;
     };
     tokio::time::timeout(GUARD, async {

@@ -110,7 +110,7 @@ fn check(out: &str) {
 
 #[tokio::test]
 async fn imaplib_plain() {
-    if !common::require_program("python3", "imaplib interop") {
+    if !mail_testkit::peer::require("python3", "imaplib interop") {
         return;
     }
     let addr = common::start_server(common::plain_serve_config(), MemBackend::new()).await;
@@ -119,7 +119,7 @@ async fn imaplib_plain() {
 
 #[tokio::test]
 async fn imaplib_starttls() {
-    if !common::require_program("python3", "imaplib interop") {
+    if !mail_testkit::peer::require("python3", "imaplib interop") {
         return;
     }
     let cert = mail_net::DevCertificate::generate(&["localhost"]).unwrap();

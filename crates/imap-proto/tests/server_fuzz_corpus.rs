@@ -11,15 +11,7 @@ use imap_proto::fuzzing::server as run;
 
 #[test]
 fn replay_seed_corpus() {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/imap_server");
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        run(&std::fs::read(&path).unwrap());
-        n += 1;
-    }
-    assert!(n >= 7, "seed corpus missing in {}", dir.display());
+    mail_testkit::corpus::replay_target("imap_server", 7, run);
 }
 
 proptest::proptest! {

@@ -8,17 +8,15 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::TEST_TIMEOUT;
 use mail_net::tls;
 use mail_net::{
     ConnInfo, ConnectionLimiter, DevCertificate, Drained, Error, ListenerSpec, MaybeTls, Refusal,
     ServeOptions, Shutdown, TlsAcceptor, TlsConnector, TlsMode,
 };
+use mail_testkit::TEST_TIMEOUT;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -373,7 +371,7 @@ async fn shutdown_stops_accepting_and_drain_waits_for_live_connections() {
 /// OpenSSL's STARTTLS client against MaybeTls::upgrade_server, verifying the dev cert.
 #[tokio::test]
 async fn openssl_s_client_starttls_smtp() {
-    if !common::require_program("openssl", &["version"], "STARTTLS interop with OpenSSL") {
+    if !mail_testkit::peer::require("openssl", "STARTTLS interop with OpenSSL") {
         return;
     }
     timeout(TEST_TIMEOUT, async {
@@ -475,11 +473,7 @@ async fn smtp_starttls_session(
 /// trusting the dev certificate file; TLS 1.3 and TLS 1.2.
 #[tokio::test]
 async fn python_ssl_client_trusts_dev_cert_on_implicit_port() {
-    if !common::require_program(
-        "python3",
-        &["--version"],
-        "implicit-TLS interop with Python's ssl",
-    ) {
+    if !mail_testkit::peer::require("python3", "implicit-TLS interop with Python's ssl") {
         return;
     }
     timeout(TEST_TIMEOUT, async {

@@ -8,14 +8,12 @@
     clippy::indexing_slicing
 )]
 
-mod common;
-
 use std::sync::Arc;
 
-use common::TEST_TIMEOUT;
 use mail_net::rustls::{self, ProtocolVersion};
 use mail_net::tls::{self, DEV_CERT_FILE, DEV_KEY_FILE};
 use mail_net::{DevCertificate, Error, MaybeTls, TlsAcceptor, TlsConnector};
+use mail_testkit::TEST_TIMEOUT;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::timeout;
 

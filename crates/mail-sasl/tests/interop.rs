@@ -2,23 +2,22 @@
 //! and Python's hashlib/hmac (CRAM-MD5, APOP, SCRAM proof).
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test helpers may panic
 
-mod common;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use mail_sasl::client::{ClientCredentials, Exchange as Client};
 use mail_sasl::{Mechanism, ScramSecret, Secret, apop_digest};
+use mail_testkit::{peer, process};
 
 /// Dovecot stores `{SCRAM-SHA-256}iterations,salt,StoredKey,ServerKey`; our derivation from
 /// the same password and salt must give the same keys, so Dovecot user databases can be
 /// imported.
 #[test]
 fn scram_secret_matches_doveadm_pw() {
-    if !common::have("doveadm", &["help"]) {
+    if !peer::require("doveadm", "SCRAM secrets from doveadm pw") {
         return;
     }
     for password in ["pencil", "correct horse battery staple", "pässwörd"] {
-        let out = common::run("doveadm", &["pw", "-s", "SCRAM-SHA-256", "-p", password]);
+        let out = process::stdout("doveadm", &["pw", "-s", "SCRAM-SHA-256", "-p", password]);
         let fields: Vec<&str> = out
             .trim()
             .strip_prefix("{SCRAM-SHA-256}")
@@ -73,11 +72,11 @@ elif which == "scram":
 "#;
 
 fn python(which: &str) -> Option<Vec<String>> {
-    if !common::have("python3", &["-c", "pass"]) {
+    if !peer::require("python3", "CRAM-MD5, APOP and SCRAM from hashlib/hmac") {
         return None;
     }
     Some(
-        common::run("python3", &["-c", PY, which])
+        process::stdout("python3", &["-c", PY, which])
             .lines()
             .map(str::to_string)
             .collect(),

@@ -226,7 +226,7 @@ fn foreign_mbox_and_bad_entries() {
 /// import.
 #[test]
 fn python_mailbox_interop() {
-    if !common::require_program("python3") {
+    if !mail_testkit::peer::require("python3", "Python's mailbox module reads our exports") {
         return;
     }
     rt().block_on(async {

@@ -7,38 +7,19 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
-
-fn replay(target: &str, f: fn(&[u8])) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target);
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let path = entry.unwrap().path();
-        if path.is_file() {
-            f(&std::fs::read(&path).unwrap());
-            n += 1;
-        }
-    }
-    assert!(
-        n >= 10,
-        "expected a seed corpus in {}, found {n} files",
-        dir.display()
-    );
-}
+use mail_testkit::corpus::replay_target;
 
 #[test]
 fn pop3_command_corpus() {
-    replay("pop3_command", pop3_proto::fuzzing::command);
+    replay_target("pop3_command", 10, pop3_proto::fuzzing::command);
 }
 
 #[test]
 fn pop3_response_corpus() {
-    replay("pop3_response", pop3_proto::fuzzing::response);
+    replay_target("pop3_response", 10, pop3_proto::fuzzing::response);
 }
 
 #[test]
 fn pop3_server_corpus() {
-    replay("pop3_server", pop3_proto::fuzzing::server);
+    replay_target("pop3_server", 10, pop3_proto::fuzzing::server);
 }

@@ -8,8 +8,6 @@
 )]
 #![cfg(feature = "tokio")]
 
-mod common;
-
 use std::io::Cursor;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +16,7 @@ use bytes::Bytes;
 use mail_net::{DevCertificate, MaybeTls, TlsAcceptor, TlsConnector};
 use mail_sasl::client::ClientCredentials;
 use mail_sasl::{Mechanism, ScramSecret};
+use mail_testkit::dovecot::{Dovecot, Protocol};
 use pop3_proto::Error;
 use pop3_proto::tokio::{AuthError, Backend, Client, ServeConfig, serve};
 use pop3_proto::types::{Capability, MessageInfo, ResponseCode, Secret, secret};
@@ -293,13 +292,20 @@ async fn stls_upgrade_and_implicit_tls() {
 #[tokio::test]
 async fn client_against_dovecot() {
     let cert = DevCertificate::generate(&[]).unwrap();
-    let Some(dovecot) = common::Dovecot::start(cert.cert_pem(), cert.key_pem()) else {
+    // User `tester`, password `secret` ({PLAIN}, so APOP and CRAM-MD5 work).
+    let Some(dovecot) = Dovecot::builder("pop3-proto")
+        .protocol(Protocol::Pop3)
+        .user("tester", "secret")
+        .tls(cert.cert_pem(), cert.key_pem())
+        .auth_mechanisms("plain login cram-md5 apop")
+        .start()
+    else {
         return;
     };
     let msg = b"From: a@example.org\nTo: tester@localhost\nSubject: seeded\n\n.dotted line\nbody\n";
-    dovecot.seed("1700000000.M1P1.test", msg);
+    dovecot.deliver("tester", "INBOX", "1700000000.M1P1.test", msg);
     let connector = TlsConnector::from(cert.client_config().unwrap());
-    let port = dovecot.pop3;
+    let port = dovecot.pop3();
     let r = timeout(GUARD, async {
         // Readiness: the first connect that succeeds.
         let mut c = loop {
@@ -330,7 +336,7 @@ async fn client_against_dovecot() {
         c.quit().await.unwrap();
 
         // AUTH PLAIN over implicit TLS; APOP and CRAM-MD5 in plaintext.
-        let mut c = Client::connect_tls(("127.0.0.1", dovecot.pop3s), &connector, "localhost")
+        let mut c = Client::connect_tls(("127.0.0.1", dovecot.pop3s()), &connector, "localhost")
             .await
             .unwrap();
         let creds = ClientCredentials::new("tester", mail_sasl::Secret::new("secret".to_string()));

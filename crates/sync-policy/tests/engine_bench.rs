@@ -77,7 +77,7 @@ async fn bench_migration_10k_vs_mbsync() {
     // Let Dovecot build its indexes once, so neither side pays for that.
     {
         let mut c = imap_proto::tokio::Client::connect(
-            ("127.0.0.1", d.imap),
+            ("127.0.0.1", d.imap()),
             imap_proto::tokio::ClientConfig::plain(),
         )
         .await
@@ -104,7 +104,7 @@ async fn bench_migration_10k_vs_mbsync() {
         .unwrap()
         .id;
     let ep =
-        Endpoint::new("127.0.0.1", d.imap, TlsMode::None).with_timeout(Duration::from_secs(120));
+        Endpoint::new("127.0.0.1", d.imap(), TlsMode::None).with_timeout(Duration::from_secs(120));
     let src = ImapSource::new(ep, Credentials::password("tester", "secret"));
     let mut opts = MigrationOptions::default();
     opts.deliver_notices = false;
@@ -186,7 +186,7 @@ async fn bench_migration_10k_vs_mbsync() {
     );
 
     // mbsync: Dovecot -> local Maildir.
-    if !engine_common::have("mbsync", "the comparison needs isync's mbsync") {
+    if !mail_testkit::peer::require("mbsync", "the comparison needs isync's mbsync") {
         return;
     }
     let m = tempfile::tempdir().unwrap();
@@ -200,7 +200,7 @@ async fn bench_migration_10k_vs_mbsync() {
              IMAPStore remote\nAccount dovecot\n\n\
              MaildirStore local\nPath {p}/\nInbox {p}/INBOX\nSubFolders Verbatim\n\n\
              Channel bench\nFar :remote:\nNear :local:\nPatterns *\nCreate Near\nSync Pull\nSyncState *\n",
-            port = d.imap,
+            port = d.imap(),
             p = maildir.display()
         ),
     )

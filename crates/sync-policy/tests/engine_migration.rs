@@ -12,7 +12,7 @@ mod engine_common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use engine_common::{Dovecot, message, stop_dovecot};
+use engine_common::{Dovecot, message};
 use imap_proto::tokio::{Client, ClientConfig};
 use mail_sasl::Secret;
 use mailstore_core::{
@@ -87,7 +87,7 @@ fn seed(d: &Dovecot, user: &str) {
 
 fn source(d: &Dovecot, user: &str) -> ImapSource {
     let ep =
-        Endpoint::new("127.0.0.1", d.imap, TlsMode::None).with_timeout(Duration::from_secs(20));
+        Endpoint::new("127.0.0.1", d.imap(), TlsMode::None).with_timeout(Duration::from_secs(20));
     ImapSource::new(ep, Credentials::password(user, "secret"))
 }
 
@@ -150,7 +150,7 @@ async fn guard(test: impl std::future::Future<Output = ()>) {
 }
 
 async fn source_uidvalidity(d: &Dovecot, folder: &str) -> u32 {
-    let mut c = Client::connect(("127.0.0.1", d.imap), ClientConfig::plain())
+    let mut c = Client::connect(("127.0.0.1", d.imap()), ClientConfig::plain())
         .await
         .unwrap();
     c.login("tester", "secret").await.unwrap();
@@ -381,7 +381,7 @@ async fn mig6_content_dedupe_when_source_uidvalidity_changes() {
         // The source rebuilds its index: new UIDVALIDITY everywhere, same messages.
         let old = source_uidvalidity(&d, "Work").await;
         for f in ["", ".Work", ".Work.Projects", ".Sent Messages", ".Drafts"] {
-            let dir = d.dir.path().join("mail/tester/Maildir").join(f);
+            let dir = d.root().join("mail/tester/Maildir").join(f);
             let list = std::fs::read_to_string(dir.join("dovecot-uidlist")).unwrap();
             let (head, rest) = list.split_once('\n').unwrap();
             let head: Vec<String> = head
@@ -465,7 +465,7 @@ async fn mig2_mail_arriving_after_the_job_started_is_not_copied() {
         assert_eq!(r.copied, 12);
         assert_eq!(migrated(&store, acct, "Work").await.len(), 3);
         // The source does have it now.
-        let mut c = Client::connect(("127.0.0.1", d.imap), ClientConfig::plain())
+        let mut c = Client::connect(("127.0.0.1", d.imap()), ClientConfig::plain())
             .await
             .unwrap();
         c.login("tester", "secret").await.unwrap();
@@ -496,7 +496,7 @@ async fn mig4_remote_killed_mid_migration_destination_unchanged() {
             .await
             .unwrap();
         let before = state(&store, acct).await;
-        let (conf, root) = d.stopper();
+        let stopper = d.stopper();
         let mut opts = quiet();
         opts.batch_messages = 2;
         let events = Arc::new(Mutex::new(Vec::new()));
@@ -504,7 +504,7 @@ async fn mig4_remote_killed_mid_migration_destination_unchanged() {
         let cb = move |p: &Progress| {
             ev.lock().unwrap().push(p.clone());
             if let Progress::Message { done: 7, .. } = p {
-                stop_dovecot(&conf, &root);
+                stopper.stop();
             }
         };
         let err = migrate(
@@ -678,7 +678,7 @@ async fn mig3_jobs_run_in_registration_order_with_template() {
             .await
             .unwrap()
             .id;
-        let template = ServerTemplate::new("Old server", "127.0.0.1", d.imap, TlsMode::None);
+        let template = ServerTemplate::new("Old server", "127.0.0.1", d.imap(), TlsMode::None);
         let runner = MigrationRunner::new(store.clone());
         let mut j1 = MigrationJob::new(
             "alice-1",
@@ -847,7 +847,10 @@ async fn mig1_over_implicit_tls_and_starttls() {
     let Some(d) = Dovecot::start() else { return };
     seed(&d, "tester");
     guard(async {
-        for (port, tls) in [(d.imaps, TlsMode::Implicit), (d.imap, TlsMode::StartTls)] {
+        for (port, tls) in [
+            (d.imaps(), TlsMode::Implicit),
+            (d.imap(), TlsMode::StartTls),
+        ] {
             let store = MemoryStore::new();
             let acct = new_account(&store).await;
             let ep = Endpoint::new("localhost", port, tls).with_connector(d.connector());

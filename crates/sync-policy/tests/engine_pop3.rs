@@ -33,7 +33,7 @@ fn settings(d: &Dovecot) -> ImportAccountSettings {
     let mut s = ImportAccountSettings::default();
     s.server = RemoteServer::Custom {
         host: "127.0.0.1".into(),
-        port: d.pop3,
+        port: d.pop3(),
         tls: TlsMode::None,
     };
     s.username = "tester".into();
@@ -513,9 +513,12 @@ async fn imp1_implicit_tls_and_stls() {
     run(async {
         d.seed("tester", "INBOX", "1.a", "", T0, &message(1, "tls", 0));
         let (store, acct) = setup().await;
-        for (i, (port, tls)) in [(d.pop3s, TlsMode::Implicit), (d.pop3, TlsMode::StartTls)]
-            .into_iter()
-            .enumerate()
+        for (i, (port, tls)) in [
+            (d.pop3s(), TlsMode::Implicit),
+            (d.pop3(), TlsMode::StartTls),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let imp = Pop3Import::new(&store, acct, &format!("tls{i}")).unwrap();
             let mut s = settings(&d);

@@ -10,19 +10,25 @@ mod common;
 
 use std::process::Command;
 
-use common::{Server, have, run};
+use common::Server;
+use mail_testkit::peer::require;
+use mail_testkit::process::{Ran, run};
 
 const SSL_CTX: &str = "import ssl\nctx = ssl.create_default_context()\nctx.check_hostname = False\nctx.verify_mode = ssl.CERT_NONE\n";
 
 fn python(script: &str) -> String {
-    let (ok, out, err) = run(Command::new("python3").arg("-c").arg(script));
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(Command::new("python3").arg("-c").arg(script));
     assert!(ok, "python failed:\n{out}\n{err}");
     out
 }
 
 #[test]
 fn poplib_session_user_pass_list_uidl_top_retr_dele_rset_quit() {
-    if !have("python3") {
+    if !require("python3", "poplib interop") {
         return;
     }
     let s = Server::start(&[]);
@@ -175,7 +181,7 @@ fn sha256(data: &[u8]) -> [u8; 32] {
 
 #[test]
 fn poplib_apop_stls_and_pop3s() {
-    if !have("python3") {
+    if !require("python3", "poplib interop") {
         return;
     }
     let s = Server::start(&["--apop"]);
@@ -210,23 +216,35 @@ fn poplib_apop_stls_and_pop3s() {
 
 #[test]
 fn curl_pop3_and_pop3s() {
-    if !have("curl") {
+    if !require("curl", "curl pop3:// interop") {
         return;
     }
     let s = Server::start(&[]);
-    let (ok, out, err) = run(Command::new("curl")
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(Command::new("curl")
         .args(["-sS", "--max-time", "30", "-u", "u:p"])
         .arg(format!("pop3://127.0.0.1:{}/", s.pop3)));
     assert!(ok, "{err}");
     assert_eq!(out, "1 628\r\n2 419\r\n3 957\r\n4 1121628\r\n");
-    let (ok, out, err) = run(Command::new("curl")
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(Command::new("curl")
         .args(["-sS", "--max-time", "30", "-k", "-u", "u:p"])
         .arg(format!("pop3s://127.0.0.1:{}/2", s.pop3s)));
     assert!(ok, "{err}");
     let want = common::crlf(&std::fs::read(common::sample_dir().join("02-dots.eml")).unwrap());
     assert_eq!(out.as_bytes(), &want[..]);
     // STLS on the plain port, required.
-    let (ok, out, err) = run(Command::new("curl")
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = run(Command::new("curl")
         .args(["-sS", "--max-time", "30", "-k", "--ssl-reqd", "-u", "u:p"])
         .arg(format!("pop3://127.0.0.1:{}/4", s.pop3)));
     assert!(ok, "{err}");
@@ -236,7 +254,7 @@ fn curl_pop3_and_pop3s() {
         "big message differs over curl + STLS"
     );
     // Bad password: curl reports a login denial.
-    let (ok, _, _) = run(Command::new("curl")
+    let Ran { ok, .. } = run(Command::new("curl")
         .args(["-sS", "--max-time", "30", "-u", "u:bad"])
         .arg(format!("pop3://127.0.0.1:{}/", s.pop3)));
     assert!(!ok);
@@ -244,7 +262,7 @@ fn curl_pop3_and_pop3s() {
 
 #[test]
 fn fetchmail_uidl_twice_fetches_nothing_the_second_time() {
-    if !have("fetchmail") {
+    if !require("fetchmail", "fetchmail interop") {
         return;
     }
     let s = Server::start(&[]);
@@ -273,7 +291,11 @@ fn fetchmail_uidl_twice_fetches_nothing_the_second_time() {
             .env("HOME", work.path())
             .env("FETCHMAILHOME", work.path()))
     };
-    let (ok, out, err) = fetch();
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = fetch();
     assert!(ok, "first fetchmail run failed:\n{out}\n{err}");
     let first = std::fs::read(&mbox).unwrap();
     for needle in [
@@ -290,7 +312,11 @@ fn fetchmail_uidl_twice_fetches_nothing_the_second_time() {
         err.contains("4 messages") || out.contains("4 messages"),
         "{out}\n{err}"
     );
-    let (ok, out, err) = fetch();
+    let Ran {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = fetch();
     // fetchmail exits 1 ("no mail") when there is nothing new.
     assert!(
         !ok || !err.contains("reading message"),
@@ -306,6 +332,6 @@ fn fetchmail_uidl_twice_fetches_nothing_the_second_time() {
 }
 
 fn whoami() -> String {
-    let (_, out, _) = run(Command::new("id").arg("-un"));
+    let Ran { stdout: out, .. } = run(Command::new("id").arg("-un"));
     out.trim().to_string()
 }

@@ -10,38 +10,9 @@
 use std::time::Instant;
 
 #[cfg(feature = "tokio")]
-pub mod dovecot;
-#[cfg(feature = "tokio")]
 pub mod memory;
 
 use imap_proto::server::{Config, Connection, Event};
-
-/// Whether an external program is available. Prints "skipping: <why>" when it is not,
-/// and panics instead when MAIL_INTEROP_REQUIRED=1.
-pub fn require_program(program: &str, why: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if found {
-        return true;
-    }
-    if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
-        panic!("{program} is required (MAIL_INTEROP_REQUIRED=1) for {why}");
-    }
-    println!("skipping: {program} not installed ({why})");
-    false
-}
-
-/// Skips (or panics under MAIL_INTEROP_REQUIRED=1) with a reason.
-pub fn skip(why: &str) {
-    if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
-        panic!("interop prerequisite missing (MAIL_INTEROP_REQUIRED=1): {why}");
-    }
-    println!("skipping: {why}");
-}
 
 /// A server connection in a test, with helpers to feed text and read output as text.
 pub struct Srv {

@@ -41,23 +41,6 @@ pub fn msg(subject: &str, body: &str) -> Bytes {
     ))
 }
 
-/// Skips (prints why) unless MAIL_INTEROP_REQUIRED=1, in which case it panics.
-pub fn require_program(name: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
-            panic!("{name} is required (MAIL_INTEROP_REQUIRED=1) but not installed");
-        }
-        println!("skipping: {name} is not installed");
-    }
-    found
-}
-
 /// Everything a client can observe about a store, with the time-derived values
 /// (UIDVALIDITY, received times, default UIDLs) normalised so two backends compare equal.
 #[derive(Debug, PartialEq, Eq)]

@@ -1,32 +1,10 @@
-//! Helpers for the interop tests: skip-or-fail for missing peers, and the example server
-//! started on free ports over a temporary copy of the sample maildrop.
+//! Helpers for the interop tests: the example server started on free ports over a temporary
+//! copy of the sample maildrop.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
-
-/// True if `program` is installed; otherwise prints "skipping: <why>" and returns false,
-/// or panics when MAIL_INTEROP_REQUIRED=1.
-pub fn have(program: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !ok {
-        let why = format!("{program} is not installed");
-        if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
-            panic!("MAIL_INTEROP_REQUIRED=1 but {why}");
-        }
-        println!("skipping: {why}");
-    }
-    ok
-}
 
 /// The sample messages shipped with the example.
 pub fn sample_dir() -> PathBuf {
@@ -60,16 +38,7 @@ impl Server {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = mail_testkit::process::stdout_lines(&mut child);
         let (mut pop3, mut pop3s) = (0, 0);
         let port = |l: &str| -> u16 {
             let addr = l.split_whitespace().nth(1).unwrap();
@@ -117,34 +86,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Runs a program with a timeout guard; returns (status ok, stdout, stderr).
-pub fn run(cmd: &mut Command) -> (bool, String, String) {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let id = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(out) => {
-            let out = out.unwrap();
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
-        }
-        Err(_) => {
-            let _ = Command::new("kill").arg(id.to_string()).status();
-            panic!("peer program timed out");
-        }
     }
 }
 
