@@ -1247,7 +1247,12 @@ impl Connection {
                     self.bad(&tag, "SEARCHRES is not supported");
                     return Step::Again;
                 }
-                if let Some(text) = self.qresync_error(&command.body) {
+                // A refused SELECT leaves the mailbox selected (no [CLOSED]); a refused
+                // FETCH still lets the queued updates out first, as an accepted one would.
+                let qresync_bad = self.qresync_error(&command.body);
+                if let Some(text) = qresync_bad
+                    && matches!(name, "SELECT" | "EXAMINE")
+                {
                     self.bad(&tag, text);
                     return Step::Again;
                 }
@@ -1262,6 +1267,10 @@ impl Connection {
                     // overtake an earlier one). EXPUNGE/VANISHED stay held during FETCH,
                     // STORE and SEARCH (RFC 9051 section 7.5.1).
                     self.flush_queue(uid || !matches!(name, "FETCH" | "STORE" | "SEARCH"));
+                }
+                if let Some(text) = qresync_bad {
+                    self.bad(&tag, text);
+                    return Step::Again;
                 }
                 self.saving = None;
                 if searchres == SearchResUse::Save {
