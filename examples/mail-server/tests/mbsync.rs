@@ -19,20 +19,7 @@ use std::time::Duration;
 use common::{Env, python};
 
 fn mbsync_available() -> bool {
-    let ok = Command::new("mbsync")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let msg = "skipping: mbsync (isync) is not installed";
-        if std::env::var("MAIL_INTEROP_REQUIRED").is_ok_and(|v| v == "1") {
-            panic!("{msg}, and MAIL_INTEROP_REQUIRED=1");
-        }
-        eprintln!("{msg}");
-    }
-    ok
+    common::have("mbsync", "the two-way sync test runs Debian's isync")
 }
 
 /// Runs mbsync; returns its combined output. Fails the test on a non-zero exit.

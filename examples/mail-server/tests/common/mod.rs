@@ -10,7 +10,7 @@
 )]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -23,23 +23,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_mail-server");
 /// How long the server may take to print `ready`.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// True when `program` can be run; otherwise prints "skipping: ..." and returns false, or
-/// panics when `MAIL_INTEROP_REQUIRED=1`.
+/// True when `program` is installed; otherwise prints "skipping: ..." and returns false, or
+/// panics when `MAIL_INTEROP_REQUIRED=1` (see `mail_testkit::peer`).
 pub fn have(program: &str, why: &str) -> bool {
-    let ok = Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        let msg = format!("skipping: {program} is not installed ({why})");
-        if std::env::var("MAIL_INTEROP_REQUIRED").is_ok_and(|v| v == "1") {
-            panic!("{msg}, and MAIL_INTEROP_REQUIRED=1");
-        }
-        eprintln!("{msg}");
-    }
-    ok
+    mail_testkit::peer::require(program, why)
 }
 
 /// Runs a python3 script, asserting success; returns stdout.
@@ -150,21 +137,7 @@ pub fn run_bin(config: Option<&Path>, cwd: &Path, args: &[&str], stdin: &[u8]) -
 
 /// Waits (bounded) for a child and collects its output; kills it after `limit`.
 pub fn wait_output(child: Child, limit: Duration) -> Output {
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(r) => r.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .arg("-KILL")
-                .arg(pid.to_string())
-                .status();
-            panic!("mail-server (pid {pid}) did not finish within {limit:?}");
-        }
-    }
+    mail_testkit::process::wait_for(child, limit)
 }
 
 /// A running `mail-server serve`.
@@ -193,16 +166,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = mail_testkit::process::stdout_lines(&mut child);
         let mut server = Self {
             child: Some(child),
             listeners: HashMap::new(),
