@@ -378,25 +378,11 @@ fn class(b: u8) -> u8 {
     CLASS.get(usize::from(b)).copied().unwrap_or(0)
 }
 
-/// The offset of the first octet at or after `i` whose class lacks `bit` (or `s.len()`).
-/// Eight octets per step while they all match (one AND of eight table lookups), then one
-/// at a time.
+/// The offset of the first octet at or after `i` whose class lacks `bit` (or `s.len()`),
+/// one octet at a time: the tokens of a command line (atoms, labels, keywords, values) are
+/// short, and an eight-octet step (an AND of eight table lookups) measured slower on them.
 #[inline(always)]
 fn scan(s: &[u8], mut i: usize, bit: u8) -> usize {
-    while let Some(&[a, b, c, d, e, f, g, h]) = s.get(i..).and_then(|r| r.first_chunk::<8>()) {
-        let all = class(a) & class(b) & class(c) & class(d);
-        let all = all & class(e) & class(f) & class(g) & class(h);
-        if all & bit == 0 {
-            break;
-        }
-        i += 8;
-    }
-    // Fewer than eight to go, or a stop among the next eight: four, then one at a time.
-    if let Some(&[a, b, c, d]) = s.get(i..).and_then(|r| r.first_chunk::<4>())
-        && class(a) & class(b) & class(c) & class(d) & bit != 0
-    {
-        i += 4;
-    }
     while let Some(&b) = s.get(i) {
         if class(b) & bit == 0 {
             break;
@@ -591,9 +577,9 @@ fn skip_spaces(c: &mut Cursor<'_>) {
     while c.eat(b' ') {}
 }
 
-/// The known ESMTP keywords, told apart by their length and their octets folded to
-/// upper case in one integer (`& 0xDF` is a bijection on the keyword alphabet: letters
-/// lose their case, digits and `-` map below 0x20 where no letter lands).
+/// The known ESMTP keywords, told apart by their length, then (four-letter ones) by their
+/// octets folded to upper case in one integer (`& 0xDF` is a bijection on the keyword
+/// alphabet: letters lose their case, digits and `-` map below 0x20 where no letter lands).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Keyword {
     Size,
@@ -610,26 +596,23 @@ enum Keyword {
 
 #[inline]
 fn keyword(key: &[u8]) -> Keyword {
-    // Up to eight octets, folded, big-endian, left-aligned.
-    const FOLD: u64 = 0xDFDF_DFDF_DFDF_DFDF;
-    let v = key
-        .iter()
-        .take(8)
-        .fold(0u64, |acc, &b| acc << 8 | u64::from(b))
-        .checked_shl(8 * (8 - key.len().min(8)) as u32)
-        .unwrap_or(0)
-        & FOLD;
-    let k = |s: &[u8; 8]| u64::from_be_bytes(*s) & FOLD;
+    const fn w(k: &[u8; 4]) -> u32 {
+        u32::from_be_bytes(*k) & 0xDFDF_DFDF
+    }
+    let ci = |k: &[u8]| key.eq_ignore_ascii_case(k);
     match key.len() {
-        3 if v == k(b"RET\0\0\0\0\0") => Keyword::Ret,
-        4 if v == k(b"SIZE\0\0\0\0") => Keyword::Size,
-        4 if v == k(b"BODY\0\0\0\0") => Keyword::Body,
-        4 if v == k(b"AUTH\0\0\0\0") => Keyword::Auth,
-        5 if v == k(b"ENVID\0\0\0") => Keyword::Envid,
-        5 if v == k(b"ORCPT\0\0\0") => Keyword::Orcpt,
-        6 if v == k(b"NOTIFY\0\0") => Keyword::Notify,
-        8 if v == k(b"SMTPUTF8") => Keyword::SmtpUtf8,
-        10 if key.eq_ignore_ascii_case(b"REQUIRETLS") => Keyword::RequireTls,
+        4 => match key.first_chunk::<4>().map(w) {
+            Some(k) if k == w(b"SIZE") => Keyword::Size,
+            Some(k) if k == w(b"BODY") => Keyword::Body,
+            Some(k) if k == w(b"AUTH") => Keyword::Auth,
+            _ => Keyword::Other,
+        },
+        3 if ci(b"RET") => Keyword::Ret,
+        5 if ci(b"ENVID") => Keyword::Envid,
+        5 if ci(b"ORCPT") => Keyword::Orcpt,
+        6 if ci(b"NOTIFY") => Keyword::Notify,
+        8 if ci(b"SMTPUTF8") => Keyword::SmtpUtf8,
+        10 if ci(b"REQUIRETLS") => Keyword::RequireTls,
         _ => Keyword::Other,
     }
 }
@@ -1039,22 +1022,6 @@ mod perf_tests {
     }
 
     proptest! {
-        #[test]
-        fn scans_agree_with_a_plain_loop(
-            s in proptest::collection::vec(
-                prop_oneof![Just(b'a'), Just(b'.'), Just(b'-'), Just(b'@'), Just(b'>'), Just(b'!'), Just(b'='), Just(0xc3u8)],
-                0..40,
-            ),
-            from in 0usize..40,
-        ) {
-            let from = from.min(s.len());
-            for bit in [ATEXT, LDH, VALUE, MECH] {
-                let plain = s[from..].iter().position(|&b| CLASS[usize::from(b)] & bit == 0)
-                    .map_or(s.len(), |i| from + i);
-                prop_assert_eq!(scan(&s, from, bit), plain);
-            }
-        }
-
         #[test]
         fn mailbox_grammar_matches_a_plain_reading(
             s in proptest::collection::vec(
