@@ -1739,7 +1739,7 @@ fn pairs_ok(region: &[u8]) -> bool {
 const STRAY_PERIODS: usize = 4;
 
 /// Calls that go straight to the pair search after one that met [`STRAY_PERIODS`].
-const PAIR_SEARCH_CALLS: u8 = 16;
+const PAIR_SEARCH_CALLS: u8 = 32;
 
 /// The offset of the first `LF .` in `buf`.
 ///
@@ -1755,18 +1755,37 @@ fn find_lf_dot(buf: &[u8], pair_search: &mut u8) -> Option<usize> {
     if *pair_search > 0 {
         *pair_search -= 1;
     } else {
+        // A period at offset 0 has no LF before it in `buf` (and after a stuffed dot the
+        // input often starts with the line's own period): start at 1.
+        from = 1;
         for _ in 0..STRAY_PERIODS {
-            let i = from + memchr::memchr(b'.', buf.get(from..)?)?;
-            if i > 0 && buf.get(i - 1) == Some(&b'\n') {
+            let i = from + find_period(buf.get(from..)?)?;
+            if buf.get(i - 1) == Some(&b'\n') {
                 return Some(i - 1);
             }
             from = i + 1;
         }
         *pair_search = PAIR_SEARCH_CALLS;
+        // `buf[from - 1]` is a period, so no pair starting before `from` can match.
     }
-    // A pair starting before `from` would end on a period already ruled out.
     LF_DOT.find(buf.get(from..)?).map(|q| from + q)
 }
+
+/// The first period in `h`: `memchr`, with its AVX2 searcher looked up once rather than
+/// on every call (the dispatch is a good part of a call that scans a line or two).
+#[inline]
+fn find_period(h: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(one) = PERIOD_AVX2.as_ref() {
+        return one.find(h);
+    }
+    memchr::memchr(b'.', h)
+}
+
+/// The AVX2 period searcher, when the CPU has AVX2.
+#[cfg(target_arch = "x86_64")]
+static PERIOD_AVX2: std::sync::LazyLock<Option<memchr::arch::x86_64::avx2::memchr::One>> =
+    std::sync::LazyLock::new(|| memchr::arch::x86_64::avx2::memchr::One::new(b'.'));
 
 /// The searcher for `LF .`, built once.
 static LF_DOT: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
