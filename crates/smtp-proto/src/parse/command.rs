@@ -163,13 +163,16 @@ fn may_have_ctl(line: &[u8]) -> bool {
         any |= word(u64::from_le_bytes(w));
     }
     // The tail: the last eight octets again (overlapping is harmless), or, on a line
-    // shorter than that, one octet at a time (no variable-length copy).
+    // shorter than that, overlapping halves or single octets (no variable-length copy).
     if !chunks.remainder().is_empty() {
-        match line.last_chunk::<8>() {
-            Some(w) => any |= word(u64::from_le_bytes(*w)),
-            None => {
-                any |= u64::from(line.iter().any(|&b| b < 0x20 || b == 0x7f));
+        match (line.last_chunk::<8>(), line.first_chunk::<4>(), line.last_chunk::<4>()) {
+            (Some(w), _, _) => any |= word(u64::from_le_bytes(*w)),
+            // Four to seven octets (`QUIT`, `DATA`...): two overlapping halves of a word.
+            (None, Some(a), Some(b)) => {
+                let (a, b) = (u32::from_le_bytes(*a), u32::from_le_bytes(*b));
+                any |= word(u64::from(a) | u64::from(b) << 32);
             }
+            _ => any |= u64::from(line.iter().any(|&b| b < 0x20 || b == 0x7f)),
         }
     }
     any != 0
@@ -895,9 +898,11 @@ fn auth(mut c: Cursor<'_>) -> Result<Command, Error> {
     if mech.is_empty() || mech.len() > 20 {
         return Err(c.syntax("SASL mechanism"));
     }
-    let mechanism = std::str::from_utf8(mech)
-        .map_err(|_| c.syntax("SASL mechanism"))?
-        .to_ascii_uppercase();
+    // `mech-char`s are ASCII: upper-cased char by char, no UTF-8 check needed.
+    let mut mechanism = String::with_capacity(mech.len());
+    for &b in mech {
+        mechanism.push(char::from(b.to_ascii_uppercase()));
+    }
     let initial_response = if c.at_end() {
         None
     } else if c.eat(b' ') {
