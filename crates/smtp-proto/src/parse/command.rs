@@ -19,15 +19,17 @@ use crate::types::{
 /// follows the RFC grammar: paths need their angle brackets, local parts are dot-strings or
 /// quoted strings, domains are host names (U-labels allowed) or address literals.
 ///
-/// Mailboxes are copied out of `line` (one allocation each); [`command_bytes`] parses the
-/// same grammar with zero-copy mailboxes.
+/// Mailboxes of up to 60 octets are stored inside the [`crate::Mailbox`] value; longer
+/// ones are copied out of `line` (one allocation each). [`command_bytes`] and
+/// [`command_in`] parse the same grammar and make the long ones zero-copy slices.
 pub fn command(line: &[u8]) -> Result<Command, Error> {
     parse_command(line, None)
 }
 
-/// [`command`] over a shared buffer: the mailboxes of `MAIL` and `RCPT` are zero-copy
-/// slices of `line` (a reference count, no allocation), so they keep the buffer alive as
-/// long as they live. The server state machine frames its lines this way.
+/// [`command`] over a shared buffer: the mailboxes of `MAIL` and `RCPT` longer than 60
+/// octets are zero-copy slices of `line` (a reference count, no allocation), so they keep
+/// the buffer alive as long as they live. The server state machine frames its lines this
+/// way.
 ///
 /// ```
 /// use bytes::Bytes;
@@ -165,7 +167,11 @@ fn may_have_ctl(line: &[u8]) -> bool {
     // The tail: the last eight octets again (overlapping is harmless), or, on a line
     // shorter than that, overlapping halves or single octets (no variable-length copy).
     if !chunks.remainder().is_empty() {
-        match (line.last_chunk::<8>(), line.first_chunk::<4>(), line.last_chunk::<4>()) {
+        match (
+            line.last_chunk::<8>(),
+            line.first_chunk::<4>(),
+            line.last_chunk::<4>(),
+        ) {
             (Some(w), _, _) => any |= word(u64::from_le_bytes(*w)),
             // Four to seven octets (`QUIT`, `DATA`...): two overlapping halves of a word.
             (None, Some(a), Some(b)) => {
