@@ -1599,8 +1599,9 @@ pub enum Decoded {
 ///
 /// Only `CRLF . CRLF` ends the message: `LF . LF`, `CR . LF`, `LF . CRLF` and `CRLF . LF`
 /// are message content (the SMTP smuggling class of bugs, CVE-2023-51764). It searches
-/// `LF .` with `memchr::memmem` and hands out the runs between as slices of the input
-/// buffer, so a message without stuffed dots is never copied.
+/// `LF .` (periods with `memchr`, or the pair with `memchr::memmem` on text with many
+/// periods) and hands out the runs between as slices of the input buffer, so a message
+/// without stuffed dots is never copied.
 ///
 /// ```
 /// use bytes::BytesMut;
