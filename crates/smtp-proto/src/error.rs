@@ -1,6 +1,6 @@
 //! The crate's error type.
 
-use crate::types::Reply;
+use crate::types::{ForwardPath, Reply};
 
 /// Everything that can go wrong in this crate.
 ///
@@ -63,6 +63,11 @@ pub enum Error {
     /// The server answered with a reply that ends the operation.
     #[error("server replied {0}")]
     Rejected(Reply),
+    /// The server refused every recipient of a transaction: each `RCPT` with its reply,
+    /// in envelope order (a reply may be temporary for one recipient and permanent for
+    /// another, so each is kept).
+    #[error("the server refused every recipient ({})", first_reply(.0))]
+    RecipientsRefused(Vec<(ForwardPath, Reply)>),
     /// The server does not offer an extension the operation needs.
     #[error("the server does not support {0}")]
     NotSupported(&'static str),
@@ -85,4 +90,11 @@ impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
         Error::Io(e.to_string())
     }
+}
+
+/// The first refusal of [`Error::RecipientsRefused`], for its message.
+fn first_reply(refused: &[(ForwardPath, Reply)]) -> String {
+    refused
+        .first()
+        .map_or_else(|| "no recipients".to_owned(), |(_, r)| r.to_string())
 }

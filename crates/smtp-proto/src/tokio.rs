@@ -607,9 +607,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// offers CHUNKING (and [`Client::prefer_bdat`]), `SIZE=` when it offers SIZE,
     /// `BODY=8BITMIME` for 8-bit content, `SMTPUTF8` for non-ASCII addresses.
     ///
-    /// Fails with [`Error::Rejected`] when `MAIL` or every `RCPT` is refused (the
-    /// transaction is then reset), or locally when the message exceeds the server's SIZE;
-    /// otherwise returns every reply.
+    /// Fails with [`Error::Rejected`] when `MAIL` or the message is refused, with
+    /// [`Error::RecipientsRefused`] (every `RCPT` with its own reply) when no recipient was
+    /// accepted (the transaction is then reset), or locally when the message exceeds the
+    /// server's SIZE; otherwise returns every reply.
     pub async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Result<Delivery, Error> {
         let caps = self.capabilities().cloned().unwrap_or_default();
         let mut envelope = envelope.clone();
@@ -695,22 +696,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             if accepted == 0 && !pipelined {
                 // Lock-step: DATA was never sent.
                 let _ = self.command(Command::Rset).await;
-                return Err(Error::Rejected(first_refusal(&delivery)));
+                return Err(Error::RecipientsRefused(delivery.recipients));
             }
             let (_, data) = self.next().await?;
             if data.code != 354 {
                 let _ = self.command(Command::Rset).await;
-                return Err(Error::Rejected(if accepted == 0 {
-                    first_refusal(&delivery)
+                return Err(if accepted == 0 {
+                    Error::RecipientsRefused(delivery.recipients)
                 } else {
-                    data
-                }));
+                    Error::Rejected(data)
+                });
             }
             if accepted == 0 {
                 // RFC 2920: DATA accepted although no recipient was: send only the dot.
                 self.conn.finish_body()?;
                 let _ = self.next().await?;
-                return Err(Error::Rejected(first_refusal(&delivery)));
+                return Err(Error::RecipientsRefused(delivery.recipients));
             }
             let mut buf = vec![0u8; 64 * 1024];
             loop {
@@ -725,7 +726,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         } else {
             if accepted == 0 {
                 let _ = self.command(Command::Rset).await;
-                return Err(Error::Rejected(first_refusal(&delivery)));
+                return Err(Error::RecipientsRefused(delivery.recipients));
             }
             const CHUNK: usize = 1024 * 1024;
             let mut current = read_chunk(&mut body, CHUNK).await?;
@@ -786,14 +787,6 @@ async fn read_chunk<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> Result<Vec<u
     let n = r.take(max as u64).read_to_end(&mut v).await?;
     let _ = n;
     Ok(v)
-}
-
-fn first_refusal(d: &Delivery) -> Reply {
-    d.recipients
-        .iter()
-        .map(|(_, r)| r.clone())
-        .find(|r| !r.is_positive())
-        .unwrap_or_else(|| Reply::enh(554, (5, 5, 1), "no valid recipients"))
 }
 
 #[cfg(test)]

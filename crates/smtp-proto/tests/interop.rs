@@ -393,11 +393,39 @@ async fn our_client_against_our_server() {
         c.send_reader(&env, &big[..]).await.unwrap();
         c.prefer_bdat = false;
         c.send_reader(&env, &big[..]).await.unwrap();
+        // Every recipient refused: each RCPT's own reply comes back (DATA, then BDAT),
+        // and the connection is ready for the next transaction.
+        let nobody = vec![
+            ForwardPath::Mailbox(mbox("nobody@example.test")),
+            ForwardPath::Mailbox(mbox("nobody@example.org")),
+        ];
+        let refused = Envelope::new(ReversePath::Mailbox(mbox("alice@example.test")), nobody);
+        for bdat in [false, true] {
+            c.prefer_bdat = bdat;
+            match c.send(&refused, b"Subject: 3\r\n\r\nx\r\n").await {
+                Err(smtp_proto::Error::RecipientsRefused(r)) => {
+                    let got: Vec<(String, u16)> = r
+                        .iter()
+                        .map(|(to, reply)| (to.to_string(), reply.code))
+                        .collect();
+                    assert_eq!(
+                        got,
+                        [
+                            ("<nobody@example.test>".to_string(), 550),
+                            ("<nobody@example.org>".to_string(), 550)
+                        ],
+                        "BDAT {bdat}"
+                    );
+                }
+                other => panic!("BDAT {bdat}: {other:?}"),
+            }
+        }
         c.quit().await.unwrap();
     })
     .await
     .unwrap();
     let msgs = srv.store.messages.lock().unwrap().clone();
+    assert_eq!(msgs.len(), 4, "nothing stored for the refused transactions");
     assert_eq!(msgs[0].2, b"Subject: 1\r\n\r\n.x\r\n");
     assert_eq!(msgs[1].2, "Subject: 2\r\n\r\n.y\r\nb\u{fc}\r\n".as_bytes());
     let big: Vec<u8> = b"line .\r\n.dot\r\n"

@@ -1003,14 +1003,26 @@ async fn transaction(
             );
             steps
         }
+        // Every RCPT refused: each recipient has its own answer (a 4xx is retried, a 5xx
+        // bounced).
+        Err(smtp_proto::Error::RecipientsRefused(refused)) => {
+            let mut steps: Vec<Step> = refused
+                .iter()
+                .map(|(_, r)| Step::Final(outcome_of(r, label)))
+                .collect();
+            steps.resize(
+                rcpts.len(),
+                Step::NextHost(later("4.4.2", format!("{label}: reply missing"))),
+            );
+            steps
+        }
         Err(smtp_proto::Error::Rejected(r)) => probe(client, label, from, &to, &r).await,
         Err(e) => all(Step::NextHost(later("4.4.2", format!("{label}: {e}")))),
     }
 }
 
-/// After a transaction failed as a whole (MAIL refused, every RCPT refused, or the
-/// message refused), learn each recipient's own answer: `MAIL` and the `RCPT`s again in
-/// lock step, then `RSET` (the async client reports only the first refusal).
+/// After a transaction failed as a whole (MAIL or the message refused), learn each
+/// recipient's own answer: `MAIL` and the `RCPT`s again in lock step, then `RSET`.
 async fn probe(
     client: &mut Client<TcpStream>,
     label: &str,
