@@ -471,33 +471,14 @@ async fn our_client_against_our_lmtp_server() {
     c.quit().await.unwrap();
 }
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
-}
-
-/// A free port on 127.0.0.1 for a peer that binds it itself.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// Waits (bounded, off the runtime's threads) until a peer listens on `port`.
 async fn wait_for_port(port: u16) {
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("peer never listened on {port}");
+    let addr = mail_testkit::net::localhost(port);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    tokio::task::spawn_blocking(move || mail_testkit::net::wait_for_port(addr, deadline))
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("peer never listened on {port}: {e}"));
 }
 
 struct Child(std::process::Child);
@@ -513,13 +494,13 @@ async fn our_client_against_smtp_sink() {
     if !common::require("smtp-sink", "Postfix's smtp-sink (package postfix)") {
         return;
     }
-    let port = free_port();
+    let port = mail_testkit::net::free_port();
     let mut args = vec![
         "-c".to_string(),
         format!("127.0.0.1:{port}"),
         "100".to_string(),
     ];
-    if is_root() {
+    if mail_testkit::peer::is_root() {
         args.splice(0..0, ["-u".to_string(), "postfix".to_string()]);
     }
     let _sink = Child(
@@ -674,14 +655,14 @@ async fn our_client_against_postfix_smtpd() {
     if !common::require("postfix", "a real Postfix smtpd (package postfix)") {
         return;
     }
-    if !is_root() {
+    if !mail_testkit::peer::is_root() {
         if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
             panic!("the Postfix test must run as root (MAIL_INTEROP_REQUIRED=1)");
         }
         println!("skipping: starting Postfix needs root");
         return;
     }
-    let port = free_port();
+    let port = mail_testkit::net::free_port();
     let cert = DevCertificate::generate(&["localhost"]).unwrap();
     let pf = start_postfix(port, &cert);
     assert!(pf.is_some(), "postfix did not start");

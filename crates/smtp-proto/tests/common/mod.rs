@@ -1,4 +1,5 @@
-//! Shared test helpers: a sans-IO driver with a scripted policy, and the interop skip rule.
+//! Shared test helpers: a sans-IO driver with a scripted policy, and the interop skip rule
+//! (from `mail-testkit`).
 #![allow(
     dead_code,
     clippy::unwrap_used,
@@ -14,22 +15,10 @@ use smtp_proto::server::{
 };
 use smtp_proto::{ForwardPath, Secret};
 
-/// True if `program` can be run; otherwise prints "skipping: <why>" and returns false,
-/// unless MAIL_INTEROP_REQUIRED=1, in which case it panics.
+/// True if `program` is installed; otherwise prints "skipping: <why>" and returns false,
+/// unless MAIL_INTEROP_REQUIRED=1, in which case it panics (see `mail_testkit::peer`).
 pub fn require(program: &str, why: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("MAIL_INTEROP_REQUIRED").as_deref() == Ok("1") {
-            panic!("{program} is required (MAIL_INTEROP_REQUIRED=1): {why}");
-        }
-        println!("skipping: {program} not installed ({why})");
-    }
-    found
+    mail_testkit::peer::require(program, why)
 }
 
 /// A session driven with a fixed policy: recipients whose local part is `unknown` are
