@@ -111,7 +111,7 @@ where
     };
     let result = d.run().await;
     if let Some(s) = d.session.as_mut() {
-        s.logout().await;
+        Box::pin(s.logout()).await;
     }
     result
 }
@@ -146,7 +146,10 @@ where
         let mut buf = vec![0u8; READ_BUF_MIN];
         loop {
             if let Some(ev) = self.conn.next_event() {
-                self.handle(ev).await?;
+                // Boxed: the handlers' futures (every command, every backend call) are
+                // large, and inline they would make every connection's task that large
+                // for its whole life, idle or not; boxed they exist while a command runs.
+                Box::pin(self.handle(ev)).await?;
                 continue;
             }
             // Framing may have produced output without an event (BAD, continuations,
@@ -849,9 +852,10 @@ where
     }
 }
 
-/// FETCH bodies above this size are written in pieces of this size.
-/// Initial (and idle) size of a session's read buffer.
-const READ_BUF_MIN: usize = 4 * 1024;
+/// Initial (and idle) size of a session's read buffer: enough for any ordinary command
+/// line (and `DONE`); it doubles while reads fill it (APPEND literals, pipelining). Most
+/// sessions spend their life idle, so this is paid per connection.
+const READ_BUF_MIN: usize = 1024;
 /// Largest size the read buffer grows to while a client sends in bulk (APPEND literals).
 const READ_BUF_MAX: usize = 64 * 1024;
 
@@ -1006,14 +1010,18 @@ mod read_buf_tests {
 
     #[test]
     fn grows_when_full_and_shrinks_when_quiet() {
-        assert_eq!(READ_BUF_MIN, 4096);
-        assert_eq!(read_buf_next_len(4096, 20), 4096);
+        assert_eq!(READ_BUF_MIN, 1024);
+        assert_eq!(read_buf_next_len(1024, 20), 1024);
+        assert_eq!(read_buf_next_len(1024, 1024), 2048);
+        assert_eq!(read_buf_next_len(2048, 2048), 4096);
         assert_eq!(read_buf_next_len(4096, 4096), 8192);
         assert_eq!(read_buf_next_len(8192, 8192), 16384);
         assert_eq!(read_buf_next_len(32768, 32768), READ_BUF_MAX);
         assert_eq!(read_buf_next_len(READ_BUF_MAX, READ_BUF_MAX), READ_BUF_MAX);
         // A partial but large read keeps the size; a small one (e.g. `DONE`) shrinks it.
         assert_eq!(read_buf_next_len(65536, 10000), 65536);
-        assert_eq!(read_buf_next_len(65536, 6), 4096);
+        assert_eq!(read_buf_next_len(65536, 6), 1024);
+        assert_eq!(read_buf_next_len(65536, 1024), 1024);
+        assert_eq!(read_buf_next_len(65536, 1025), 65536);
     }
 }
