@@ -856,15 +856,19 @@ where
 /// line (and `DONE`); it doubles while reads fill it (APPEND literals, pipelining). Most
 /// sessions spend their life idle, so this is paid per connection.
 const READ_BUF_MIN: usize = 1024;
+/// The size the read buffer jumps to when a read fills the idle-sized one: a client is
+/// sending in bulk (an APPEND literal), and every read becomes one backend call
+/// (`append_chunk`), so growing in small steps would cost calls, not just reads.
+const READ_BUF_BULK: usize = 16 * 1024;
 /// Largest size the read buffer grows to while a client sends in bulk (APPEND literals).
 const READ_BUF_MAX: usize = 64 * 1024;
 
-/// The read buffer's size for the next read, after a read of `n` bytes into `len`: doubled
-/// (up to [`READ_BUF_MAX`]) when the read filled it, back to [`READ_BUF_MIN`] when the read
-/// would have fitted in that.
+/// The read buffer's size for the next read, after a read of `n` bytes into `len`: at
+/// least [`READ_BUF_BULK`] and doubled (up to [`READ_BUF_MAX`]) when the read filled it,
+/// back to [`READ_BUF_MIN`] when the read would have fitted in that.
 fn read_buf_next_len(len: usize, n: usize) -> usize {
     if n >= len {
-        len.saturating_mul(2).clamp(READ_BUF_MIN, READ_BUF_MAX)
+        len.saturating_mul(2).clamp(READ_BUF_BULK, READ_BUF_MAX)
     } else if n <= READ_BUF_MIN {
         READ_BUF_MIN
     } else {
@@ -1012,10 +1016,9 @@ mod read_buf_tests {
     fn grows_when_full_and_shrinks_when_quiet() {
         assert_eq!(READ_BUF_MIN, 1024);
         assert_eq!(read_buf_next_len(1024, 20), 1024);
-        assert_eq!(read_buf_next_len(1024, 1024), 2048);
-        assert_eq!(read_buf_next_len(2048, 2048), 4096);
-        assert_eq!(read_buf_next_len(4096, 4096), 8192);
-        assert_eq!(read_buf_next_len(8192, 8192), 16384);
+        // A full idle-sized read means bulk: straight to 16 KiB, then doubling.
+        assert_eq!(read_buf_next_len(1024, 1024), 16384);
+        assert_eq!(read_buf_next_len(16384, 16384), 32768);
         assert_eq!(read_buf_next_len(32768, 32768), READ_BUF_MAX);
         assert_eq!(read_buf_next_len(READ_BUF_MAX, READ_BUF_MAX), READ_BUF_MAX);
         // A partial but large read keeps the size; a small one (e.g. `DONE`) shrinks it.
