@@ -11,14 +11,16 @@
 #   3. runs every load against ours, then against the peer, each with a time cap:
 #        IMAP IDLE   N connections (default 1000) over IMAPS, server memory per connection
 #        IMAP APPEND 10 KiB messages on one IMAPS connection
-#        POP3 RETR   2,000 x 10 KiB (best of 5 sessions)
+#        POP3 RETR   2,000 x 10 KiB (best of 5 sessions); again with the client's older
+#                    line-by-line reader (RETR_PER_LINE=0 skips that)
 #        SMTP e2e    smtp-source 2,000 x 10 KiB over 10 sessions until all readable over IMAP
 #        SMTP 10k    ours only: 10,000 messages from smtp-source, all delivered
 #   4. prints a table (ours, theirs, ratio) and stops everything it started (trap EXIT).
 #
 # Knobs (environment): IDLE_CONNS (1000), APPEND_MSGS (1000), APPEND_SECS (30),
 # RETR_MSGS (2000), SMTP_MSGS (2000), SMTP_10K (10000; 0 skips), DOVECOT_PLAIN_IDLE (1: also
-# measure Dovecot's IDLE over plaintext IMAP, 0 skips), KEEP=1 keeps the temp dir,
+# measure Dovecot's IDLE over plaintext IMAP, 0 skips), RETR_PER_LINE (1: also run the
+# POP3 load with the line-by-line body reader, 0 skips), KEEP=1 keeps the temp dir,
 # SKIP_BUILD=1 uses the binaries already built, SERVER_BIN=PATH runs that mail-server binary
 # instead of building this workspace's, RESULTS=FILE appends the RESULT lines there,
 # OURS_ENV="NAME=VALUE ..." sets environment variables for our server only (e.g.
@@ -32,6 +34,7 @@ RETR_MSGS=${RETR_MSGS:-2000}
 SMTP_MSGS=${SMTP_MSGS:-2000}
 SMTP_10K=${SMTP_10K:-10000}
 DOVECOT_PLAIN_IDLE=${DOVECOT_PLAIN_IDLE:-1}
+RETR_PER_LINE=${RETR_PER_LINE:-1}
 MSG_SIZE=10240
 PASS=secret
 
@@ -236,6 +239,16 @@ else na retr "no pop3 listener"; fi
 run retr dovecot msgs_per_sec timeout 300 "$TARGET/pop3-retr-load" --addr "127.0.0.1:$D_POP3" \
     --user pop --pass "$PASS" --messages "$RETR_MSGS" --rounds 5 --secs 60
 R[retr_mb,dovecot]=$(grep '^retr dovecot' "$RESULTS" | tail -1 | tr ' ' '\n' | sed -n 's/^mb_per_sec=//p')
+if [ "$RETR_PER_LINE" = 1 ]; then
+    # The same load with the client's previous line-by-line body reader, for comparison
+    # with runs before 2026-11-25 (that reader costs the client more than a fast server).
+    if has_listener pop3; then
+        run retr_lines ours msgs_per_sec timeout 300 "$TARGET/pop3-retr-load" --addr "127.0.0.1:$O_POP3" \
+            --user pop@example.test --pass "$PASS" --messages "$RETR_MSGS" --rounds 5 --secs 60 --per-line
+    else na retr_lines "no pop3 listener"; fi
+    run retr_lines dovecot msgs_per_sec timeout 300 "$TARGET/pop3-retr-load" --addr "127.0.0.1:$D_POP3" \
+        --user pop --pass "$PASS" --messages "$RETR_MSGS" --rounds 5 --secs 60 --per-line
+fi
 
 echo "== SMTP end to end: smtp-source -s 10 -m $SMTP_MSGS -l $MSG_SIZE, until all readable over IMAP"
 if has_listener smtp && has_listener imaps; then
@@ -277,6 +290,10 @@ printf '%-46s %-16s %-16s %s\n' "POP3 RETR ${RETR_MSGS}x10KiB (msgs)" \
     "$(rate "$(g retr,ours)")" "$(rate "$(g retr,dovecot)")" "$(ratio "$(g retr,ours)" "$(g retr,dovecot)")"
 printf '%-46s %-16s %-16s %s\n' "POP3 RETR ${RETR_MSGS}x10KiB (MB)" \
     "$(rate "$(g retr_mb,ours)")" "$(rate "$(g retr_mb,dovecot)")" "$(ratio "$(g retr_mb,ours)" "$(g retr_mb,dovecot)")"
+if [ "$RETR_PER_LINE" = 1 ]; then
+    printf '%-46s %-16s %-16s %s\n' "POP3 RETR, line-by-line client (msgs)" \
+        "$(rate "$(g retr_lines,ours)")" "$(rate "$(g retr_lines,dovecot)")" "$(ratio "$(g retr_lines,ours)" "$(g retr_lines,dovecot)")"
+fi
 printf '%-46s %-16s %-16s %s\n' "IMAPS IDLE x$IDLE_CONNS: VmRSS per connection" \
     "$(kib "$(g idle,ours)")" "$(kib "$(g idle,dovecot)")" "$(ratio "$(g idle,dovecot)" "$(g idle,ours)")"
 printf '%-46s %-16s %-16s %s\n' "IMAPS IDLE x$IDLE_CONNS: Pss per connection" \

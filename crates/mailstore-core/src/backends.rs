@@ -350,6 +350,15 @@ impl AppendSink for DiskAppend {
     async fn abort(self) {}
 }
 
+/// Bodies (or ranges) up to this many bytes (128 KiB) are read by [`DiskStore`] in one
+/// synchronous open-and-read on the calling task and handed out from memory; larger ones
+/// are streamed from the file through the blocking pool (`tokio::fs`), never held whole.
+///
+/// Most mail is far below this size, and a page-cache read of it costs less than the two
+/// or three thread hand-offs a streamed read needs; the price is that a read from a cold
+/// disk briefly occupies a runtime worker (at most one read of this size per call).
+pub const INLINE_READ_MAX: u64 = 128 * 1024;
+
 async fn open_disk_range(
     store: &DiskStore,
     loc: BodyLoc,
@@ -360,6 +369,17 @@ async fn open_disk_range(
         BodyLoc::Memory(b) => Ok(slice_bytes(b, offset, len)),
         BodyLoc::Disk { store_id, size } => {
             let d = store.disk()?;
+            let start = offset.min(size);
+            let n = len.map_or(size - start, |l| l.min(size - start));
+            if n <= INLINE_READ_MAX {
+                // One open + read on the calling task: for a body this small that is a few
+                // microseconds from the page cache, less than one hop to the blocking pool
+                // (and a `tokio::fs` reader would pay a hop per read, plus one for EOF).
+                let n = usize::try_from(n).unwrap_or(usize::MAX);
+                return Ok(BodyReader::from_bytes(Bytes::from(
+                    d.read_body(store_id, start, n)?,
+                )));
+            }
             let path = d.msg_path(store_id);
             let engine = store.engine.clone();
             let f = tokio::task::spawn_blocking(move || match &engine.backend {
@@ -369,8 +389,6 @@ async fn open_disk_range(
             .await
             .map_err(task_err)??;
             let mut f = tokio::fs::File::from_std(f);
-            let start = offset.min(size);
-            let n = len.map_or(size - start, |l| l.min(size - start));
             if start > 0 {
                 f.seek(SeekFrom::Start(start))
                     .await

@@ -9,8 +9,12 @@
 //! connection. So every hash and verification here runs in a block of memory taken from a
 //! small process-wide pool ([`verify_slots`] blocks, allocated on first use, reused for
 //! the life of the process, never freed), and at most that many run at once (further callers
-//! wait). The retained memory is therefore fixed: `verify_slots() * m_cost` KiB (38 MiB
-//! with the defaults on a 2-core machine), whatever the number of logins or connections.
+//! wait). The retained memory is therefore fixed: `verify_slots() * m_cost` KiB (14 MiB
+//! with the default 7 MiB on a 2-core machine), whatever the number of logins or
+//! connections. A stored hash with a larger `m_cost` than the slot it lands in (e.g. one
+//! made with the earlier 19 MiB default) grows that slot once, to the larger size, which
+//! it then keeps: such hashes still verify, and the pool then retains up to
+//! `verify_slots()` blocks of the largest `m_cost` seen (bounded by [`MAX_VERIFY_M_COST`]).
 
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 

@@ -576,6 +576,24 @@ impl Disk {
         }
     }
 
+    /// Reads `len` bytes of body `id` from `offset` in one go (open, seek, read): the path
+    /// [`crate::DiskStore`] takes for bodies up to [`crate::INLINE_READ_MAX`]. A file shorter
+    /// than the index says is an error (`UnexpectedEof` with the file's path), never a
+    /// silently short message.
+    pub fn read_body(&self, id: u64, offset: u64, len: usize) -> Result<Vec<u8>, StoreError> {
+        use std::io::{Read, Seek};
+        let mut f = self.open_body_file(id)?;
+        let path = || self.msg_path(id);
+        if offset > 0 {
+            f.seek(io::SeekFrom::Start(offset))
+                .map_err(|e| StoreError::io(path(), e))?;
+        }
+        let mut buf = vec![0u8; len];
+        f.read_exact(&mut buf)
+            .map_err(|e| StoreError::io(path(), e))?;
+        Ok(buf)
+    }
+
     /// fsync of `tmp/` so a new body's directory entry is durable before the index commit.
     pub fn sync_tmp_dir(&self) -> Result<(), StoreError> {
         fsync_dir(&self.dir.join("tmp"))

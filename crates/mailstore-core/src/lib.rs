@@ -42,7 +42,7 @@ pub mod transfer;
 mod types;
 mod validate;
 
-pub use backends::{DiskAppend, DiskStore, MemoryAppend, MemoryStore};
+pub use backends::{DiskAppend, DiskStore, INLINE_READ_MAX, MemoryAppend, MemoryStore};
 pub use error::{InvalidMessage, InvalidName, StoreError};
 pub use name::{DELIMITER, validate_mailbox_name};
 pub use store::{AppendSink, BodyReader, ChangeSubscription, MailStore, StoreResult};

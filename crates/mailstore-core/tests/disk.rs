@@ -762,6 +762,67 @@ fn missing_body_file_is_an_io_error() {
     });
 }
 
+/// Bodies up to `INLINE_READ_MAX` are read in one go, larger ones streamed; both paths give
+/// the exact bytes, whole and as ranges, and a body file shorter than the index says is an
+/// I/O error, never a silently short message.
+#[test]
+fn small_and_large_bodies_read_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("r@example.org", None))
+            .await
+            .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let line = "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n";
+        let at_limit = INLINE_READ_MAX as usize;
+        let mut bodies = Vec::new();
+        for (i, target) in [200, at_limit, at_limit + 1, 3 * at_limit]
+            .into_iter()
+            .enumerate()
+        {
+            let head = format!("Subject: m{i}\r\n\r\n");
+            let mut m = head.into_bytes();
+            while m.len() + line.len() < target {
+                m.extend_from_slice(line.as_bytes());
+            }
+            m.extend(std::iter::repeat_n(b'x', target - 2 - m.len()));
+            m.extend_from_slice(b"\r\n");
+            assert_eq!(m.len(), target);
+            let m = Bytes::from(m);
+            s.append(inbox, AppendOptions::default(), m.clone())
+                .await
+                .unwrap();
+            bodies.push(m);
+        }
+        for (uid, m) in (1u32..).zip(&bodies) {
+            let r = s.open_body(inbox, uid).await.unwrap();
+            assert_eq!(r.len(), m.len() as u64);
+            assert!(r.read_all().await.unwrap() == m[..], "uid {uid}");
+            let len = m.len() as u64;
+            let r = s.open_range(inbox, uid, len - 100, 1000).await.unwrap();
+            assert_eq!(r.read_all().await.unwrap(), m[m.len() - 100..]);
+            let r = s.open_range(inbox, uid, 7, 50).await.unwrap();
+            assert_eq!(r.read_all().await.unwrap(), m[7..57]);
+        }
+        // Cut the first (small) body's file short on disk.
+        let mut files = Vec::new();
+        for d in std::fs::read_dir(dir.path().join("msg")).unwrap() {
+            for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
+                files.push(f.unwrap().path());
+            }
+        }
+        let small = files
+            .iter()
+            .find(|p| std::fs::metadata(p).unwrap().len() == 200)
+            .unwrap();
+        std::fs::write(small, &bodies[0][..150]).unwrap();
+        let e = s.open_body(inbox, 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Io { .. }), "{e:?}");
+    });
+}
+
 /// Concurrent appends against a message quota: the group commit checks the quota
 /// cumulatively, so exactly the allowed number get in.
 #[test]

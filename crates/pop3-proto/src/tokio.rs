@@ -128,6 +128,22 @@ pub trait Backend: Send + Sync {
         index: usize,
     ) -> impl Future<Output = io::Result<Self::Body>> + Send;
 
+    /// A hint, given once the reply to `RETR` of message `index - 1` has been written and
+    /// before the next command is read: clients that download a maildrop retrieve the
+    /// messages in order, so a backend may load message `index` now, while the client is
+    /// still busy with the previous one, and hand it out from [`Backend::read_message`].
+    /// `index` may be past the end of the listing or a deleted message. A backend that
+    /// prefetches should do so only for small messages (it holds them in memory) and
+    /// must not fail because of it. Default: nothing.
+    fn prefetch(
+        &self,
+        maildrop: &mut Self::Maildrop,
+        index: usize,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (maildrop, index);
+        async {}
+    }
+
     /// Removes the messages at these indexes durably (fsync before returning) and releases
     /// the maildrop. `+OK` reaches the client only after this returns `Ok`.
     fn commit(
@@ -350,6 +366,7 @@ where
                     }
                 }
                 Event::Retr { index, .. } | Event::Top { index, .. } => {
+                    let retr = matches!(ev, Event::Retr { .. });
                     let body = match maildrop.as_mut() {
                         Some(m) => backend.read_message(m, index).await,
                         None => Err(io::Error::other("no maildrop")),
@@ -386,6 +403,12 @@ where
                                 break;
                             }
                         },
+                    }
+                    if retr && let Some(m) = maildrop.as_mut() {
+                        // Reply first, then let the backend load the next message while
+                        // the client reads this one.
+                        write_out(&mut conn, s, config.write_timeout).await?;
+                        backend.prefetch(m, index.saturating_add(1)).await;
                     }
                 }
                 Event::Commit { deleted } => {

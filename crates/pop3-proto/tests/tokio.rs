@@ -27,6 +27,8 @@ const GUARD: Duration = Duration::from_secs(30);
 struct Mem {
     msgs: Vec<Bytes>,
     committed: Mutex<Option<Vec<usize>>>,
+    /// Every `prefetch` hint, in order.
+    prefetched: Mutex<Vec<usize>>,
     scram: ScramSecret,
 }
 
@@ -35,6 +37,7 @@ impl Mem {
         Arc::new(Self {
             msgs,
             committed: Mutex::new(None),
+            prefetched: Mutex::new(Vec::new()),
             scram: ScramSecret::derive(b"secret", b"0123456789abcdef", 4096),
         })
     }
@@ -75,6 +78,10 @@ impl Backend for Mem {
 
     async fn read_message(&self, _: &mut (), index: usize) -> std::io::Result<Cursor<Bytes>> {
         Ok(Cursor::new(self.msgs[index].clone()))
+    }
+
+    async fn prefetch(&self, _: &mut (), index: usize) {
+        self.prefetched.lock().unwrap().push(index);
     }
 
     async fn commit(&self, _: (), deleted: Vec<usize>) -> std::io::Result<()> {
@@ -172,6 +179,9 @@ async fn full_session_over_duplex() {
         let bye = c.quit().await.unwrap();
         assert_eq!(&bye.text[..], b"POP3 server signing off (1 message left)");
         assert_eq!(*backend.committed.lock().unwrap(), Some(vec![1]));
+        // After each RETR reply (msg 1, msg 2, msg 2 again) the next index is hinted;
+        // TOP and the refused RETR of a deleted message hint nothing.
+        assert_eq!(*backend.prefetched.lock().unwrap(), vec![1, 2, 2]);
         server.await.unwrap().unwrap();
     })
     .await

@@ -219,6 +219,14 @@ impl<B: pop3_proto::tokio::Backend> pop3_proto::tokio::Backend for GuardedPop3<B
         self.inner.read_message(maildrop, index)
     }
 
+    fn prefetch(
+        &self,
+        maildrop: &mut Self::Maildrop,
+        index: usize,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        self.inner.prefetch(maildrop, index)
+    }
+
     fn commit(
         &self,
         maildrop: Self::Maildrop,

@@ -93,6 +93,8 @@ pub struct Maildrop {
     refs: BTreeMap<u64, MailboxRef>,
     uidvalidity: BTreeMap<u64, u32>,
     retrieved: Arc<Mutex<BTreeSet<MessageKey>>>,
+    /// The next message, read ahead after a `RETR` (see [`Backend::prefetch`]).
+    prefetched: Option<(usize, BodyReader)>,
     _lock: SessionLock,
 }
 
@@ -242,6 +244,7 @@ impl<S: MailStore> Backend for StoreBackend<S> {
                 refs,
                 uidvalidity,
                 retrieved: Arc::new(Mutex::new(BTreeSet::new())),
+                prefetched: None,
                 _lock: lock,
             },
             listing,
@@ -249,31 +252,59 @@ impl<S: MailStore> Backend for StoreBackend<S> {
     }
 
     async fn read_message(&self, maildrop: &mut Maildrop, index: usize) -> io::Result<TrackedBody> {
+        let ahead = match maildrop.prefetched.take() {
+            Some((i, body)) if i == index => Some(body),
+            _ => None,
+        };
         let entry = maildrop
             .view
             .entries
             .get(index)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such message"))?;
-        let mailbox = *maildrop
-            .refs
-            .get(&entry.key.mailbox)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such mailbox"))?;
-        let inner = self
-            .store
-            .open_body(mailbox, entry.key.uid)
-            .await
-            .map_err(|e| match e {
-                StoreError::NoSuchMessage(_) => io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "the message was deleted by another session",
-                ),
-                other => io::Error::other(other.to_string()),
-            })?;
+        let inner = match ahead {
+            Some(body) => body,
+            None => {
+                let mailbox = *maildrop
+                    .refs
+                    .get(&entry.key.mailbox)
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such mailbox"))?;
+                self.store
+                    .open_body(mailbox, entry.key.uid)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NoSuchMessage(_) => io::Error::new(
+                            io::ErrorKind::NotFound,
+                            "the message was deleted by another session",
+                        ),
+                        other => io::Error::other(other.to_string()),
+                    })?
+            }
+        };
         Ok(TrackedBody {
             inner,
             key: entry.key,
             retrieved: Arc::clone(&maildrop.retrieved),
         })
+    }
+
+    /// Reads message `index` into memory when it is small enough for the store to hand it
+    /// out in one read ([`mailstore_core::INLINE_READ_MAX`]); larger ones stay streamed
+    /// and are opened when asked for. A failure here is forgotten: `read_message` tries
+    /// again and reports it.
+    async fn prefetch(&self, maildrop: &mut Maildrop, index: usize) {
+        maildrop.prefetched = None;
+        let Some(entry) = maildrop.view.entries.get(index) else {
+            return;
+        };
+        if entry.size > mailstore_core::INLINE_READ_MAX {
+            return;
+        }
+        let Some(&mailbox) = maildrop.refs.get(&entry.key.mailbox) else {
+            return;
+        };
+        if let Ok(body) = self.store.open_body(mailbox, entry.key.uid).await {
+            maildrop.prefetched = Some((index, body));
+        }
     }
 
     async fn commit(&self, maildrop: Maildrop, deleted: Vec<usize>) -> io::Result<()> {

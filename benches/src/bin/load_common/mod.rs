@@ -43,6 +43,9 @@ pub fn err<T>(text: impl Into<String>) -> Result<T> {
 /// Upper bound for one response line; longer lines are an error (a broken peer).
 pub const MAX_LINE: usize = 1 << 20;
 
+/// Upper bound for one POP3 multi-line response (1 GiB).
+pub const MAX_BODY: u64 = 1 << 30;
+
 /// A buffered connection to a server, plaintext or TLS.
 pub struct Conn {
     io: BufReader<MaybeTls<TcpStream>>,
@@ -210,7 +213,43 @@ impl Conn {
 
     /// Reads a POP3 multi-line body up to the terminating `.` line; returns the byte count
     /// of the lines (dot-stuffing included, terminator excluded).
+    ///
+    /// Reads whatever the socket has, in buffer-sized pieces, and looks only at the last
+    /// five bytes seen: with byte-stuffing, `CRLF . CRLF` can only be the terminator, and
+    /// the server sends nothing after it until the next command. (A line-by-line reader,
+    /// [`Conn::pop3_multiline_lines`], costs the client more per message than a fast server
+    /// spends, so it measures the client.)
     pub async fn pop3_multiline(&mut self) -> Result<u64> {
+        // The status line ended with CRLF, so an empty body is just `.` CRLF.
+        let mut tail = *b"???\r\n";
+        let mut total = 0u64;
+        loop {
+            let io = &mut self.io;
+            let chunk = tokio::time::timeout(self.timeout, io.fill_buf())
+                .await
+                .map_err(|_| Msg(format!("no response within {:?}", self.timeout)))??;
+            if chunk.is_empty() {
+                return err("connection closed inside a multi-line response");
+            }
+            let n = chunk.len();
+            // Slide the last five bytes seen over this chunk.
+            for &b in chunk.iter().skip(n.saturating_sub(5)) {
+                tail.rotate_left(1);
+                tail[4] = b;
+            }
+            total += n as u64;
+            self.io.consume(n);
+            if &tail == b"\r\n.\r\n" {
+                return Ok(total - 3);
+            }
+            if total > MAX_BODY {
+                return err("multi-line response longer than the limit");
+            }
+        }
+    }
+
+    /// Like [`Conn::pop3_multiline`], one line at a time (`--per-line` of `pop3-retr-load`).
+    pub async fn pop3_multiline_lines(&mut self) -> Result<u64> {
         let mut total = 0u64;
         loop {
             let line = self.read_line().await?;

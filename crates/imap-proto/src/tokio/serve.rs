@@ -111,7 +111,7 @@ where
     };
     let result = d.run().await;
     if let Some(s) = d.session.as_mut() {
-        s.logout().await;
+        Box::pin(s.logout()).await;
     }
     result
 }
@@ -146,7 +146,10 @@ where
         let mut buf = vec![0u8; READ_BUF_MIN];
         loop {
             if let Some(ev) = self.conn.next_event() {
-                self.handle(ev).await?;
+                // Boxed: the handlers' futures (every command, every backend call) are
+                // large, and inline they would make every connection's task that large
+                // for its whole life, idle or not; boxed they exist while a command runs.
+                Box::pin(self.handle(ev)).await?;
                 continue;
             }
             // Framing may have produced output without an event (BAD, continuations,
@@ -884,18 +887,23 @@ where
     }
 }
 
-/// FETCH bodies above this size are written in pieces of this size.
-/// Initial (and idle) size of a session's read buffer.
-const READ_BUF_MIN: usize = 4 * 1024;
+/// Initial (and idle) size of a session's read buffer: enough for any ordinary command
+/// line (and `DONE`); it doubles while reads fill it (APPEND literals, pipelining). Most
+/// sessions spend their life idle, so this is paid per connection.
+const READ_BUF_MIN: usize = 1024;
+/// The size the read buffer jumps to when a read fills the idle-sized one: a client is
+/// sending in bulk (an APPEND literal), and every read becomes one backend call
+/// (`append_chunk`), so growing in small steps would cost calls, not just reads.
+const READ_BUF_BULK: usize = 16 * 1024;
 /// Largest size the read buffer grows to while a client sends in bulk (APPEND literals).
 const READ_BUF_MAX: usize = 64 * 1024;
 
-/// The read buffer's size for the next read, after a read of `n` bytes into `len`: doubled
-/// (up to [`READ_BUF_MAX`]) when the read filled it, back to [`READ_BUF_MIN`] when the read
-/// would have fitted in that.
+/// The read buffer's size for the next read, after a read of `n` bytes into `len`: at
+/// least [`READ_BUF_BULK`] and doubled (up to [`READ_BUF_MAX`]) when the read filled it,
+/// back to [`READ_BUF_MIN`] when the read would have fitted in that.
 fn read_buf_next_len(len: usize, n: usize) -> usize {
     if n >= len {
-        len.saturating_mul(2).clamp(READ_BUF_MIN, READ_BUF_MAX)
+        len.saturating_mul(2).clamp(READ_BUF_BULK, READ_BUF_MAX)
     } else if n <= READ_BUF_MIN {
         READ_BUF_MIN
     } else {
@@ -1041,14 +1049,17 @@ mod read_buf_tests {
 
     #[test]
     fn grows_when_full_and_shrinks_when_quiet() {
-        assert_eq!(READ_BUF_MIN, 4096);
-        assert_eq!(read_buf_next_len(4096, 20), 4096);
-        assert_eq!(read_buf_next_len(4096, 4096), 8192);
-        assert_eq!(read_buf_next_len(8192, 8192), 16384);
+        assert_eq!(READ_BUF_MIN, 1024);
+        assert_eq!(read_buf_next_len(1024, 20), 1024);
+        // A full idle-sized read means bulk: straight to 16 KiB, then doubling.
+        assert_eq!(read_buf_next_len(1024, 1024), 16384);
+        assert_eq!(read_buf_next_len(16384, 16384), 32768);
         assert_eq!(read_buf_next_len(32768, 32768), READ_BUF_MAX);
         assert_eq!(read_buf_next_len(READ_BUF_MAX, READ_BUF_MAX), READ_BUF_MAX);
         // A partial but large read keeps the size; a small one (e.g. `DONE`) shrinks it.
         assert_eq!(read_buf_next_len(65536, 10000), 65536);
-        assert_eq!(read_buf_next_len(65536, 6), 4096);
+        assert_eq!(read_buf_next_len(65536, 6), 1024);
+        assert_eq!(read_buf_next_len(65536, 1024), 1024);
+        assert_eq!(read_buf_next_len(65536, 1025), 65536);
     }
 }
