@@ -223,15 +223,24 @@ impl AppendSink for MemoryAppend {
     async fn abort(self) {}
 }
 
-/// Streaming append into a [`DiskStore`]: chunks go to a file in `tmp/`; `commit` fsyncs
-/// it and the directory, then commits the index.
+/// Octets an append keeps in memory before it opens its file in `tmp/`: a message this
+/// small is written, fsynced and committed in one blocking call at `commit` (one thread
+/// hand-off instead of one per chunk); a larger one streams to the file from then on.
+const APPEND_BUFFER: usize = 256 * 1024;
+
+/// Streaming append into a [`DiskStore`]: chunks are kept in memory up to
+/// [`APPEND_BUFFER`] octets, then go to a file in `tmp/`; `commit` writes and fsyncs the
+/// file and the directory, then commits the index.
 pub struct DiskAppend {
     engine: Arc<Engine>,
     mailbox: MailboxRef,
     opts: Option<AppendOptions>,
     store_id: u64,
     path: PathBuf,
+    /// The file in `tmp/`, once the message outgrew [`APPEND_BUFFER`].
     file: Option<tokio::fs::File>,
+    /// The message so far while it fits in [`APPEND_BUFFER`] (empty once `file` is open).
+    pending: Vec<u8>,
     size: u64,
     head: Vec<u8>,
     hasher: Sha256,
@@ -254,6 +263,7 @@ impl DiskAppend {
     fn fail(&mut self, e: StoreError) -> StoreError {
         self.failed = Some(e.to_string());
         self.file = None;
+        self.pending = Vec::new();
         let _ = std::fs::remove_file(&self.path);
         e
     }
@@ -285,10 +295,23 @@ impl AppendSink for DiskAppend {
         }
         self.hasher.update(chunk);
         self.size = size;
-        let res = match self.file.as_mut() {
-            Some(f) => f.write_all(chunk).await,
-            None => Ok(()),
-        };
+        if self.file.is_none() && self.pending.len() + chunk.len() <= APPEND_BUFFER {
+            self.pending.extend_from_slice(chunk);
+            return Ok(());
+        }
+        let res = async {
+            if self.file.is_none() {
+                let mut f = tokio::fs::File::create(&self.path).await?;
+                f.write_all(&self.pending).await?;
+                self.pending = Vec::new();
+                self.file = Some(f);
+            }
+            match self.file.as_mut() {
+                Some(f) => f.write_all(chunk).await,
+                None => Ok(()),
+            }
+        }
+        .await;
         if let Err(e) = res {
             let path = self.path.clone();
             return Err(self.fail(StoreError::io(path, e)));
@@ -300,6 +323,12 @@ impl AppendSink for DiskAppend {
         if let Some(f) = &self.failed {
             return Err(StoreError::AppendAborted(f.clone()));
         }
+        // A message that stayed in memory is written here, in the same blocking call as the
+        // rest of the commit.
+        let small = self
+            .file
+            .is_none()
+            .then(|| std::mem::take(&mut self.pending));
         if let Some(mut f) = self.file.take() {
             let res = async {
                 f.flush().await?;
@@ -322,6 +351,7 @@ impl AppendSink for DiskAppend {
         let opts = self.opts.take().unwrap_or_default();
         let mailbox = self.mailbox;
         let id = self.store_id;
+        let path = self.path.clone();
         // From here the blocking task owns the temporary file: it runs to completion even
         // if this future is dropped, and removes the file itself if the commit fails.
         self.finished = true;
@@ -329,8 +359,12 @@ impl AppendSink for DiskAppend {
             let Backend::Disk(d) = &engine.backend else {
                 return Err(StoreError::Corrupt("not a disk store".into()));
             };
-            let res = d
-                .sync_tmp_dir()
+            let written = match small {
+                Some(body) => write_durably(&path, &body),
+                None => Ok(()),
+            };
+            let res = written
+                .and_then(|_| d.sync_tmp_dir())
                 .and_then(|_| engine.commit_append(mailbox, opts, p));
             match res {
                 Ok(out) => {
@@ -348,6 +382,15 @@ impl AppendSink for DiskAppend {
     }
 
     async fn abort(self) {}
+}
+
+/// Creates `path` with `body` and fsyncs it (blocking).
+fn write_durably(path: &std::path::Path, body: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut f = std::fs::File::create(path).map_err(|e| StoreError::io(path, e))?;
+    f.write_all(body)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io(path, e))
 }
 
 /// Bodies (or ranges) up to this many bytes (128 KiB) are read by [`DiskStore`] in one
@@ -759,16 +802,14 @@ impl DiskStore {
         self.engine.check_append_target(mailbox, &opts)?;
         let id = self.engine.new_store_id();
         let path = self.disk()?.tmp_path(id);
-        let file = tokio::fs::File::create(&path)
-            .await
-            .map_err(|e| StoreError::io(&path, e))?;
         Ok(DiskAppend {
             engine: self.engine.clone(),
             mailbox,
             opts: Some(opts),
             store_id: id,
             path,
-            file: Some(file),
+            file: None,
+            pending: Vec::new(),
             size: 0,
             head: Vec::new(),
             hasher: Sha256::new(),
