@@ -228,8 +228,8 @@ impl AppendSink for MemoryAppend {
 /// hand-off instead of one per chunk); a larger one streams to the file from then on.
 const APPEND_BUFFER: usize = 256 * 1024;
 
-/// Streaming append into a [`DiskStore`]: chunks are kept in memory up to
-/// [`APPEND_BUFFER`] octets, then go to a file in `tmp/`; `commit` writes and fsyncs the
+/// Streaming append into a [`DiskStore`]: chunks are kept in memory up to 256 KiB, then
+/// go to a file in `tmp/`; `commit` writes and fsyncs the
 /// file and the directory, then commits the index.
 pub struct DiskAppend {
     engine: Arc<Engine>,
