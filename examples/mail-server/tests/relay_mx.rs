@@ -68,7 +68,10 @@ async fn submission_is_delivered_to_the_mx_with_starttls_and_failures_bounce() {
         vec![ForwardPath::Mailbox(Mailbox::new("ok", "dest.test"))],
     );
     match mx.send(&open_relay, b"Subject: spam\r\n\r\nx\r\n").await {
-        Err(smtp_proto::Error::Rejected(r)) => assert_eq!(r.code, 554, "{r}"),
+        Err(smtp_proto::Error::RecipientsRefused(r)) => {
+            let codes: Vec<u16> = r.iter().map(|(_, reply)| reply.code).collect();
+            assert_eq!(codes, [554], "{r:?}");
+        }
         other => panic!("port 25 relayed: {other:?}"),
     }
     mx.quit().await.unwrap();
