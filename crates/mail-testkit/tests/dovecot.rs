@@ -8,7 +8,11 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use mail_testkit::dovecot::{Dovecot, Protocol};
-use mail_testkit::{net, peer};
+use mail_testkit::{net, peer, poll};
+
+/// The two tests run one at a time: each checks that ports are closed, which another
+/// instance starting at the same moment could reopen (a freed port is handed out again).
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 struct Line(BufReader<TcpStream>);
 
@@ -58,6 +62,9 @@ fn tls_pair(dir: &std::path::Path) -> Option<(String, String)> {
 
 #[test]
 fn serves_seeded_mail_and_stops() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let tmp = tempfile::tempdir().unwrap();
     let Some((cert, key)) = tls_pair(tmp.path()) else {
         return;
@@ -124,7 +131,13 @@ fn serves_seeded_mail_and_stops() {
 
     let port = d.pop3();
     d.stop();
-    assert!(TcpStream::connect(net::localhost(port)).is_err());
+    // The listening socket goes with the last process that held it (bounded wait).
+    assert!(
+        poll::until(Instant::now() + Duration::from_secs(5), || {
+            TcpStream::connect(net::localhost(port)).is_err()
+        }),
+        "port {port} still accepts connections after stop"
+    );
     // Stopping twice (and the drop after it) is harmless.
     d.stop();
     d.stopper().stop();
@@ -133,6 +146,9 @@ fn serves_seeded_mail_and_stops() {
 
 #[test]
 fn ports_not_configured_are_refused() {
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let Some(d) = Dovecot::builder("mail-testkit")
         .protocol(Protocol::Pop3)
         .user("tester", "secret")
