@@ -534,6 +534,7 @@ def show(*args):
         if d and not d.startswith(b'(\\HasNoChildren \\'):
             print(d.decode())
     print('--')
+print(m.lsub('""', 'INBOX'))
 m.create('P/C/D')
 show('""', '*')
 m.delete('P')
@@ -556,7 +557,8 @@ except imaplib.IMAP4.error as e:
     ));
     assert_eq!(
         out,
-        "(\\HasChildren) \"/\" P\n(\\HasChildren) \"/\" P/C\n\
+        "('OK', [b'(\\\\HasNoChildren) \"/\" INBOX'])\n\
+(\\HasChildren) \"/\" P\n(\\HasChildren) \"/\" P/C\n\
 (\\HasNoChildren) \"/\" P/C/D\n--\n\
 (\\Noselect \\HasChildren) \"/\" P\n--\n\
 (\\HasChildren) \"/\" P/C\n--\n\

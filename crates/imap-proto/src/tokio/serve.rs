@@ -661,7 +661,10 @@ where
             CommandBody::Lsub { reference, pattern } => {
                 match session.list(&reference, &[pattern], true).await {
                     Ok(list) => {
-                        for l in list {
+                        for mut l in list {
+                            // Every LSUB name is subscribed; `\Subscribed` belongs to
+                            // LIST-EXTENDED's LIST responses (RFC 5258), not to LSUB.
+                            l.attributes.retain(|a| *a != MailboxAttr::Subscribed);
                             self.send(Data::Lsub(l))?;
                         }
                         Ok(Status::ok("LSUB completed"))
