@@ -31,22 +31,26 @@ pub fn localhost(port: u16) -> SocketAddr {
 /// # Errors
 /// The last connect error when `deadline` passes first.
 pub fn wait_for_port(addr: SocketAddr, deadline: Instant) -> std::io::Result<()> {
-    loop {
+    let mut last = None;
+    let accepted = crate::poll::until(deadline, || {
         let left = deadline.saturating_duration_since(Instant::now());
-        let err = match TcpStream::connect_timeout(
+        match TcpStream::connect_timeout(
             &addr,
             left.clamp(Duration::from_millis(1), CONNECT_ATTEMPT),
         ) {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        if Instant::now() >= deadline {
-            return Err(std::io::Error::new(
-                err.kind(),
-                format!("{addr} did not accept a connection before the deadline: {err}"),
-            ));
+            Ok(_) => true,
+            Err(e) => {
+                last = Some(e);
+                false
+            }
         }
-        std::thread::sleep(super::poll::INTERVAL);
+    });
+    match last {
+        Some(err) if !accepted => Err(std::io::Error::new(
+            err.kind(),
+            format!("{addr} did not accept a connection before the deadline: {err}"),
+        )),
+        _ => Ok(()),
     }
 }
 

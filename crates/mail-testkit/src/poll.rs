@@ -9,7 +9,13 @@ pub const INTERVAL: Duration = Duration::from_millis(10);
 
 /// Checks `ready` until it returns true (then true) or `deadline` passes (then false).
 /// `ready` is checked at least once, even when the deadline has already passed.
-pub fn until(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
+pub fn until(deadline: Instant, ready: impl FnMut() -> bool) -> bool {
+    until_every(INTERVAL, deadline, ready)
+}
+
+/// [`until`] with another pause between checks, for a check that is costly itself (one
+/// that runs a program, say).
+pub fn until_every(interval: Duration, deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
     loop {
         if ready() {
             return true;
@@ -17,7 +23,7 @@ pub fn until(deadline: Instant, mut ready: impl FnMut() -> bool) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        std::thread::sleep(INTERVAL);
+        std::thread::sleep(interval);
     }
 }
 

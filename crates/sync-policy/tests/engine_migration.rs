@@ -629,16 +629,17 @@ async fn mig4_engine_killed_then_resumed_without_duplicates() {
 /// lock) until they finish; a crashed process would have released it at once. So the
 /// reopen retries while the store reports `Locked`, within the test's bound.
 async fn reopen_after_kill(dir: &std::path::Path) -> DiskStore {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let mut opened = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    mail_testkit::poll::until(deadline, || {
         match DiskStore::open(dir, StoreConfig::for_tests()) {
-            Ok(store) => return store,
-            Err(StoreError::Locked { .. }) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
+            Ok(store) => opened = Some(store),
+            Err(StoreError::Locked { .. }) => {}
             Err(e) => panic!("reopening the store after the kill: {e}"),
         }
-    }
+        opened.is_some()
+    });
+    opened.unwrap_or_else(|| panic!("the store stayed locked 10 s after the kill"))
 }
 
 async fn kill_after<S: MailStore>(

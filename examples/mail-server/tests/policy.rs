@@ -129,17 +129,13 @@ fn unix_now() -> i64 {
 /// times in whole seconds); polls the clock, bounded.
 fn clock_past(t: i64) -> i64 {
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let now = unix_now();
-        if now > t {
-            return now;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the clock does not move"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut now = unix_now();
+    let moved = mail_testkit::poll::until(deadline, || {
+        now = unix_now();
+        now > t
+    });
+    assert!(moved, "the clock does not move");
+    now
 }
 
 fn finish(server: Server) {
