@@ -351,7 +351,6 @@ impl AppendSink for DiskAppend {
         let opts = self.opts.take().unwrap_or_default();
         let mailbox = self.mailbox;
         let id = self.store_id;
-        let path = self.path.clone();
         // From here the blocking task owns the temporary file: it runs to completion even
         // if this future is dropped, and removes the file itself if the commit fails.
         self.finished = true;
@@ -360,7 +359,7 @@ impl AppendSink for DiskAppend {
                 return Err(StoreError::Corrupt("not a disk store".into()));
             };
             let written = match small {
-                Some(body) => write_durably(&path, &body),
+                Some(body) => d.write_tmp(id, &body),
                 None => Ok(()),
             };
             let res = written
@@ -382,15 +381,6 @@ impl AppendSink for DiskAppend {
     }
 
     async fn abort(self) {}
-}
-
-/// Creates `path` with `body` and fsyncs it (blocking).
-fn write_durably(path: &std::path::Path, body: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
-    let mut f = std::fs::File::create(path).map_err(|e| StoreError::io(path, e))?;
-    f.write_all(body)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| StoreError::io(path, e))
 }
 
 /// Bodies (or ranges) up to this many bytes (128 KiB) are read by [`DiskStore`] in one

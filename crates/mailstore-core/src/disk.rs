@@ -551,6 +551,15 @@ impl Disk {
         tmp_path(&self.dir, id)
     }
 
+    /// Creates `tmp/<id>` with `body` and fsyncs it (a body small enough to arrive whole).
+    pub fn write_tmp(&self, id: u64, body: &[u8]) -> Result<(), StoreError> {
+        use std::io::Write;
+        let path = self.tmp_path(id);
+        fs::File::create(&path)
+            .and_then(|mut f| f.write_all(body).and_then(|()| f.sync_all()))
+            .map_err(|e| StoreError::io(&path, e))
+    }
+
     fn ensure_parent(&self, p: &Path) -> Result<(), StoreError> {
         if let Some(parent) = p.parent()
             && !parent.exists()

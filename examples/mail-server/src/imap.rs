@@ -865,7 +865,7 @@ impl<S: MailStore> StoreSession<S> {
             .iter()
             .map(|p| format!("{}{}", reference.as_str(), p.as_str()))
             .collect();
-        let exists = |name: &str| all.iter().any(|m| m.name == name);
+        let names: std::collections::HashSet<&str> = all.iter().map(|m| m.name.as_str()).collect();
         let mut levels: Vec<&str> = Vec::new();
         for m in all
             .iter()
@@ -874,7 +874,7 @@ impl<S: MailStore> StoreSession<S> {
             for (i, _) in m.name.match_indices('/') {
                 let level = m.name.get(..i).unwrap_or_default();
                 if !level.is_empty()
-                    && !exists(level)
+                    && !names.contains(level)
                     && !levels.contains(&level)
                     && full.iter().any(|p| matches(p.as_bytes(), level.as_bytes()))
                 {
@@ -1748,11 +1748,7 @@ where
         set: &SequenceSet,
         changed_since: u64,
     ) -> Result<Vec<u32>, Status> {
-        if !self.qresync {
-            return Err(Status::bad(
-                "The VANISHED modifier needs ENABLE QRESYNC first (RFC 7162)",
-            ));
-        }
+        // VANISHED before ENABLE QRESYNC never gets here: the state machine answers BAD.
         let (mailbox, present) = {
             let v = self.selected()?;
             (v.mailbox, v.uids.clone())

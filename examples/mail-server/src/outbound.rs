@@ -977,45 +977,29 @@ async fn transaction(
         .collect();
     let all = |s: Step| rcpts.iter().map(|_| s.clone()).collect::<Vec<_>>();
     let envelope = Envelope::new(from.clone(), to.clone());
+    // Per recipient: a refused RCPT's own reply (5xx bounces, 4xx waits for the next
+    // attempt); an accepted one follows the reply to the message.
+    let per_recipient = |replies: &[(ForwardPath, Reply)], msg: Option<&Reply>| {
+        let mut steps: Vec<Step> = replies
+            .iter()
+            .map(|(_, r)| match (r.is_positive(), msg) {
+                (false, _) => Step::Final(outcome_of(r, label)),
+                (true, Some(m)) => Step::session_level(outcome_of(m, label)),
+                (true, None) => {
+                    Step::NextHost(later("4.4.2", format!("{label}: no reply to the message")))
+                }
+            })
+            .collect();
+        steps.resize(
+            rcpts.len(),
+            Step::NextHost(later("4.4.2", format!("{label}: reply missing"))),
+        );
+        steps
+    };
     match client.send(&envelope, message).await {
-        Ok(d) => {
-            let msg = d.message.first();
-            let mut steps: Vec<Step> = d
-                .recipients
-                .iter()
-                .map(|(_, r)| {
-                    if !r.is_positive() {
-                        // Per recipient: 5xx bounces, 4xx waits for the next attempt.
-                        return Step::Final(outcome_of(r, label));
-                    }
-                    match msg {
-                        Some(m) => Step::session_level(outcome_of(m, label)),
-                        None => Step::NextHost(later(
-                            "4.4.2",
-                            format!("{label}: no reply to the message"),
-                        )),
-                    }
-                })
-                .collect();
-            steps.resize(
-                rcpts.len(),
-                Step::NextHost(later("4.4.2", format!("{label}: reply missing"))),
-            );
-            steps
-        }
-        // Every RCPT refused: each recipient has its own answer (a 4xx is retried, a 5xx
-        // bounced).
-        Err(smtp_proto::Error::RecipientsRefused(refused)) => {
-            let mut steps: Vec<Step> = refused
-                .iter()
-                .map(|(_, r)| Step::Final(outcome_of(r, label)))
-                .collect();
-            steps.resize(
-                rcpts.len(),
-                Step::NextHost(later("4.4.2", format!("{label}: reply missing"))),
-            );
-            steps
-        }
+        Ok(d) => per_recipient(&d.recipients, d.message.first()),
+        // Every RCPT refused: each recipient has its own answer.
+        Err(smtp_proto::Error::RecipientsRefused(refused)) => per_recipient(&refused, None),
         Err(smtp_proto::Error::Rejected(r)) => probe(client, label, from, &to, &r).await,
         Err(e) => all(Step::NextHost(later("4.4.2", format!("{label}: {e}")))),
     }

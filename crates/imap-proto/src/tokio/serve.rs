@@ -624,9 +624,9 @@ where
                     self.send(Data::List(ListData {
                         attributes: vec![MailboxAttr::NoSelect],
                         delimiter,
+                        // A prefix of a valid mailbox name is valid.
                         mailbox: Mailbox::new(root.to_owned())
-                            .or_else(|_| Mailbox::new(String::new()))
-                            .map_err(|_| Error::Protocol("empty mailbox name".into()))?,
+                            .map_err(|e| Error::Protocol(format!("LIST root: {e}")))?,
                         extended: Vec::new(),
                     }))?;
                     return self.finish(Ok(Status::ok("LIST completed")));
