@@ -216,27 +216,37 @@ impl Builder {
         }
         let conf = root.join("dovecot.conf");
         write(&conf, self.render(&root, &ports).as_bytes());
-        let me = Dovecot {
+        let mut me = Dovecot {
             dir,
             conf,
             ports,
             stopped: false,
         };
-        // The master daemonizes and keeps inherited descriptors: give it no pipe to hold,
-        // and keep what it says on stderr (configuration errors) in a file.
-        let errors = root.join("start.err");
-        let stderr = std::fs::File::create(&errors)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", errors.display()));
-        let status = Command::new("dovecot")
-            .arg("-c")
-            .arg(&me.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .status()
-            .unwrap_or_else(|e| panic!("cannot run dovecot: {e}"));
-        if !status.success() {
+        // A port from `free_port` can be handed to a test running beside this one before
+        // Dovecot binds it: then the start is tried again on other ports (at most 5 times).
+        for attempt in 1.. {
+            // The master daemonizes and keeps inherited descriptors: give it no pipe to
+            // hold, and keep what it says on stderr (configuration errors) in a file.
+            let errors = root.join("start.err");
+            let stderr = std::fs::File::create(&errors)
+                .unwrap_or_else(|e| panic!("cannot create {}: {e}", errors.display()));
+            let status = Command::new("dovecot")
+                .arg("-c")
+                .arg(&me.conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .status()
+                .unwrap_or_else(|e| panic!("cannot run dovecot: {e}"));
+            if status.success() {
+                break;
+            }
             let said = std::fs::read_to_string(&errors).unwrap_or_default();
+            if said.contains("Address already in use") && attempt < 5 {
+                me.ports = Ports::pick(&self);
+                write(&me.conf, self.render(&root, &me.ports).as_bytes());
+                continue;
+            }
             panic!(
                 "dovecot failed to start ({status}):\n{said}\n{}\nconfiguration:\n{}",
                 me.log(),
