@@ -242,7 +242,9 @@ impl Builder {
                 break;
             }
             let said = std::fs::read_to_string(&errors).unwrap_or_default();
-            if said.contains("Address already in use") && attempt < 5 {
+            if (said.contains("Address already in use") || said.contains("duplicate listener"))
+                && attempt < 5
+            {
                 me.ports = Ports::pick(&self);
                 write(&me.conf, self.render(&root, &me.ports).as_bytes());
                 continue;
@@ -387,7 +389,18 @@ impl Ports {
     fn pick(b: &Builder) -> Self {
         let has = |p| b.protocols.contains(&p);
         let tls = b.tls.is_some();
-        let port = |on: bool| on.then(net::free_port);
+        // Every listener stays bound until all ports are picked: a port freed at once could
+        // be handed out again for the next listener of the same instance.
+        let mut held = Vec::new();
+        let mut port = |on: bool| {
+            on.then(|| {
+                let l = std::net::TcpListener::bind(net::localhost(0))
+                    .unwrap_or_else(|e| panic!("cannot bind 127.0.0.1:0: {e}"));
+                let port = l.local_addr().map(|a| a.port()).unwrap_or_default();
+                held.push(l);
+                port
+            })
+        };
         Self {
             imap: port(has(Protocol::Imap)),
             imaps: port(has(Protocol::Imap) && tls),
