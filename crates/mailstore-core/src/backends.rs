@@ -125,7 +125,7 @@ impl DiskStore {
     /// work a crash interrupted. Blocking: call from `spawn_blocking` or before the runtime
     /// is busy, or use [`DiskStore::open_async`].
     pub fn open(dir: impl AsRef<Path>, cfg: StoreConfig) -> Result<Self, StoreError> {
-        let (disk, state, ids) = crate::disk::Disk::open(dir.as_ref())?;
+        let (disk, state, ids) = crate::disk::Disk::open(dir.as_ref(), cfg.index_cache_bytes)?;
         Ok(DiskStore {
             engine: Arc::new(Engine::new(cfg, Backend::Disk(disk), state, ids)),
             dummy: Arc::new(OnceLock::new()),
@@ -215,7 +215,7 @@ impl AppendSink for MemoryAppend {
                 .unwrap_or_default()
                 .to_vec(),
             digest: Sha256::digest(&body).into(),
-            body: BodySrc::Memory(body),
+            body: BodySrc::Bytes(body),
         };
         self.engine.commit_append(self.mailbox, self.opts, p)
     }
@@ -224,13 +224,16 @@ impl AppendSink for MemoryAppend {
 }
 
 /// Octets an append keeps in memory before it opens its file in `tmp/`: a message this
-/// small is written, fsynced and committed in one blocking call at `commit` (one thread
-/// hand-off instead of one per chunk); a larger one streams to the file from then on.
-const APPEND_BUFFER: usize = 256 * 1024;
+/// small goes into the index or is written, fsynced and committed in one blocking call at
+/// `commit` (one thread hand-off instead of one per chunk); a larger one streams to the
+/// file from then on.
+const APPEND_BUFFER: usize = StoreConfig::INLINE_BODY_CEILING as usize;
 
 /// Streaming append into a [`DiskStore`]: chunks are kept in memory up to 256 KiB, then
-/// go to a file in `tmp/`; `commit` writes and fsyncs the
-/// file and the directory, then commits the index.
+/// go to a file in `tmp/`. At `commit` a body up to [`StoreConfig::inline_body_max`] is
+/// written into the index by the transaction that records it (one flush); a larger one is
+/// written to its file (if still in memory), the file and `tmp/` are fsynced, then the
+/// index is committed.
 pub struct DiskAppend {
     engine: Arc<Engine>,
     mailbox: MailboxRef,
@@ -323,6 +326,28 @@ impl AppendSink for DiskAppend {
         if let Some(f) = &self.failed {
             return Err(StoreError::AppendAborted(f.clone()));
         }
+        let inline_max = self
+            .engine
+            .cfg
+            .inline_body_max
+            .min(StoreConfig::INLINE_BODY_CEILING);
+        if self.file.is_none() && self.size <= inline_max {
+            let engine = self.engine.clone();
+            let p = Prepared {
+                store_id: self.store_id,
+                size: self.size,
+                head: std::mem::take(&mut self.head),
+                digest: std::mem::take(&mut self.hasher).finalize().into(),
+                body: BodySrc::Bytes(Bytes::from(std::mem::take(&mut self.pending))),
+            };
+            let opts = self.opts.take().unwrap_or_default();
+            let mailbox = self.mailbox;
+            // No file was made: nothing for `Drop` to remove.
+            self.finished = true;
+            return tokio::task::spawn_blocking(move || engine.commit_append(mailbox, opts, p))
+                .await
+                .map_err(task_err)?;
+        }
         // A message that stayed in memory is written here, in the same blocking call as the
         // rest of the commit.
         let small = self
@@ -402,6 +427,13 @@ async fn open_disk_range(
         BodyLoc::Memory(b) => Ok(slice_bytes(b, offset, len)),
         BodyLoc::Disk { store_id, size } => {
             let d = store.disk()?;
+            // Only a body this small may have been kept in the index (whatever the setting
+            // was when it was stored); larger ones skip the lookup.
+            if size <= StoreConfig::INLINE_BODY_CEILING
+                && let Some(b) = d.read_inline(store_id)?
+            {
+                return Ok(slice_bytes(b, offset, len));
+            }
             let start = offset.min(size);
             let n = len.map_or(size - start, |l| l.min(size - start));
             if n <= INLINE_READ_MAX {

@@ -1,4 +1,5 @@
-//! The embedded durable backend: message files + a redb index.
+//! The embedded durable backend: a redb index holding the metadata and the small bodies,
+//! and one file per larger body.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -7,11 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, mpsc};
 
+use bytes::Bytes;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::codec::{Dec, Enc};
 use crate::engine::{
-    AccountRec, AccountState, AppPw, Cold, Entry, Ids, MailboxRec, MailboxState, Mut, State,
+    AccountRec, AccountState, AppPw, BodySrc, Cold, Entry, Ids, MailboxRec, MailboxState, Mut,
+    State,
 };
 use crate::error::StoreError;
 use crate::types::*;
@@ -26,9 +29,14 @@ const TOMBS: TableDefinition<(u64, u32), u64> = TableDefinition::new("tombstones
 const UIDLS: TableDefinition<(u64, &str), u32> = TableDefinition::new("uidls");
 const SETTINGS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("settings");
 const PENDING_DEL: TableDefinition<u64, ()> = TableDefinition::new("pending_deletes");
+/// Bodies kept in the index (see [`StoreConfig::inline_body_max`]), by store id.
+const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
 
-/// Version of the on-disk format (META `format`).
-pub(crate) const FORMAT_VERSION: u64 = 1;
+/// Version of the on-disk format (META `format`). Version 2 added `bodies`; a version 1
+/// store is upgraded on open (it only gains the empty table), and a version 2 store is
+/// refused by programs that only know version 1 instead of looking for files that are not
+/// there.
+pub(crate) const FORMAT_VERSION: u64 = 2;
 
 /// The disk half of a `DiskStore`.
 pub(crate) struct Disk {
@@ -280,10 +288,13 @@ fn parse_store_id(name: &str) -> Option<u64> {
 
 impl Disk {
     /// Opens (or creates) the data directory, loads the index, and recovers from a crash.
-    pub fn open(dir: &Path) -> Result<(Disk, State, Ids), StoreError> {
+    pub fn open(dir: &Path, cache_bytes: usize) -> Result<(Disk, State, Ids), StoreError> {
         fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let db_path = dir.join("index.redb");
-        let db = match Database::create(&db_path) {
+        let db = match Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&db_path)
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked {
@@ -326,6 +337,7 @@ impl Disk {
             match tx.open_table(META) {
                 Ok(meta) => match meta.get("format")?.map(|v| v.value()) {
                     Some(FORMAT_VERSION) => false,
+                    Some(1) => true,
                     Some(v) => {
                         return Err(StoreError::Corrupt(format!(
                             "{} has format version {v}, this program understands {FORMAT_VERSION}",
@@ -351,6 +363,7 @@ impl Disk {
                 tx.open_table(UIDLS)?;
                 tx.open_table(SETTINGS)?;
                 tx.open_table(PENDING_DEL)?;
+                tx.open_table(BODIES)?;
             }
             tx.commit()?;
         }
@@ -610,6 +623,9 @@ impl Disk {
 
     /// Hard-links existing bodies to `tmp/<new id>` for copies, then fsyncs `tmp/`.
     pub fn link_copies(&self, links: &[(u64, u64)]) -> Result<(), StoreError> {
+        if links.is_empty() {
+            return Ok(());
+        }
         for (i, (old, new)) in links.iter().enumerate() {
             let to = self.tmp_path(*new);
             let res = fs::hard_link(self.msg_path(*old), &to)
@@ -660,6 +676,26 @@ impl Disk {
         }
     }
 
+    /// The body `id` if it is kept in the index, `None` if it has a file.
+    pub fn read_inline(&self, id: u64) -> Result<Option<Bytes>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(BODIES)?;
+        Ok(t.get(id)?.map(|v| Bytes::copy_from_slice(v.value())))
+    }
+
+    /// Which of `ids` are kept in the index.
+    pub fn inline_ids(&self, ids: &[u64]) -> Result<HashSet<u64>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(BODIES)?;
+        let mut out = HashSet::new();
+        for id in ids {
+            if t.get(*id)?.is_some() {
+                out.insert(*id);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn get_cold(&self, mbx: u64, uids: &[u32]) -> Result<Vec<Option<Cold>>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(COLD)?;
@@ -673,8 +709,10 @@ impl Disk {
         Ok(out)
     }
 
-    /// Writes the mutations in one transaction (fsync'd when `durable`).
-    pub fn persist(&self, muts: &[Mut], ids: &Ids, durable: bool) -> Result<(), StoreError> {
+    /// Writes the mutations in one transaction (fsync'd when `durable`). Returns the store
+    /// ids of deleted bodies that have files, to unlink once the commit is done (bodies in
+    /// the index went with the transaction).
+    pub fn persist(&self, muts: &[Mut], ids: &Ids, durable: bool) -> Result<Vec<u64>, StoreError> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(if durable {
             Durability::Immediate
@@ -682,6 +720,7 @@ impl Disk {
             Durability::None
         })
         .map_err(|e| StoreError::Database(e.to_string()))?;
+        let mut unlink = Vec::new();
         {
             let mut meta = tx.open_table(META)?;
             let mut accounts = tx.open_table(ACCOUNTS)?;
@@ -693,6 +732,7 @@ impl Disk {
             let mut uidls = tx.open_table(UIDLS)?;
             let mut settings = tx.open_table(SETTINGS)?;
             let mut pending = tx.open_table(PENDING_DEL)?;
+            let mut bodies = tx.open_table(BODIES)?;
             let to_clear: Vec<u64> = std::mem::take(&mut *lock(&self.pending_clear));
             for id in to_clear {
                 pending.remove(id)?;
@@ -736,7 +776,10 @@ impl Disk {
                             uidls.remove((*id, k.as_str()))?;
                         }
                         for s in store_ids {
-                            pending.insert(*s, ())?;
+                            if bodies.remove(*s)?.is_none() {
+                                pending.insert(*s, ())?;
+                                unlink.push(*s);
+                            }
                         }
                     }
                     Mut::PutMsgs { mbx, msgs: new } => {
@@ -748,6 +791,22 @@ impl Disk {
                             cold.insert((*mbx, n.entry.uid), encode_cold(&n.cold).as_slice())?;
                             if let Some(u) = &n.cold.uidl {
                                 uidls.insert((*mbx, u.as_str()), n.entry.uid)?;
+                            }
+                            match &n.body {
+                                BodySrc::Bytes(b) => {
+                                    bodies.insert(n.entry.store_id, b.as_ref())?;
+                                }
+                                BodySrc::CopyInline(from) => {
+                                    let b = bodies.get(*from)?.map(|v| v.value().to_vec());
+                                    let b = b.ok_or_else(|| {
+                                        StoreError::Corrupt(format!(
+                                            "body {from:016x} is missing from the index"
+                                        ))
+                                    })?;
+                                    bodies.insert(n.entry.store_id, b.as_slice())?;
+                                }
+                                // The file is in `tmp/` already.
+                                BodySrc::TmpFile | BodySrc::CopyOf(_) => {}
                             }
                         }
                     }
@@ -772,7 +831,10 @@ impl Disk {
                             uidls.remove((*mbx, u.as_str()))?;
                         }
                         for s in store_ids {
-                            pending.insert(*s, ())?;
+                            if bodies.remove(*s)?.is_none() {
+                                pending.insert(*s, ())?;
+                                unlink.push(*s);
+                            }
                         }
                     }
                     Mut::PurgeTombs { mbx, uids } => {
@@ -792,7 +854,7 @@ impl Disk {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(unlink)
     }
 }
 

@@ -6,7 +6,7 @@
 //! [`apply`]. A failure in (1) or (2) leaves the in-memory state untouched, so memory and
 //! disk never disagree.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
@@ -236,12 +236,16 @@ pub(crate) struct State {
 /// Where a new message's bytes come from.
 #[derive(Debug, Clone)]
 pub(crate) enum BodySrc {
-    /// In memory (MemoryStore).
-    Memory(Bytes),
+    /// The bytes: every MemoryStore body, and a DiskStore body small enough to be kept in
+    /// the index (written by the transaction that records the message).
+    Bytes(Bytes),
     /// Already written and fsync'd to `tmp/<store id>` (DiskStore).
     TmpFile,
-    /// A copy of another stored body.
+    /// A copy of another stored body: MemoryStore, or a DiskStore body file hard-linked to
+    /// `tmp/<store id>` beforehand.
     CopyOf(u64),
+    /// A copy of a DiskStore body kept in the index, duplicated by the transaction.
+    CopyInline(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -712,7 +716,7 @@ impl Engine {
         }
     }
 
-    /// Phase 2 + 3: persist then apply.
+    /// Phase 2 + 3: persist then apply; then the files of deleted bodies are removed.
     fn commit<'a>(&'a self, w: &mut Writer<'a>, muts: Vec<Mut>) -> Result<(), StoreError> {
         self.commit_with(w, muts, true)
     }
@@ -747,7 +751,7 @@ impl Engine {
             }
             Backend::Disk(d) => {
                 // Readers keep the shared guard while the transaction is fsync'd.
-                d.persist(&muts, &self.ids, durable)?;
+                let unlink = d.persist(&muts, &self.ids, durable)?;
                 w.st = None;
                 {
                     let mut g = self
@@ -759,6 +763,8 @@ impl Engine {
                     }
                 }
                 w.st = Some(self.read());
+                // Bodies kept in the index went with the transaction; files go now.
+                d.delete_bodies(&unlink);
                 Ok(())
             }
         }
@@ -863,10 +869,8 @@ impl Engine {
         }
         muts.push(Mut::Plaintext(id.0, None));
         muts.push(Mut::DelAccount(id.0));
-        let deleted = collect_deleted(&muts);
         self.commit(&mut st, muts)?;
         drop(st);
-        self.after_delete(&deleted);
         for g in gone {
             self.drop_feed(g);
         }
@@ -1281,10 +1285,8 @@ impl Engine {
             id,
             store_ids: m.msgs.iter().map(|e| e.store_id).collect(),
         }];
-        let deleted = collect_deleted(&muts);
         self.commit(&mut st, muts)?;
         drop(st);
-        self.after_delete(&deleted);
         self.drop_feed(id);
         Ok(())
     }
@@ -1755,6 +1757,15 @@ impl Engine {
             }
             Backend::Disk(d) => d.get_cold(from.mailbox.0, &src_uids)?,
         };
+        // DiskStore bodies kept in the index are duplicated by the transaction; the others
+        // are files, hard-linked first.
+        let inline = match &self.backend {
+            Backend::Memory(_) => HashSet::new(),
+            Backend::Disk(d) => {
+                let ids: Vec<u64> = sel.iter().map(|e| e.store_id).collect();
+                d.inline_ids(&ids)?
+            }
+        };
         let dst_modseq = dst.rec.highest_modseq + 1;
         let mut uid = dst.rec.uidnext;
         if u64::from(uid) + sel.len() as u64 >= u64::from(u32::MAX) {
@@ -1769,7 +1780,12 @@ impl Engine {
         let mut taken: Vec<String> = Vec::new();
         for (e, cold) in sel.iter().zip(colds) {
             let new_id = self.new_store_id();
-            links.push((e.store_id, new_id));
+            let body = if inline.contains(&e.store_id) {
+                BodySrc::CopyInline(e.store_id)
+            } else {
+                links.push((e.store_id, new_id));
+                BodySrc::CopyOf(e.store_id)
+            };
             let mut cold = cold.unwrap_or(Cold {
                 received: now,
                 origin: Origin::Delivered,
@@ -1798,7 +1814,7 @@ impl Engine {
                 },
                 keywords: src.kw.get(e.kw),
                 cold,
-                body: BodySrc::CopyOf(e.store_id),
+                body,
             });
             mapping.push(UidMapping {
                 from: e.uid,
@@ -1857,7 +1873,6 @@ impl Engine {
         if let Backend::Disk(d) = &self.backend {
             d.link_copies(&links)?;
         }
-        let deleted = collect_deleted(&muts);
         if let Err(e) = self.commit(&mut st, muts) {
             if let Backend::Disk(d) = &self.backend {
                 d.discard_tmp(links.iter().map(|l| l.1));
@@ -1867,7 +1882,6 @@ impl Engine {
         if let Backend::Disk(d) = &self.backend {
             d.finish_new(links.iter().map(|l| l.1));
         }
-        self.after_delete(&deleted);
         self.notify(to.mailbox.0, new_events);
         self.notify(from.mailbox.0, src_events);
         // Release the writer only now, after the events: they go out in MODSEQ order.
@@ -1905,9 +1919,7 @@ impl Engine {
             },
             Mut::PutMailbox(rec),
         ];
-        let deleted = collect_deleted(&muts);
         self.commit(&mut st, muts)?;
-        self.after_delete(&deleted);
         self.notify(
             r.mailbox.0,
             vec![ChangeEvent::Expunged {
@@ -1918,12 +1930,6 @@ impl Engine {
         // Release the writer only now, after the events: they go out in MODSEQ order.
         drop(st);
         Ok(uids)
-    }
-
-    fn after_delete(&self, store_ids: &[u64]) {
-        if let Backend::Disk(d) = &self.backend {
-            d.delete_bodies(store_ids);
-        }
     }
 
     pub fn changes_since(&self, r: MailboxRef, since: u64) -> Result<Changes, StoreError> {
@@ -2004,19 +2010,6 @@ impl Engine {
     }
 }
 
-fn collect_deleted(muts: &[Mut]) -> Vec<u64> {
-    let mut v = Vec::new();
-    for m in muts {
-        match m {
-            Mut::DelMailbox { store_ids, .. } | Mut::Expunge { store_ids, .. } => {
-                v.extend_from_slice(store_ids);
-            }
-            _ => {}
-        }
-    }
-    v
-}
-
 fn check_quota(a: &AccountState, bytes: u64, count: u64) -> Result<(), StoreError> {
     if let Some(max) = a.rec.quota.max_bytes {
         let would = a.usage_bytes + bytes;
@@ -2054,8 +2047,10 @@ fn mem_persist(mem: &mut MemData, m: &Mut) {
         Mut::PutMsgs { mbx, msgs } => {
             for n in msgs {
                 let body = match &n.body {
-                    BodySrc::Memory(b) => b.clone(),
-                    BodySrc::CopyOf(id) => mem.bodies.get(id).cloned().unwrap_or_default(),
+                    BodySrc::Bytes(b) => b.clone(),
+                    BodySrc::CopyOf(id) | BodySrc::CopyInline(id) => {
+                        mem.bodies.get(id).cloned().unwrap_or_default()
+                    }
                     BodySrc::TmpFile => Bytes::new(),
                 };
                 mem.bodies.insert(n.entry.store_id, body);

@@ -891,21 +891,54 @@ impl HashParams {
 }
 
 /// Store configuration.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct StoreConfig {
     /// Limits.
     pub limits: Limits,
     /// Password hash cost.
     pub hash: HashParams,
+    /// [`crate::DiskStore`]: messages up to this many octets (default 64 KiB, at most
+    /// [`StoreConfig::INLINE_BODY_CEILING`]) are kept inside the index, written by the same
+    /// transaction that records them, so storing one costs a single flush. Larger ones get
+    /// a file of their own under `msg/` (three flushes: the file, its directory entry and
+    /// the index). `0` puts every body in a file. Changing it affects new messages only;
+    /// both kinds are read back whatever the setting.
+    pub inline_body_max: u64,
+    /// [`crate::DiskStore`]: memory the index database may use to cache its pages
+    /// (default 64 MiB; a tenth of it buffers a transaction's writes). Bodies kept in the
+    /// index are read through this cache.
+    pub index_cache_bytes: usize,
 }
 
 impl StoreConfig {
+    /// The largest accepted [`StoreConfig::inline_body_max`] (256 KiB): an append is
+    /// buffered in memory up to this size, and only a buffered body can go into the index.
+    pub const INLINE_BODY_CEILING: u64 = 256 * 1024;
+
     /// The defaults, with [`HashParams::insecure_for_tests`].
     pub fn for_tests() -> Self {
         StoreConfig {
-            limits: Limits::default(),
             hash: HashParams::insecure_for_tests(),
+            ..StoreConfig::default()
+        }
+    }
+
+    /// This configuration with [`StoreConfig::inline_body_max`] set to `max` (capped at
+    /// [`StoreConfig::INLINE_BODY_CEILING`]).
+    pub fn with_inline_body_max(mut self, max: u64) -> Self {
+        self.inline_body_max = max.min(Self::INLINE_BODY_CEILING);
+        self
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            limits: Limits::default(),
+            hash: HashParams::default(),
+            inline_body_max: 64 * 1024,
+            index_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }

@@ -19,6 +19,21 @@ use common::{msg, observe};
 use mailstore_core::*;
 use proptest::prelude::*;
 
+/// Every body in a file of its own (no body kept in the index).
+fn files_only() -> StoreConfig {
+    StoreConfig::for_tests().with_inline_body_max(0)
+}
+
+/// Rows of the index's `bodies` table (the bodies kept in the index); the store must be
+/// closed.
+fn inline_rows(dir: &Path) -> usize {
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+    const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
+    let db = redb::Database::open(dir.join("index.redb")).unwrap();
+    let tx = db.begin_read().unwrap();
+    usize::try_from(tx.open_table(BODIES).unwrap().len().unwrap()).unwrap()
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -179,8 +194,10 @@ fn reopen_keeps_everything() {
             .unwrap();
         assert!(c.id.0 > olga.id.0 + 1);
     });
-    // No stray files: one body file per stored message, nothing in tmp/.
+    // No stray bodies: one index row or file per stored message, nothing in tmp/ (these
+    // messages are small: all in the index).
     let files = count_files(&dir.path().join("msg"));
+    let inline = inline_rows(dir.path());
     let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
     let stored: u64 = rt().block_on(async {
         let mut n = 0;
@@ -189,7 +206,8 @@ fn reopen_keeps_everything() {
         }
         n
     });
-    assert_eq!(files as u64, stored);
+    assert!(stored > 10);
+    assert_eq!((files, inline as u64), (0, stored));
     assert_eq!(count_files(&dir.path().join("tmp")), 0);
 }
 
@@ -226,7 +244,7 @@ fn recovery_of_tmp_files() {
     let dir = tempfile::tempdir().unwrap();
     let body = msg("r", "recover me");
     let (inbox, files_before) = rt().block_on(async {
-        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let s = DiskStore::open(dir.path(), files_only()).unwrap();
         let a = s
             .create_account(NewAccount::new("rita@example.org", None))
             .await
@@ -257,7 +275,7 @@ fn recovery_of_tmp_files() {
     .unwrap();
     std::fs::write(dir.path().join("tmp").join("junk.txt"), b"x").unwrap();
     rt().block_on(async {
-        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let s = DiskStore::open(dir.path(), files_only()).unwrap();
         assert_eq!(
             s.open_body(inbox, 1)
                 .await
@@ -300,9 +318,16 @@ fn crash_child_entry() {
         .unwrap()
         .parse()
         .unwrap();
+    // Odd rounds keep every body in a file, even ones keep them in the index, so the store
+    // holds both kinds and copies go both ways.
+    let cfg = if round % 2 == 1 {
+        files_only()
+    } else {
+        StoreConfig::for_tests()
+    };
     rt().block_on(async move {
         use std::io::Write;
-        let s = DiskStore::open(&dir, StoreConfig::for_tests()).unwrap();
+        let s = DiskStore::open(&dir, cfg).unwrap();
         let a = match s.find_account("crash@example.org").await.unwrap() {
             Some(a) => a,
             None => s
@@ -433,7 +458,7 @@ fn crash_recovery() {
 
         // Reopen and check the invariants.
         let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
-        rt().block_on(async {
+        let stored = rt().block_on(async {
             let a = s.find_account("crash@example.org").await.unwrap().unwrap();
             let inbox = s.mailbox(a.id, "INBOX").await.unwrap();
             match uidvalidity {
@@ -490,7 +515,7 @@ fn crash_recovery() {
             let n = ids.len();
             ids.dedup();
             assert_eq!(n, ids.len(), "a message is stored under two UIDs");
-            // Copies in Archive: whole, and each with its own body file.
+            // Copies in Archive: whole, and each with its own body.
             let archive = s.mailbox(a.id, "Archive").await.unwrap();
             for m in s
                 .message_meta(archive.mailbox, &UidSet::all())
@@ -513,13 +538,15 @@ fn crash_recovery() {
                     .unwrap();
                 assert_eq!(body, crash_body(&tag));
             }
-            assert_eq!(
-                count_files(&dir.path().join("msg")),
-                n + archive.messages as usize,
-                "orphan or missing body files"
-            );
-            assert_eq!(count_files(&dir.path().join("tmp")), 0);
+            n + archive.messages as usize
         });
+        drop(s);
+        assert_eq!(
+            count_files(&dir.path().join("msg")) + inline_rows(dir.path()),
+            stored,
+            "orphan or missing bodies in round {round}"
+        );
+        assert_eq!(count_files(&dir.path().join("tmp")), 0);
     }
     assert!(acked.len() >= 20);
 }
@@ -709,20 +736,43 @@ fn variant(e: &StoreError) -> String {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
-    fn memory_and_disk_agree(ops in proptest::collection::vec(op_strategy(), 1..40)) {
+    /// With every body in a file, every body in the index, or a mix (the limit falls inside
+    /// the generated sizes), and reopened with another setting.
+    fn memory_and_disk_agree(
+        ops in proptest::collection::vec(op_strategy(), 1..40),
+        inline in prop_oneof![Just(0u64), Just(1500), Just(64 * 1024)],
+        reopen_inline in prop_oneof![Just(0u64), Just(64 * 1024)],
+    ) {
         let dir = tempfile::tempdir().unwrap();
         rt().block_on(async {
             let m = MemoryStore::with_config(StoreConfig::for_tests());
-            let d = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+            let cfg = StoreConfig::for_tests().with_inline_body_max(inline);
+            let d = DiskStore::open(dir.path(), cfg).unwrap();
             let tm = run_ops(&m, &ops).await;
             let td = run_ops(&d, &ops).await;
             assert_eq!(tm, td);
             let om = observe(&m).await;
             assert_eq!(om, observe(&d).await);
             drop(d);
-            let d = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+            let cfg = StoreConfig::for_tests().with_inline_body_max(reopen_inline);
+            let d = DiskStore::open(dir.path(), cfg).unwrap();
             assert_eq!(om, observe(&d).await, "state changed across reopen");
+            // More operations on the reopened store still agree.
+            assert_eq!(run_ops(&m, &ops).await, run_ops(&d, &ops).await);
+            assert_eq!(observe(&m).await, observe(&d).await);
         });
+        // Every stored message has exactly one body: an index row or a file.
+        let stored = rt().block_on(async {
+            let d = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+            let mut n = 0;
+            for a in d.list_accounts().await.unwrap() {
+                n += d.quota_usage(a.id).await.unwrap().messages;
+            }
+            n
+        });
+        let bodies = count_files(&dir.path().join("msg")) + inline_rows(dir.path());
+        prop_assert_eq!(bodies as u64, stored);
+        prop_assert_eq!(count_files(&dir.path().join("tmp")), 0);
     }
 }
 
@@ -738,7 +788,7 @@ fn corrupt_index_is_an_error_not_a_panic() {
 fn missing_body_file_is_an_io_error() {
     let dir = tempfile::tempdir().unwrap();
     rt().block_on(async {
-        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let s = DiskStore::open(dir.path(), files_only()).unwrap();
         let a = s
             .create_account(NewAccount::new("m@example.org", None))
             .await
@@ -762,26 +812,19 @@ fn missing_body_file_is_an_io_error() {
     });
 }
 
-/// Bodies up to `INLINE_READ_MAX` are read in one go, larger ones streamed; both paths give
-/// the exact bytes, whole and as ranges, and a body file shorter than the index says is an
-/// I/O error, never a silently short message.
+/// Bodies up to `INLINE_READ_MAX` are read in one go, larger ones streamed, and bodies kept
+/// in the index from there: every path gives the exact bytes, whole and as ranges, and a
+/// body file shorter than the index says is an I/O error, never a silently short message.
 #[test]
 fn small_and_large_bodies_read_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    rt().block_on(async {
-        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
-        let a = s
-            .create_account(NewAccount::new("r@example.org", None))
-            .await
-            .unwrap();
-        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
-        let line = "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n";
-        let at_limit = INLINE_READ_MAX as usize;
-        let mut bodies = Vec::new();
-        for (i, target) in [200, at_limit, at_limit + 1, 3 * at_limit]
-            .into_iter()
-            .enumerate()
-        {
+    let line = "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n";
+    let at_limit = INLINE_READ_MAX as usize;
+    let ceiling = StoreConfig::INLINE_BODY_CEILING as usize;
+    let sizes = [200, at_limit, at_limit + 1, ceiling, 3 * at_limit];
+    let bodies: Vec<Bytes> = sizes
+        .into_iter()
+        .enumerate()
+        .map(|(i, target)| {
             let head = format!("Subject: m{i}\r\n\r\n");
             let mut m = head.into_bytes();
             while m.len() + line.len() < target {
@@ -790,34 +833,68 @@ fn small_and_large_bodies_read_exactly() {
             m.extend(std::iter::repeat_n(b'x', target - 2 - m.len()));
             m.extend_from_slice(b"\r\n");
             assert_eq!(m.len(), target);
-            let m = Bytes::from(m);
-            s.append(inbox, AppendOptions::default(), m.clone())
+            Bytes::from(m)
+        })
+        .collect();
+    // (setting, how many of the bodies get a file)
+    let modes = [
+        (files_only(), 5),
+        (StoreConfig::for_tests(), 4),
+        (StoreConfig::for_tests().with_inline_body_max(u64::MAX), 1),
+    ];
+    for (cfg, want_files) in modes {
+        let max = cfg.inline_body_max;
+        let dir = tempfile::tempdir().unwrap();
+        rt().block_on(async {
+            let s = DiskStore::open(dir.path(), cfg).unwrap();
+            let a = s
+                .create_account(NewAccount::new("r@example.org", None))
                 .await
                 .unwrap();
-            bodies.push(m);
-        }
-        for (uid, m) in (1u32..).zip(&bodies) {
-            let r = s.open_body(inbox, uid).await.unwrap();
-            assert_eq!(r.len(), m.len() as u64);
-            assert!(r.read_all().await.unwrap() == m[..], "uid {uid}");
-            let len = m.len() as u64;
-            let r = s.open_range(inbox, uid, len - 100, 1000).await.unwrap();
-            assert_eq!(r.read_all().await.unwrap(), m[m.len() - 100..]);
-            let r = s.open_range(inbox, uid, 7, 50).await.unwrap();
-            assert_eq!(r.read_all().await.unwrap(), m[7..57]);
-        }
-        // Cut the first (small) body's file short on disk.
+            let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+            for m in &bodies {
+                s.append(inbox, AppendOptions::default(), m.clone())
+                    .await
+                    .unwrap();
+            }
+            for (uid, m) in (1u32..).zip(&bodies) {
+                let r = s.open_body(inbox, uid).await.unwrap();
+                assert_eq!(r.len(), m.len() as u64);
+                assert!(r.read_all().await.unwrap() == m[..], "uid {uid}, max {max}");
+                let len = m.len() as u64;
+                let r = s.open_range(inbox, uid, len - 100, 1000).await.unwrap();
+                assert_eq!(r.read_all().await.unwrap(), m[m.len() - 100..]);
+                let r = s.open_range(inbox, uid, 7, 50).await.unwrap();
+                assert_eq!(r.read_all().await.unwrap(), m[7..57]);
+            }
+        });
+        assert_eq!(
+            count_files(&dir.path().join("msg")),
+            want_files,
+            "max {max}"
+        );
+        assert_eq!(inline_rows(dir.path()), 5 - want_files, "max {max}");
+    }
+    // Cut a small body's file short on disk.
+    let dir = tempfile::tempdir().unwrap();
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), files_only()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("r@example.org", None))
+            .await
+            .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        s.append(inbox, AppendOptions::default(), bodies[0].clone())
+            .await
+            .unwrap();
         let mut files = Vec::new();
         for d in std::fs::read_dir(dir.path().join("msg")).unwrap() {
             for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
                 files.push(f.unwrap().path());
             }
         }
-        let small = files
-            .iter()
-            .find(|p| std::fs::metadata(p).unwrap().len() == 200)
-            .unwrap();
-        std::fs::write(small, &bodies[0][..150]).unwrap();
+        assert_eq!(files.len(), 1);
+        std::fs::write(&files[0], &bodies[0][..150]).unwrap();
         let e = s.open_body(inbox, 1).await.unwrap_err();
         assert!(matches!(e, StoreError::Io { .. }), "{e:?}");
     });
@@ -930,4 +1007,75 @@ fn streamed_appends_across_the_memory_buffer() {
         let leftovers = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
         assert_eq!(leftovers, 0, "files left in tmp/");
     });
+}
+
+/// A store of format version 1 (every body a file, no `bodies` table) opens, reads its
+/// files and takes new bodies into the index; a newer format is refused, naming the file
+/// and both versions.
+#[test]
+fn format_1_is_upgraded_and_newer_formats_refused() {
+    use redb::TableDefinition;
+    const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+    const BODIES: TableDefinition<u64, &[u8]> = TableDefinition::new("bodies");
+    let dir = tempfile::tempdir().unwrap();
+    let old = msg("old", "from format 1");
+    let inbox = rt().block_on(async {
+        let s = DiskStore::open(dir.path(), files_only()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("v@example.org", None))
+            .await
+            .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        s.append(inbox, AppendOptions::default(), old.clone())
+            .await
+            .unwrap();
+        inbox
+    });
+    let set_format = |v: u64, drop_bodies: bool| {
+        let db = redb::Database::open(dir.path().join("index.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META).unwrap().insert("format", v).unwrap();
+        if drop_bodies {
+            assert!(tx.delete_table(BODIES).unwrap());
+        }
+        tx.commit().unwrap();
+    };
+    set_format(1, true);
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap();
+        let body = s
+            .open_body(inbox, 1)
+            .await
+            .unwrap()
+            .read_all()
+            .await
+            .unwrap();
+        assert_eq!(body, old.to_vec());
+        let new = msg("new", "into the index");
+        s.append(inbox, AppendOptions::default(), new.clone())
+            .await
+            .unwrap();
+        let copy = s.mailbox(inbox.account, "Archive").await.unwrap();
+        s.copy(inbox, &UidSet::all(), copy.mailbox).await.unwrap();
+        let body = s
+            .open_body(copy.mailbox, 2)
+            .await
+            .unwrap()
+            .read_all()
+            .await
+            .unwrap();
+        assert_eq!(body, new.to_vec());
+    });
+    // Two files (the old message and its copy), two rows (the new one and its copy).
+    assert_eq!(count_files(&dir.path().join("msg")), 2);
+    assert_eq!(inline_rows(dir.path()), 2);
+    set_format(3, false);
+    let e = DiskStore::open(dir.path(), StoreConfig::for_tests()).unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, StoreError::Corrupt(_)), "{e:?}");
+    assert!(
+        text.contains("format version 3") && text.contains("understands 2"),
+        "{text}"
+    );
+    assert!(text.contains("index.redb"), "{text}");
 }

@@ -40,6 +40,10 @@ pub struct Config {
     /// Largest message accepted, in bytes. Default 50 MiB.
     #[serde(default = "default_max_message_size")]
     pub max_message_size: u64,
+    /// Messages up to this many bytes are stored inside the store's index (one flush per
+    /// message); larger ones get a file each. 0 to 262144; default 65536 (docs/store.md).
+    #[serde(default = "default_inline_body_max")]
+    pub inline_body_max: u64,
     /// Create `demo@<first domain>` with sample messages when the store has no account.
     /// Default: true for the embedded configuration, false in a configuration file.
     #[serde(default)]
@@ -588,6 +592,9 @@ fn default_log_level() -> String {
 fn default_max_message_size() -> u64 {
     DEFAULT_MAX_MESSAGE_SIZE
 }
+fn default_inline_body_max() -> u64 {
+    mailstore_core::StoreConfig::default().inline_body_max
+}
 fn default_per_ip() -> usize {
     20
 }
@@ -684,6 +691,13 @@ impl Config {
         }
         if self.max_message_size == 0 {
             return Err(bad("`max_message_size` must be greater than 0".into()));
+        }
+        let ceiling = mailstore_core::StoreConfig::INLINE_BODY_CEILING;
+        if self.inline_body_max > ceiling {
+            return Err(bad(format!(
+                "`inline_body_max` is {}; it can be at most {ceiling}",
+                self.inline_body_max
+            )));
         }
         if self.limits.max_connections == 0 || self.limits.max_connections_per_ip == 0 {
             return Err(bad("`limits.max_connections` and `limits.max_connections_per_ip` must be greater than 0".into()));
@@ -794,6 +808,7 @@ impl Config {
         let _ = writeln!(s, "hostname = {}", q(&self.hostname));
         let _ = writeln!(s, "log_level = {}", q(&self.log_level));
         let _ = writeln!(s, "max_message_size = {}", self.max_message_size);
+        let _ = writeln!(s, "inline_body_max = {}", self.inline_body_max);
         let _ = writeln!(s, "demo_account = {}", self.demo_account);
         let _ = writeln!(s, "\n[listeners]");
         for (k, a) in self.listener_list() {
@@ -940,6 +955,7 @@ fn unreachable_config() -> Config {
         hostname: default_hostname(),
         log_level: default_log_level(),
         max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        inline_body_max: default_inline_body_max(),
         demo_account: true,
         listeners: Listeners {
             pop3: Some(SocketAddr::from(([127, 0, 0, 1], 2110))),

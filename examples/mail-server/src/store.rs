@@ -15,7 +15,7 @@ pub type Store = DiskStore;
 /// # Errors
 /// Whatever the store reports.
 pub async fn open(config: &Config) -> Result<Store, StoreError> {
-    let mut store_config = StoreConfig::default();
+    let mut store_config = StoreConfig::default().with_inline_body_max(config.inline_body_max);
     store_config.limits.max_message_size = config.max_message_size;
     DiskStore::open_async(config.store_dir(), store_config).await
 }
