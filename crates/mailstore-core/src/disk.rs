@@ -805,8 +805,9 @@ impl Disk {
                                     })?;
                                     bodies.insert(n.entry.store_id, b.as_slice())?;
                                 }
-                                // The file is in `tmp/` already.
-                                BodySrc::TmpFile | BodySrc::CopyOf(_) => {}
+                                // The file is in `tmp/` already, or the body is stored
+                                // under this id already (a move).
+                                BodySrc::TmpFile | BodySrc::CopyOf(_) | BodySrc::Stored => {}
                             }
                         }
                     }

@@ -246,6 +246,8 @@ pub(crate) enum BodySrc {
     CopyOf(u64),
     /// A copy of a DiskStore body kept in the index, duplicated by the transaction.
     CopyInline(u64),
+    /// Already stored under the message's own store id (a move).
+    Stored,
 }
 
 #[derive(Debug, Clone)]
@@ -1757,10 +1759,11 @@ impl Engine {
             }
             Backend::Disk(d) => d.get_cold(from.mailbox.0, &src_uids)?,
         };
-        // DiskStore bodies kept in the index are duplicated by the transaction; the others
-        // are files, hard-linked first.
+        // A move keeps each body where it is, under its store id. A copy duplicates a
+        // DiskStore body kept in the index in the transaction, and hard-links a file first.
         let inline = match &self.backend {
             Backend::Memory(_) => HashSet::new(),
+            Backend::Disk(_) if is_move => HashSet::new(),
             Backend::Disk(d) => {
                 let ids: Vec<u64> = sel.iter().map(|e| e.store_id).collect();
                 d.inline_ids(&ids)?
@@ -1779,12 +1782,16 @@ impl Engine {
         let mut links = Vec::new();
         let mut taken: Vec<String> = Vec::new();
         for (e, cold) in sel.iter().zip(colds) {
-            let new_id = self.new_store_id();
-            let body = if inline.contains(&e.store_id) {
-                BodySrc::CopyInline(e.store_id)
+            let (new_id, body) = if is_move {
+                (e.store_id, BodySrc::Stored)
             } else {
-                links.push((e.store_id, new_id));
-                BodySrc::CopyOf(e.store_id)
+                let new_id = self.new_store_id();
+                if inline.contains(&e.store_id) {
+                    (new_id, BodySrc::CopyInline(e.store_id))
+                } else {
+                    links.push((e.store_id, new_id));
+                    (new_id, BodySrc::CopyOf(e.store_id))
+                }
             };
             let mut cold = cold.unwrap_or(Cold {
                 received: now,
@@ -1857,7 +1864,8 @@ impl Engine {
             muts.push(Mut::Expunge {
                 mbx: from.mailbox.0,
                 uids: uids.clone(),
-                store_ids: sel.iter().map(|e| e.store_id).collect(),
+                // The bodies now belong to the destination's messages.
+                store_ids: Vec::new(),
                 uidls,
                 modseq,
             });
@@ -2046,15 +2054,16 @@ fn mem_persist(mem: &mut MemData, m: &Mut) {
     match m {
         Mut::PutMsgs { mbx, msgs } => {
             for n in msgs {
+                mem.cold.insert((*mbx, n.entry.uid), n.cold.clone());
                 let body = match &n.body {
                     BodySrc::Bytes(b) => b.clone(),
                     BodySrc::CopyOf(id) | BodySrc::CopyInline(id) => {
                         mem.bodies.get(id).cloned().unwrap_or_default()
                     }
                     BodySrc::TmpFile => Bytes::new(),
+                    BodySrc::Stored => continue,
                 };
                 mem.bodies.insert(n.entry.store_id, body);
-                mem.cold.insert((*mbx, n.entry.uid), n.cold.clone());
             }
         }
         Mut::Expunge {

@@ -1079,3 +1079,64 @@ fn format_1_is_upgraded_and_newer_formats_refused() {
     );
     assert!(text.contains("index.redb"), "{text}");
 }
+
+/// A move keeps each body where it is (no second row, no link, nothing unlinked); a copy
+/// gives the copy its own row or file. Checked with one body of each kind.
+#[test]
+fn move_keeps_bodies_in_place_and_copy_duplicates_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = msg("small", "kept in the index");
+    let large = Bytes::from(
+        [
+            &b"Subject: large\r\n\r\n"[..],
+            "a line of text\r\n".repeat(200).as_bytes(),
+        ]
+        .concat(),
+    );
+    let cfg = StoreConfig::for_tests().with_inline_body_max(1000);
+    let count = |dir: &Path| {
+        (
+            inline_rows(dir),
+            count_files(&dir.join("msg")) + count_files(&dir.join("tmp")),
+        )
+    };
+    let (inbox, archive) = rt().block_on(async {
+        let s = DiskStore::open(dir.path(), cfg.clone()).unwrap();
+        let a = s
+            .create_account(NewAccount::new("mv@example.org", None))
+            .await
+            .unwrap();
+        let inbox = s.mailbox(a.id, "INBOX").await.unwrap().mailbox;
+        let archive = s.mailbox(a.id, "Archive").await.unwrap().mailbox;
+        for m in [&small, &large] {
+            s.append(inbox, AppendOptions::default(), m.clone())
+                .await
+                .unwrap();
+        }
+        (inbox, archive)
+    });
+    assert_eq!(count(dir.path()), (1, 1));
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), cfg.clone()).unwrap();
+        let out = s
+            .move_messages(inbox, &UidSet::all(), archive)
+            .await
+            .unwrap();
+        assert_eq!(out.mapping.len(), 2);
+        for (uid, m) in [(1, &small), (2, &large)] {
+            let got = s.open_body(archive, uid).await.unwrap().read_all().await;
+            assert_eq!(got.unwrap(), m.to_vec());
+        }
+    });
+    assert_eq!(count(dir.path()), (1, 1), "a move stores nothing twice");
+    rt().block_on(async {
+        let s = DiskStore::open(dir.path(), cfg.clone()).unwrap();
+        s.copy(archive, &UidSet::all(), inbox).await.unwrap();
+        s.expunge(archive, &UidSet::all()).await.unwrap();
+        for (uid, m) in [(3, &small), (4, &large)] {
+            let got = s.open_body(inbox, uid).await.unwrap().read_all().await;
+            assert_eq!(got.unwrap(), m.to_vec());
+        }
+    });
+    assert_eq!(count(dir.path()), (1, 1), "copies kept, originals removed");
+}
