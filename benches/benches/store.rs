@@ -58,13 +58,18 @@ fn durable_append(c: &mut Criterion) {
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(4));
-    for size in [4 * 1024, 100 * 1024] {
+    // 4 KiB kept in the index (one flush) and in a file (three), 100 KiB in a file.
+    for (size, inline_max, place) in [
+        (4 * 1024, 64 * 1024, "in_index"),
+        (4 * 1024, 0, "file"),
+        (100 * 1024, 64 * 1024, "file"),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let s = DiskStore::open(dir.path(), cfg()).unwrap();
+        let s = DiskStore::open(dir.path(), cfg().with_inline_body_max(inline_max)).unwrap();
         let inbox = rt.block_on(account(&s));
         let body = message(size, 0);
         g.throughput(Throughput::Elements(1));
-        g.bench_function(format!("{}KiB", size / 1024), |b| {
+        g.bench_function(format!("{}KiB_{place}", size / 1024), |b| {
             b.iter(|| {
                 rt.block_on(s.append(inbox, AppendOptions::default(), body.clone()))
                     .unwrap()
