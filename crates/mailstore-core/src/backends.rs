@@ -88,8 +88,9 @@ impl MemoryStore {
     }
 }
 
-/// The embedded durable store: one file per message under `msg/`, metadata in a redb
-/// database `index.redb`. See docs/store.md for the format and the crash guarantees.
+/// The embedded durable store: metadata and messages up to
+/// [`StoreConfig::inline_body_max`] in a redb database `index.redb`, one file per larger
+/// message under `msg/`. See docs/store.md for the format and the crash guarantees.
 ///
 /// Only one process can open a data directory: a second [`DiskStore::open`] fails with
 /// [`StoreError::Locked`]. Cheap to clone (shared).

@@ -3,7 +3,8 @@
 //! An async [`MailStore`] trait (accounts, credentials, settings, mailboxes, messages with
 //! UIDs, flags, MODSEQ, tombstones for QRESYNC, quotas, POP3 UIDLs, a per-mailbox change
 //! feed) and two implementations: [`MemoryStore`] for tests and embedding, and
-//! [`DiskStore`], the durable default (one file per message plus a redb index; see
+//! [`DiskStore`], the durable default (a redb index holding the metadata and the messages
+//! up to [`StoreConfig::inline_body_max`], one file per larger message; see
 //! `docs/store.md`).
 //!
 //! ```
