@@ -39,6 +39,38 @@ pub fn require(program: &str, why: &str) -> bool {
     false
 }
 
+/// True when `swaks` is installed with TLS support; otherwise [`skip`]s and returns false.
+///
+/// swaks needs the Perl module Net::SSLeay (Debian: `libnet-ssleay-perl`) for `--tls`,
+/// and Debian only recommends it, so an install with `--no-install-recommends` has a
+/// swaks that exits with "TLS not available". `swaks --support` reports this without
+/// opening a connection.
+#[must_use]
+pub fn require_swaks_tls(why: &str) -> bool {
+    if !require("swaks", why) {
+        return false;
+    }
+    let support = std::process::Command::new("swaks")
+        .arg("--support")
+        .output();
+    let report = support
+        .map(|o| {
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+        .unwrap_or_default();
+    if report.lines().any(|l| l.trim() == "=== TLS supported") {
+        return true;
+    }
+    skip(&format!(
+        "swaks has no TLS support; install libnet-ssleay-perl ({why})"
+    ));
+    false
+}
+
 /// True when this process runs as root; otherwise [`skip`]s with
 /// `this test must run as root (<why>)` and returns false.
 #[must_use]

@@ -199,7 +199,7 @@ async fn swaks_plain_and_pipelined() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swaks_starttls_and_auth() {
-    if !common::require("swaks", "SMTP interop") {
+    if !mail_testkit::peer::require_swaks_tls("SMTP interop over STARTTLS") {
         return;
     }
     let srv = start(submission(), true).await;

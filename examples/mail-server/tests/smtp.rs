@@ -170,7 +170,7 @@ l.quit()
 
 #[test]
 fn swaks_submits_with_starttls_and_auth_plain() {
-    if !common::have("swaks", "the submission interop test uses swaks") {
+    if !mail_testkit::peer::require_swaks_tls("the submission interop test uses swaks --tls") {
         return;
     }
     let env = Env::with_listeners("", listeners());
