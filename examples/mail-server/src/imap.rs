@@ -43,6 +43,7 @@ use mailstore_core::{
 };
 
 use crate::limits::AuthGuard;
+use crate::recent::{RecentFloors, RecentSet};
 
 /// The IMAP backend over a shared store.
 #[derive(Debug)]
@@ -50,6 +51,7 @@ pub struct StoreBackend<S> {
     store: Arc<S>,
     guard: Option<Arc<AuthGuard>>,
     connections: crate::policy::ImapConnections,
+    recent: Arc<RecentFloors>,
 }
 
 impl<S: MailStore> StoreBackend<S> {
@@ -59,6 +61,7 @@ impl<S: MailStore> StoreBackend<S> {
             store,
             guard: None,
             connections: crate::policy::ImapConnections::new(),
+            recent: Arc::new(RecentFloors::default()),
         }
     }
 
@@ -122,6 +125,7 @@ impl<S: MailStore> StoreBackend<S> {
                     _slot: policy_slot,
                     consumer: crate::policy::ConsumerLedger::default(),
                     store: Arc::clone(&self.store),
+                    recent: Arc::clone(&self.recent),
                     account: outcome.account,
                     view: None,
                     append: None,
@@ -220,6 +224,8 @@ struct View {
     /// The change feed overflowed (this session fell behind): compare with a fresh
     /// snapshot before the next command that touches messages.
     stale: bool,
+    /// The messages that are `\Recent` in this session.
+    recent: RecentSet,
 }
 
 /// At most this many own MODSEQs are remembered (echoes arrive within moments).
@@ -239,6 +245,7 @@ pub struct StoreSession<S: MailStore> {
     policy: sync_policy::EffectivePolicy,
     _slot: crate::policy::ImapSlot,
     store: Arc<S>,
+    recent: Arc<RecentFloors>,
     account: AccountInfo,
     view: Option<View>,
     append: Option<S::Append>,
@@ -271,6 +278,15 @@ fn to_imap_flags(f: &Flags) -> Vec<Flag> {
         .iter()
         .filter_map(|n| Flag::parse(n).ok())
         .collect()
+}
+
+/// The stored flags, plus `\Recent` when the message is recent in this session.
+fn session_flags(f: &Flags, recent: bool) -> Vec<Flag> {
+    let mut out = to_imap_flags(f);
+    if recent {
+        out.push(Flag::Recent);
+    }
+    out
 }
 
 fn from_imap_flags(flags: &[Flag]) -> Flags {
@@ -690,6 +706,12 @@ impl<S: MailStore> StoreSession<S> {
         }
     }
 
+    /// Whether FETCH shows `\Recent` on `uid`: recent in this session, and the client did
+    /// not enable IMAP4rev2 (which deprecated the flag).
+    fn recent_flag(&self, uid: u32) -> bool {
+        !self.rev2 && self.view.as_ref().is_some_and(|v| v.recent.contains(uid))
+    }
+
     fn selected(&self) -> Result<&View, Status> {
         self.view
             .as_ref()
@@ -757,6 +779,7 @@ impl<S: MailStore> StoreSession<S> {
         meta: &MessageMeta,
         body: Option<&[u8]>,
         largest: (u32, u32),
+        recent: bool,
     ) -> bool {
         let sys = meta.flags.system;
         let contains = |hay: &[u8], needle: &[u8]| {
@@ -786,14 +809,14 @@ impl<S: MailStore> StoreSession<S> {
             SearchKey::Undraft => !sys.contains(SystemFlags::DRAFT),
             SearchKey::Uid(set) => set.contains(meta.uid, largest.1),
             SearchKey::SequenceSet(set) => set.contains(seq, largest.0),
-            SearchKey::Not(k) => !Self::search_matches(k, seq, meta, body, largest),
+            SearchKey::Not(k) => !Self::search_matches(k, seq, meta, body, largest, recent),
             SearchKey::Or(a, b) => {
-                Self::search_matches(a, seq, meta, body, largest)
-                    || Self::search_matches(b, seq, meta, body, largest)
+                Self::search_matches(a, seq, meta, body, largest, recent)
+                    || Self::search_matches(b, seq, meta, body, largest, recent)
             }
             SearchKey::And(keys) => keys
                 .iter()
-                .all(|k| Self::search_matches(k, seq, meta, body, largest)),
+                .all(|k| Self::search_matches(k, seq, meta, body, largest, recent)),
             SearchKey::Subject(s) => header("Subject", s),
             SearchKey::From(s) => header("From", s),
             SearchKey::To(s) => header("To", s),
@@ -813,9 +836,9 @@ impl<S: MailStore> StoreSession<S> {
             SearchKey::ModSeq { modseq, .. } => meta.modseq >= *modseq,
             SearchKey::Keyword(k) => meta.flags.has_keyword(k.as_str()),
             SearchKey::Unkeyword(k) => !meta.flags.has_keyword(k.as_str()),
-            // This server keeps no \Recent state: nothing is recent or new.
-            SearchKey::Recent | SearchKey::New => false,
-            SearchKey::Old => true,
+            SearchKey::Recent => recent,
+            SearchKey::New => recent && !sys.contains(SystemFlags::SEEN),
+            SearchKey::Old => !recent,
             // INTERNALDATE, compared by date (RFC 9051 6.4.4: time and zone disregarded).
             SearchKey::Before(d) => meta.internal_date.0.div_euclid(86_400) < day_number(d),
             SearchKey::On(d) => meta.internal_date.0.div_euclid(86_400) == day_number(d),
@@ -1007,6 +1030,25 @@ where
         items: &[StatusItem],
     ) -> Result<Vec<StatusAttr>, Status> {
         let info = self.mailbox_ref(mailbox).await?;
+        // RECENT: the messages no session has taken as \Recent yet.
+        let recent = if items.contains(&StatusItem::Recent) {
+            let mbx = info.mailbox.mailbox;
+            self.recent.load(&*self.store, self.account.id, mbx).await;
+            let floor = self.recent.floor(mbx);
+            if floor < info.uidnext {
+                let snap = self
+                    .store
+                    .snapshot(info.mailbox)
+                    .await
+                    .map_err(|e| store_status(&e))?;
+                let n = snap.messages.iter().filter(|m| m.uid >= floor).count();
+                u32::try_from(n).unwrap_or(u32::MAX)
+            } else {
+                0
+            }
+        } else {
+            0
+        };
         let deleted = if items.contains(&StatusItem::Deleted) {
             let snap = self
                 .store
@@ -1028,7 +1070,7 @@ where
             .filter_map(|i| {
                 Some(match i {
                     StatusItem::Messages => StatusAttr::Messages(info.messages),
-                    StatusItem::Recent => StatusAttr::Recent(0),
+                    StatusItem::Recent => StatusAttr::Recent(recent),
                     StatusItem::UidNext => StatusAttr::UidNext(info.uidnext),
                     StatusItem::UidValidity => StatusAttr::UidValidity(info.uidvalidity),
                     StatusItem::Unseen => StatusAttr::Unseen(info.unseen),
@@ -1069,6 +1111,23 @@ where
         );
         si.highest_modseq = Some(snap.info.highest_modseq);
         si.read_only = read_only;
+        // RFC 3501 section 2.3.2: SELECT takes the messages no session has seen yet as its
+        // \Recent ones; EXAMINE shows them without taking them.
+        let mbx = info.mailbox.mailbox;
+        self.recent.load(&*self.store, self.account.id, mbx).await;
+        let mut recent = RecentSet::default();
+        if read_only {
+            let floor = self.recent.floor(mbx);
+            if floor < snap.info.uidnext {
+                recent.add((floor, snap.info.uidnext));
+            }
+        } else if let Some(claimed) =
+            self.recent
+                .claim(&self.store, self.account.id, mbx, snap.info.uidnext)
+        {
+            recent.add(claimed);
+        }
+        si.recent = recent.count_in(&uids);
         // RFC 9051 section 6.3.2: SELECT/EXAMINE answer with the mailbox's LIST response.
         if self.rev2 {
             let mut attributes = Vec::new();
@@ -1117,7 +1176,10 @@ where
                         seq: nz(u32::try_from(i + 1).unwrap_or(u32::MAX)),
                         items: vec![
                             FetchAttr::Uid(nz(m.uid)),
-                            FetchAttr::Flags(to_imap_flags(&m.flags)),
+                            FetchAttr::Flags(session_flags(
+                                &m.flags,
+                                !self.rev2 && recent.contains(m.uid),
+                            )),
                             FetchAttr::ModSeq(m.modseq),
                         ],
                     }));
@@ -1131,6 +1193,7 @@ where
             pending: VecDeque::new(),
             own: VecDeque::new(),
             stale: false,
+            recent,
         });
         Ok(si)
     }
@@ -1265,11 +1328,14 @@ where
                 attrs.push(FetchAttr::Uid(nz(u)));
             }
             let flags = meta.flags.clone();
+            let is_recent = self.recent_flag(u);
             let newly_seen = seen_now.contains(&u);
             for item in items {
                 match item {
                     FetchItem::Uid if !uid => attrs.push(FetchAttr::Uid(nz(u))),
-                    FetchItem::Flags => attrs.push(FetchAttr::Flags(to_imap_flags(&flags))),
+                    FetchItem::Flags => {
+                        attrs.push(FetchAttr::Flags(session_flags(&flags, is_recent)));
+                    }
                     FetchItem::InternalDate => {
                         if let Some(d) = imap_date(meta.internal_date) {
                             attrs.push(FetchAttr::InternalDate(d));
@@ -1347,7 +1413,7 @@ where
                 }
             }
             if newly_seen && !items.contains(&FetchItem::Flags) {
-                attrs.push(FetchAttr::Flags(to_imap_flags(&flags)));
+                attrs.push(FetchAttr::Flags(session_flags(&flags, is_recent)));
             }
             // RFC 7162 section 3.2.4: with CONDSTORE on, a FETCH that set \Seen carries
             // UID and MODSEQ.
@@ -1405,7 +1471,8 @@ where
             if request.uid {
                 attrs.push(FetchAttr::Uid(nz(m.uid)));
             }
-            attrs.push(FetchAttr::Flags(to_imap_flags(&m.flags)));
+            let is_recent = self.recent_flag(m.uid);
+            attrs.push(FetchAttr::Flags(session_flags(&m.flags, is_recent)));
             if self.condstore || request.unchanged_since.is_some() {
                 attrs.push(FetchAttr::ModSeq(m.modseq));
             }
@@ -1446,6 +1513,11 @@ where
             uids.last().copied().unwrap_or(0),
         );
         let mut numbers = Vec::new();
+        let recent = self
+            .view
+            .as_ref()
+            .map(|v| v.recent.clone())
+            .unwrap_or_default();
         let uses_modseq = criteria.iter().any(Self::uses_modseq);
         let mut highest: u64 = 0;
         for (i, u) in uids.iter().enumerate() {
@@ -1466,10 +1538,9 @@ where
                 None
             };
             let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-            if criteria
-                .iter()
-                .all(|k| Self::search_matches(k, seq, meta, body.as_deref(), largest))
-            {
+            if criteria.iter().all(|k| {
+                Self::search_matches(k, seq, meta, body.as_deref(), largest, recent.contains(*u))
+            }) {
                 numbers.push(if uid { *u } else { seq });
                 highest = highest.max(meta.modseq);
             }
@@ -1668,10 +1739,21 @@ where
     }
 
     async fn delete(&mut self, mailbox: &Mailbox) -> Result<(), Status> {
+        let id = self
+            .store
+            .mailbox(self.account.id, mailbox.as_str())
+            .await
+            .ok();
         self.store
             .delete_mailbox(self.account.id, mailbox.as_str())
             .await
-            .map_err(|e| store_status(&e))
+            .map_err(|e| store_status(&e))?;
+        if let Some(info) = id {
+            self.recent
+                .forget(&*self.store, self.account.id, info.mailbox.mailbox)
+                .await;
+        }
+        Ok(())
     }
 
     async fn rename(&mut self, from: &Mailbox, to: &Mailbox) -> Result<(), Status> {
@@ -1770,6 +1852,8 @@ where
     fn take_changes(&mut self) -> Vec<Unsolicited> {
         let condstore = self.condstore;
         let qresync = self.qresync;
+        let (floors, store, account) = (&self.recent, &self.store, self.account.id);
+        let rev2 = self.rev2;
         let Some(view) = self.view.as_mut() else {
             return Vec::new();
         };
@@ -1828,10 +1912,14 @@ where
                     if let Some(i) = view.uids.iter().position(|&u| u == uid)
                         && i < announced
                     {
+                        let mut names = flags.names();
+                        if !rev2 && view.recent.contains(uid) {
+                            names.push("\\Recent".to_string());
+                        }
                         out.push(Unsolicited::Fetch {
                             seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
                             uid: Some(uid),
-                            flags: flags.names(),
+                            flags: names,
                             modseq: condstore.then_some(modseq),
                         });
                     }
@@ -1843,6 +1931,16 @@ where
             out.push(Unsolicited::Exists(
                 u32::try_from(view.uids.len()).unwrap_or(u32::MAX),
             ));
+            // The session told about new messages first takes them as \Recent (RFC 3501
+            // section 7.3.2: RECENT follows EXISTS; IMAP4rev2 clients do not get it).
+            if !view.read_only
+                && let Some(&last) = view.uids.last()
+                && let Some(claimed) =
+                    floors.claim(store, account, view.mailbox.mailbox, last.saturating_add(1))
+            {
+                view.recent.add(claimed);
+            }
+            out.push(Unsolicited::Recent(view.recent.count_in(&view.uids)));
         }
         out
     }
@@ -1995,8 +2093,15 @@ Content-Transfer-Encoding: base64\r\n\r\nS8Okc2UgdW5kIEJyb3Q=\r\n";
             changes.iter().any(|c| matches!(c, Unsolicited::Fetch { seq: 1, uid: Some(2), flags, .. } if flags.contains(&"\\Flagged".to_string()))),
             "{changes:?}"
         );
-        assert_eq!(changes.last(), Some(&Unsolicited::Exists(7)), "{changes:?}");
+        // EXISTS, then RECENT: the first SELECT took UIDs 1-3, this announcement 4-8.
+        assert_eq!(
+            changes.get(changes.len().saturating_sub(2)..),
+            Some(&[Unsolicited::Exists(7), Unsolicited::Recent(7)][..]),
+            "{changes:?}"
+        );
         let r = s.search(&[SearchKey::All], true).await.unwrap();
+        assert_eq!(r.numbers, vec![2, 3, 4, 5, 6, 7, 8]);
+        let r = s.search(&[SearchKey::Recent], true).await.unwrap();
         assert_eq!(r.numbers, vec![2, 3, 4, 5, 6, 7, 8]);
     }
 

@@ -29,6 +29,7 @@ mod mx;
 mod outbound;
 mod policy;
 mod pop3;
+mod recent;
 mod serve;
 mod smtp;
 mod socket;

@@ -71,6 +71,7 @@ print(m.readline().decode().strip())
 out = subprocess.run([{bin:?}, '--config', {config:?}, 'deliver', 'alice@example.test'], input=b'Subject: third\r\n\r\nx\r\n', capture_output=True)
 print(out.returncode)
 print(m.readline().decode().strip())
+print(m.readline().decode().strip())
 m.send(b'DONE\r\n')
 print(m.readline().decode().strip())
 
@@ -134,12 +135,13 @@ m.logout()
         "{}",
         lines[5]
     );
-    expect(6, "[b'1 (FLAGS ())']");
+    // The first SELECT took both messages as \Recent.
+    expect(6, "[b'1 (FLAGS (\\\\Recent))']");
     expect(
         7,
         // The \\Seen the FETCH set is reported once, in the FETCH (no echo from the
         // change feed).
-        "[b'1 (BODY[]<0> \"From: Test\" FLAGS (\\\\Seen))']",
+        "[b'1 (BODY[]<0> \"From: Test\" FLAGS (\\\\Seen \\\\Recent))']",
     );
     expect(
         8,
@@ -165,22 +167,24 @@ m.logout()
     expect(14, "+ idling");
     expect(15, "0");
     expect(16, "* 3 EXISTS");
-    expect(17, "I1 OK IDLE terminated");
+    // The new message is \Recent here too: three recent messages (IMAP4rev1).
+    expect(17, "* 3 RECENT");
+    expect(18, "I1 OK IDLE terminated");
     assert!(
-        lines[18].contains("'1 EXPUNGE'") || lines[18].starts_with("('OK'"),
-        "{}",
-        lines[18]
-    );
-    assert!(
-        lines[19].contains("(UID 2)")
-            && lines[19].contains("(UID 3)")
-            && !lines[19].contains("(UID 1)"),
+        lines[19].contains("'1 EXPUNGE'") || lines[19].starts_with("('OK'"),
         "{}",
         lines[19]
     );
+    assert!(
+        lines[20].contains("(UID 2)")
+            && lines[20].contains("(UID 3)")
+            && !lines[20].contains("(UID 1)"),
+        "{}",
+        lines[20]
+    );
     // imaplib also returns the EXPUNGE that NOOP brought.
-    expect(20, "('OK', [b'1', b'1'])");
-    expect(21, "('OK', [b'0'])");
+    expect(21, "('OK', [b'1', b'1'])");
+    expect(22, "('OK', [b'0'])");
     let (status, _) = server.terminate();
     assert!(status.success());
 }
@@ -362,7 +366,7 @@ m.logout()
     assert_eq!(
         out,
         "SENTBEFORE 1-Jan-2021 1\nSENTSINCE 1-Jan-2021 2\nSENTON 14-Jan-2020 1\nSINCE 1-Jan-2000 1 2\nBEFORE 1-Jan-2000 \n\
-CC dave 1\nHEADER X-Tag alpha 1\nBODY alpha 2\nTEXT alpha 1 2\nNEW \nOLD 1 2\nKEYWORD $Work 2\nUNKEYWORD $Work 1\n"
+CC dave 1\nHEADER X-Tag alpha 1\nBODY alpha 2\nTEXT alpha 1 2\nNEW 1 2\nOLD \nKEYWORD $Work 2\nUNKEYWORD $Work 1\n"
     );
     let (status, _) = server.terminate();
     assert!(status.success());
@@ -439,9 +443,10 @@ show([l for l in cmd(r, 'S', 'SELECT Sent') if 'LIST' in l or 'RECENT' in l])
     // STORE answers with UID and MODSEQ (QRESYNC enabled).
     let store = blocks[0][0];
     let m = regex_modseq(store);
+    // `a` selected INBOX first: its four messages are \Recent there and nowhere else.
     assert_eq!(
         store,
-        format!("* 2 FETCH (FLAGS (\\Flagged) MODSEQ ({m}))"),
+        format!("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ({m}))"),
         "{out}"
     );
     // The session's own changes are not echoed back (and .SILENT stays silent).
@@ -612,9 +617,95 @@ print(m.fetch('1', '(BINARY[2] FLAGS)'))
 ('OK', [(b'1 (BINARY[1] {16}', b'Gr\\xc3\\xbc\\xc3\\x9fe and more'), b' BINARY.SIZE[1] 16 BINARY.SIZE[2] 6)'])\n\
 ('OK', [b'1 (BINARY[2]<1> \"\\x01\\x02\\x03\")'])\n\
 ('NO', [b'[UNKNOWN-CTE] Content-Transfer-Encoding x-uuencode is unknown; fetch the part with BODY[] instead'])\n\
-('OK', [b'1 (FLAGS ())'])\n\
-('OK', [(b'1 (BINARY[2] ~{6}', b'\\x00\\x01\\x02\\x03\\x04\\xff'), b' FLAGS (\\\\Seen))'])\n"
+('OK', [b'1 (FLAGS (\\\\Recent))'])\n\
+('OK', [(b'1 (BINARY[2] ~{6}', b'\\x00\\x01\\x02\\x03\\x04\\xff'), b' FLAGS (\\\\Seen \\\\Recent))'])\n"
     );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+}
+
+/// \Recent (RFC 3501 section 2.3.2) across sessions: EXAMINE and STATUS show the messages
+/// nobody has seen without taking them; the first SELECT takes them (RECENT count, FETCH
+/// FLAGS, SEARCH RECENT / NEW / OLD), a second SELECT finds none; a new message goes to
+/// the selected session told about it first; nothing is recent again after a restart.
+#[test]
+fn recent_goes_to_exactly_one_session() {
+    if !common::have("python3", PY_WHY) {
+        return;
+    }
+    let env = Env::with_listeners("", "imaps = \"127.0.0.1:0\"\n");
+    env.admin_ok(&["user", "add", "bob@example.test"], b"bob-pw\n");
+    for s in ["one", "two"] {
+        env.admin_ok(&["deliver", "bob@example.test"], &common::message(s));
+    }
+    let script = |port: u16, body: &str| {
+        format!(
+            r#"
+import imaplib, ssl
+ctx = ssl._create_unverified_context()
+def conn():
+    m = imaplib.IMAP4_SSL('127.0.0.1', {port}, ssl_context=ctx)
+    m.login('bob@example.test', 'bob-pw')
+    return m
+def flags(m):
+    return ' '.join(x.decode() for x in m.fetch('1:*', '(FLAGS)')[1])
+{body}
+"#
+        )
+    };
+    let server = env.start();
+    let port = server.listeners["imaps"].port();
+    let out = python(&script(
+        port,
+        r#"
+e = conn()
+e.select('INBOX', readonly=True)
+print('examine', e.response('RECENT')[1], flags(e))
+print('status', e.status('INBOX', '(RECENT MESSAGES)')[1][0].decode())
+a = conn()
+a.select('INBOX')
+print('a', a.response('RECENT')[1], flags(a))
+print('a search', a.search(None, 'RECENT')[1], a.search(None, 'NEW')[1], a.search(None, 'OLD')[1])
+b = conn()
+b.select('INBOX')
+print('b', b.response('RECENT')[1], flags(b))
+print('status', e.status('INBOX', '(RECENT)')[1][0].decode())
+c = conn()
+c.append('INBOX', None, None, b'Subject: three\r\n\r\nthree\r\n')
+a.noop()
+# EXISTS from SELECT and NOOP; RECENT counts every message recent in the session.
+print('a noop', a.response('EXISTS')[1], a.response('RECENT')[1], a.fetch('3', '(FLAGS)')[1][0].decode())
+b.noop()
+print('b noop', b.response('EXISTS')[1], b.response('RECENT')[1], b.fetch('3', '(FLAGS)')[1][0].decode())
+a.store('1', '+FLAGS', '(\\Seen)')
+print('a new', a.search(None, 'NEW')[1])
+"#,
+    ));
+    assert_eq!(
+        out,
+        "examine [b'2'] 1 (FLAGS (\\Recent)) 2 (FLAGS (\\Recent))\n\
+status INBOX (RECENT 2 MESSAGES 2)\n\
+a [b'2'] 1 (FLAGS (\\Recent)) 2 (FLAGS (\\Recent))\n\
+a search [b'1 2'] [b'1 2'] [b'']\n\
+b [b'0'] 1 (FLAGS ()) 2 (FLAGS ())\n\
+status INBOX (RECENT 0)\n\
+a noop [b'2', b'3'] [b'3'] 3 (FLAGS (\\Recent))\n\
+b noop [b'2', b'3'] [b'0'] 3 (FLAGS ())\n\
+a new [b'2 3']\n"
+    );
+    let (status, _) = server.terminate();
+    assert!(status.success());
+    // The floors were saved: after a restart nothing is recent.
+    let server = env.start();
+    let out = python(&script(
+        server.listeners["imaps"].port(),
+        r#"
+a = conn()
+a.select('INBOX')
+print(a.response('RECENT')[1], a.status('INBOX', '(RECENT)')[1][0].decode())
+"#,
+    ));
+    assert_eq!(out, "[b'0'] INBOX (RECENT 0)\n");
     let (status, _) = server.terminate();
     assert!(status.success());
 }

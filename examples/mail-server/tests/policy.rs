@@ -250,7 +250,11 @@ m.logout()
         "false",
     );
     let out = py(&server, script);
-    assert_eq!(out.trim(), r"[b'1 (FLAGS ())', b'2 (FLAGS ())']");
+    // EXAMINE shows the messages no session has selected yet as \Recent (IMAP4rev1).
+    assert_eq!(
+        out.trim(),
+        r"[b'1 (FLAGS (\\Recent))', b'2 (FLAGS (\\Recent))']"
+    );
     set(
         &env,
         "--user",
@@ -259,7 +263,10 @@ m.logout()
         "true",
     );
     let out = py(&server, script);
-    assert_eq!(out.trim(), r"[b'1 (FLAGS (\\Seen))', b'2 (FLAGS ())']");
+    assert_eq!(
+        out.trim(),
+        r"[b'1 (FLAGS (\\Seen \\Recent))', b'2 (FLAGS (\\Recent))']"
+    );
     finish(server);
 }
 
@@ -692,8 +699,8 @@ m.logout()
     );
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "Subject: Weekly NEWSLETTER", "{out}");
-    assert_eq!(lines[1], r"[b'1 (FLAGS (\\Seen))']", "{out}");
-    assert_eq!(lines[2], r"[b'1 (FLAGS (\\Flagged))']", "{out}");
+    assert_eq!(lines[1], r"[b'1 (FLAGS (\\Seen \\Recent))']", "{out}");
+    assert_eq!(lines[2], r"[b'1 (FLAGS (\\Flagged \\Recent))']", "{out}");
     // The admin `deliver` path files the same way.
     let out = env.admin_ok(
         &["deliver", "alice@example.test"],
