@@ -330,3 +330,57 @@ async fn list_delimiter_and_read_only_permanent_flags() {
     .await
     .unwrap();
 }
+
+/// SELECT tells an IMAP4rev1 client its first unseen message (`OK [UNSEEN n]`, RFC 3501
+/// section 6.3.1) and its `\Recent` count; an IMAP4rev2 client gets neither (RFC 9051
+/// appendix E).
+#[tokio::test]
+async fn select_sends_unseen_and_recent_to_rev1_only() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    tokio::time::timeout(GUARD, async {
+        let addr = common::start_server(common::plain_serve_config(), MemBackend::new()).await;
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (r, mut w) = s.into_split();
+        let mut r = BufReader::new(r);
+        async fn reply(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>, tag: &str) -> Vec<String> {
+            let mut lines = Vec::new();
+            loop {
+                let mut line = String::new();
+                assert!(r.read_line(&mut line).await.unwrap() > 0, "closed after {lines:?}");
+                let done = line.starts_with(&format!("{tag} "));
+                lines.push(line);
+                if done {
+                    return lines;
+                }
+            }
+        }
+        reply(&mut r, "*").await;
+        w.write_all(b"a LOGIN user pass\r\nb SELECT INBOX\r\n").await.unwrap();
+        reply(&mut r, "a").await;
+        assert_eq!(
+            reply(&mut r, "b").await.concat(),
+            "* 3 EXISTS\r\n\
+             * 0 RECENT\r\n\
+             * FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n\
+             * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n\
+             * OK [UNSEEN 1] Message 1 is first unseen\r\n\
+             * OK [UIDVALIDITY 1700000000] UIDs valid\r\n\
+             * OK [UIDNEXT 4] Predicted next UID\r\n\
+             b OK [READ-WRITE] SELECT completed\r\n"
+        );
+        // ENABLE is valid in the authenticated state only (RFC 5161 section 3.1).
+        w.write_all(b"c UNSELECT\r\nd ENABLE IMAP4rev2\r\ne SELECT INBOX\r\n")
+            .await
+            .unwrap();
+        reply(&mut r, "c").await;
+        assert_eq!(
+            reply(&mut r, "d").await.concat(),
+            "* ENABLED IMAP4rev2\r\nd OK ENABLE completed\r\n"
+        );
+        let rev2 = reply(&mut r, "e").await.concat();
+        assert!(!rev2.contains("UNSEEN") && !rev2.contains("RECENT"), "{rev2}");
+        assert!(rev2.contains("* 3 EXISTS\r\n"), "{rev2}");
+    })
+    .await
+    .unwrap();
+}

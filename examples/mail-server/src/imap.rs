@@ -1111,6 +1111,11 @@ where
         );
         si.highest_modseq = Some(snap.info.highest_modseq);
         si.read_only = read_only;
+        si.first_unseen = snap
+            .messages
+            .iter()
+            .position(|m| !m.flags.system.contains(SystemFlags::SEEN))
+            .and_then(|i| NonZeroU32::new(u32::try_from(i + 1).ok()?));
         // RFC 3501 section 2.3.2: SELECT takes the messages no session has seen yet as its
         // \Recent ones; EXAMINE shows them without taking them.
         let mbx = info.mailbox.mailbox;
@@ -2021,6 +2026,59 @@ Content-Transfer-Encoding: base64\r\n\r\nS8Okc2UgdW5kIEJyb3Q=\r\n";
         assert!(!decoded_body_contains(raw, b"Wurst", false));
         assert!(decoded_body_contains(raw, "grüße".as_bytes(), true));
         assert!(!decoded_body_contains(raw, "grüße".as_bytes(), false));
+    }
+
+    #[tokio::test]
+    async fn select_reports_the_first_unseen_message_and_claims_recent_once() {
+        use mailstore_core::{MemoryStore, NewAccount, StoreConfig};
+        let store = Arc::new(MemoryStore::with_config(StoreConfig::for_tests()));
+        let acc = store
+            .create_account(NewAccount::new("u@example.test".to_string(), Some("pw")))
+            .await
+            .unwrap();
+        let inbox = store.mailbox(acc.id, "INBOX").await.unwrap().mailbox;
+        for i in 0..3 {
+            let body = Bytes::from(format!("Subject: {i}\r\n\r\nx\r\n"));
+            store
+                .append(inbox, AppendOptions::default(), body)
+                .await
+                .unwrap();
+        }
+        let seen: UidSet = [1u32, 2].into_iter().collect();
+        let flag = Flags::system(SystemFlags::SEEN);
+        store
+            .store_flags(inbox, &seen, FlagOp::Add, &flag, None)
+            .await
+            .unwrap();
+        let backend = StoreBackend::new(Arc::clone(&store));
+        let name = Mailbox::new("INBOX").unwrap();
+        let mut first = backend.login("u@example.test", b"pw").await.unwrap();
+        let info = first
+            .select(&name, false, &SelectParams::default())
+            .await
+            .unwrap();
+        assert_eq!((info.first_unseen, info.recent), (NonZeroU32::new(3), 3));
+        let mut second = backend.login("u@example.test", b"pw").await.unwrap();
+        let info = second
+            .select(&name, false, &SelectParams::default())
+            .await
+            .unwrap();
+        assert_eq!((info.first_unseen, info.recent), (NonZeroU32::new(3), 0));
+        store
+            .store_flags(
+                inbox,
+                &[3u32].into_iter().collect(),
+                FlagOp::Add,
+                &flag,
+                None,
+            )
+            .await
+            .unwrap();
+        let info = second
+            .select(&name, true, &SelectParams::default())
+            .await
+            .unwrap();
+        assert_eq!(info.first_unseen, None);
     }
 
     #[tokio::test]

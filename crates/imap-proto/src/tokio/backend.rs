@@ -56,6 +56,9 @@ pub struct SelectInfo {
     pub exists: u32,
     /// Messages with `\Recent` (reported to IMAP4rev1 clients only).
     pub recent: u32,
+    /// The sequence number of the first message without `\Seen`, sent to IMAP4rev1
+    /// clients as `OK [UNSEEN n]` (RFC 3501 section 6.3.1; IMAP4rev2 dropped it).
+    pub first_unseen: Option<NonZeroU32>,
     /// Flags defined in the mailbox.
     pub flags: Vec<Flag>,
     /// Flags the client can change permanently (`\*` for new keywords).
@@ -88,6 +91,7 @@ impl SelectInfo {
         Self {
             exists,
             recent: 0,
+            first_unseen: None,
             flags,
             permanent_flags,
             uid_validity,

@@ -557,6 +557,12 @@ where
                                 "Flags permitted",
                             )?;
                         }
+                        if !rev2 && let Some(n) = info.first_unseen {
+                            self.untagged_ok(
+                                Code::Unseen(n),
+                                &format!("Message {n} is first unseen"),
+                            )?;
+                        }
                         self.untagged_ok(Code::UidValidity(info.uid_validity), "UIDs valid")?;
                         self.untagged_ok(Code::UidNext(info.uid_next), "Predicted next UID")?;
                         if condstore {

@@ -374,6 +374,11 @@ impl Session for MemSession {
         let mut info = SelectInfo::new(uids.len() as u32, nz(m.uid_validity), nz(m.uid_next));
         info.highest_modseq = Some(modseq.max(1));
         info.read_only = read_only;
+        info.first_unseen = m
+            .msgs
+            .iter()
+            .position(|x| !x.flags.contains(&Flag::Seen))
+            .and_then(|i| NonZeroU32::new(i as u32 + 1));
         if params.condstore || params.qresync.is_some() {
             self.condstore = true;
         }
