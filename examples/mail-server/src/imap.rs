@@ -38,8 +38,8 @@ use imap_proto::types::{
 };
 use mailstore_core::{
     AccountInfo, AppendOptions, AppendSink, ChangeEvent, ChangeSubscription, CreateMailbox, FlagOp,
-    Flags, MailStore, MailboxRef, MessageMeta, Protocol, SpecialUse, StoreError, SystemFlags,
-    Timestamp, UidSet,
+    Flags, MailStore, MailboxRef, MessageFlags, MessageMeta, Protocol, SpecialUse, StoreError,
+    SystemFlags, Timestamp, UidSet,
 };
 
 use crate::limits::AuthGuard;
@@ -1030,41 +1030,36 @@ where
         items: &[StatusItem],
     ) -> Result<Vec<StatusAttr>, Status> {
         let info = self.mailbox_ref(mailbox).await?;
-        // RECENT: the messages no session has taken as \Recent yet.
-        let recent = if items.contains(&StatusItem::Recent) {
-            let mbx = info.mailbox.mailbox;
-            self.recent.load(&*self.store, self.account.id, mbx).await;
-            let floor = self.recent.floor(mbx);
-            if floor < info.uidnext {
-                let snap = self
-                    .store
+        // RECENT: the messages no session has taken as \Recent yet (UIDs from the floor).
+        let recent_floor = if items.contains(&StatusItem::Recent) {
+            Some(
+                self.recent
+                    .load(&*self.store, self.account.id, info.mailbox.mailbox)
+                    .await,
+            )
+        } else {
+            None
+        };
+        // One snapshot serves both counts, and none is read when neither needs one.
+        let snap = if items.contains(&StatusItem::Deleted)
+            || recent_floor.is_some_and(|f| f < info.uidnext)
+        {
+            Some(
+                self.store
                     .snapshot(info.mailbox)
                     .await
-                    .map_err(|e| store_status(&e))?;
-                let n = snap.messages.iter().filter(|m| m.uid >= floor).count();
-                u32::try_from(n).unwrap_or(u32::MAX)
-            } else {
-                0
-            }
-        } else {
-            0
-        };
-        let deleted = if items.contains(&StatusItem::Deleted) {
-            let snap = self
-                .store
-                .snapshot(info.mailbox)
-                .await
-                .map_err(|e| store_status(&e))?;
-            u32::try_from(
-                snap.messages
-                    .iter()
-                    .filter(|m| m.flags.system.contains(SystemFlags::DELETED))
-                    .count(),
+                    .map_err(|e| store_status(&e))?,
             )
-            .unwrap_or(u32::MAX)
         } else {
-            0
+            None
         };
+        let count = |keep: &dyn Fn(&MessageFlags) -> bool| {
+            snap.as_ref().map_or(0, |s| {
+                u32::try_from(s.messages.iter().filter(|m| keep(m)).count()).unwrap_or(u32::MAX)
+            })
+        };
+        let recent = recent_floor.map_or(0, |floor| count(&|m| m.uid >= floor));
+        let deleted = count(&|m| m.flags.system.contains(SystemFlags::DELETED));
         Ok(items
             .iter()
             .filter_map(|i| {
@@ -1118,19 +1113,17 @@ where
             .and_then(|i| NonZeroU32::new(u32::try_from(i + 1).ok()?));
         // RFC 3501 section 2.3.2: SELECT takes the messages no session has seen yet as its
         // \Recent ones; EXAMINE shows them without taking them.
-        let mbx = info.mailbox.mailbox;
-        self.recent.load(&*self.store, self.account.id, mbx).await;
-        let mut recent = RecentSet::default();
-        if read_only {
-            let floor = self.recent.floor(mbx);
-            if floor < snap.info.uidnext {
-                recent.add((floor, snap.info.uidnext));
-            }
-        } else if let Some(claimed) =
+        let (mbx, uid_next) = (info.mailbox.mailbox, snap.info.uidnext);
+        let floor = self.recent.load(&*self.store, self.account.id, mbx).await;
+        let taken = if read_only {
+            (floor < uid_next).then_some((floor, uid_next))
+        } else {
             self.recent
-                .claim(&self.store, self.account.id, mbx, snap.info.uidnext)
-        {
-            recent.add(claimed);
+                .claim(&self.store, self.account.id, mbx, uid_next)
+        };
+        let mut recent = RecentSet::default();
+        if let Some(range) = taken {
+            recent.add(range);
         }
         si.recent = recent.count_in(&uids);
         // RFC 9051 section 6.3.2: SELECT/EXAMINE answer with the mailbox's LIST response.
@@ -1518,11 +1511,7 @@ where
             uids.last().copied().unwrap_or(0),
         );
         let mut numbers = Vec::new();
-        let recent = self
-            .view
-            .as_ref()
-            .map(|v| v.recent.clone())
-            .unwrap_or_default();
+        let recent = self.view.as_ref().map(|v| &v.recent);
         let uses_modseq = criteria.iter().any(Self::uses_modseq);
         let mut highest: u64 = 0;
         for (i, u) in uids.iter().enumerate() {
@@ -1544,7 +1533,8 @@ where
             };
             let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
             if criteria.iter().all(|k| {
-                Self::search_matches(k, seq, meta, body.as_deref(), largest, recent.contains(*u))
+                let is_recent = recent.is_some_and(|r| r.contains(*u));
+                Self::search_matches(k, seq, meta, body.as_deref(), largest, is_recent)
             }) {
                 numbers.push(if uid { *u } else { seq });
                 highest = highest.max(meta.modseq);

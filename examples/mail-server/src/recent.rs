@@ -41,12 +41,17 @@ impl RecentFloors {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Reads the mailbox's floor from the store unless it is known already (a mailbox
-    /// never claimed from starts at UID 1: all its messages are recent to the first
-    /// session).
-    pub async fn load<S: MailStore>(&self, store: &S, account: AccountId, mailbox: MailboxId) {
-        if self.lock().floors.contains_key(&mailbox.0) {
-            return;
+    /// The first UID nobody has claimed, read from the store the first time a mailbox is
+    /// asked about (a mailbox never claimed from starts at UID 1: all its messages are
+    /// recent to the first session). EXAMINE and STATUS use it to show without claiming.
+    pub async fn load<S: MailStore>(
+        &self,
+        store: &S,
+        account: AccountId,
+        mailbox: MailboxId,
+    ) -> u32 {
+        if let Some(&floor) = self.lock().floors.get(&mailbox.0) {
+            return floor;
         }
         let stored = store
             .get_setting(&SettingsScope::Account(account), &key(mailbox))
@@ -56,7 +61,7 @@ impl RecentFloors {
             .and_then(|v| String::from_utf8(v).ok())
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(1);
-        self.lock().floors.entry(mailbox.0).or_insert(stored);
+        *self.lock().floors.entry(mailbox.0).or_insert(stored)
     }
 
     /// Drops a deleted mailbox's floor (mailbox ids are never reused).
@@ -65,11 +70,6 @@ impl RecentFloors {
         let _ = store
             .delete_setting(&SettingsScope::Account(account), &key(mailbox))
             .await;
-    }
-
-    /// The first UID nobody has claimed (for EXAMINE and STATUS, which do not claim).
-    pub fn floor(&self, mailbox: MailboxId) -> u32 {
-        self.lock().floors.get(&mailbox.0).copied().unwrap_or(1)
     }
 
     /// Claims the UIDs from the floor up to (not including) `uid_next` for the caller:
@@ -82,23 +82,26 @@ impl RecentFloors {
         mailbox: MailboxId,
         uid_next: u32,
     ) -> Option<(u32, u32)> {
-        let start_writer = {
+        let (from, start_writer) = {
             let mut g = self.lock();
             let floor = g.floors.entry(mailbox.0).or_insert(1);
             if *floor >= uid_next {
                 return None;
             }
-            let from = *floor;
-            *floor = uid_next;
-            let start = g.writing.insert(mailbox.0);
-            (from, start)
+            let from = std::mem::replace(floor, uid_next);
+            (from, g.writing.insert(mailbox.0))
         };
-        let (from, start) = start_writer;
-        if start && let Ok(rt) = tokio::runtime::Handle::try_current() {
-            let (me, store) = (Arc::clone(self), Arc::clone(store));
-            rt.spawn(async move { me.write_floor(&*store, account, mailbox).await });
-        } else if start {
-            self.lock().writing.remove(&mailbox.0);
+        if start_writer {
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    let (me, store) = (Arc::clone(self), Arc::clone(store));
+                    rt.spawn(async move { me.write_floor(&*store, account, mailbox).await });
+                }
+                // No runtime to write from: the floor is kept in memory only.
+                Err(_) => {
+                    self.lock().writing.remove(&mailbox.0);
+                }
+            }
         }
         Some((from, uid_next))
     }
@@ -193,12 +196,11 @@ mod tests {
             .unwrap();
         let inbox = store.mailbox(a.id, "INBOX").await.unwrap().mailbox;
         let floors = Arc::new(RecentFloors::default());
-        floors.load(&*store, a.id, inbox.mailbox).await;
-        assert_eq!(floors.floor(inbox.mailbox), 1);
+        assert_eq!(floors.load(&*store, a.id, inbox.mailbox).await, 1);
         assert_eq!(floors.claim(&store, a.id, inbox.mailbox, 5), Some((1, 5)));
         assert_eq!(floors.claim(&store, a.id, inbox.mailbox, 5), None);
         assert_eq!(floors.claim(&store, a.id, inbox.mailbox, 7), Some((5, 7)));
-        assert_eq!(floors.floor(inbox.mailbox), 7);
+        assert_eq!(floors.load(&*store, a.id, inbox.mailbox).await, 7);
         // The background write lands (this runtime has one thread: it runs while the test
         // yields); a new server (new floors) reads it back.
         let scope = SettingsScope::Account(a.id);
@@ -215,8 +217,7 @@ mod tests {
         }
         assert_eq!(stored.as_deref(), Some(&b"7"[..]));
         let restarted = Arc::new(RecentFloors::default());
-        restarted.load(&*store, a.id, inbox.mailbox).await;
-        assert_eq!(restarted.floor(inbox.mailbox), 7);
+        assert_eq!(restarted.load(&*store, a.id, inbox.mailbox).await, 7);
         assert_eq!(restarted.claim(&store, a.id, inbox.mailbox, 7), None);
     }
 }
